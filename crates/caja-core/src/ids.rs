@@ -1,0 +1,94 @@
+//! Public identifiers: a short type prefix and a ULID (`prod_01J…`).
+//!
+//! The prefix tells a human (and a support ticket) what an id is; the ULID sorts by creation
+//! time, so "order by id" is a stable, meaningful order for cursor pagination.
+
+use std::fmt;
+
+use crate::DomainError;
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn generate() -> Self {
+                Self(format!("{}_{}", $prefix, ulid::Ulid::new()))
+            }
+
+            /// Parses an id received from outside; `field` names it in the refusal.
+            pub fn parse(field: &'static str, s: &str) -> Result<Self, DomainError> {
+                let ulid = s
+                    .strip_prefix(concat!($prefix, "_"))
+                    .ok_or_else(|| DomainError::invalid(field, concat!("must start with `", $prefix, "_`")))?;
+                ulid::Ulid::from_string(ulid)
+                    .map_err(|_| DomainError::invalid(field, "not a valid id"))?;
+                Ok(Self(s.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// A product in the catalog.
+    ProductId,
+    "prod"
+);
+prefixed_id!(
+    /// An API key (the id, never the secret).
+    KeyId,
+    "key"
+);
+prefixed_id!(
+    /// An order.
+    OrderId,
+    "ord"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back() {
+        let id = ProductId::generate();
+        assert!(id.as_str().starts_with("prod_"));
+        assert_eq!(ProductId::parse("id", id.as_str()).unwrap(), id);
+    }
+
+    #[test]
+    fn ids_of_another_kind_or_garbage_are_refused() {
+        let key = KeyId::generate();
+        assert!(ProductId::parse("id", key.as_str()).is_err());
+        assert!(ProductId::parse("id", "prod_notaulid").is_err());
+        assert!(ProductId::parse("id", "").is_err());
+    }
+
+    #[test]
+    fn ids_sort_by_creation() {
+        let a = ProductId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = ProductId::generate();
+        assert!(a < b);
+    }
+}

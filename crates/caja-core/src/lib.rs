@@ -1,0 +1,20 @@
+//! caja's domain: the vocabulary every other crate speaks (money, ids, products, keys and
+//! roles, rate limits) and the rules that hold whatever the storage or transport.
+//!
+//! Nothing here does I/O: values are parsed once at the edge (`parse`/`TryFrom`) and trusted
+//! inside, and time is passed in rather than read, so every rule is unit tested without a
+//! database or a clock.
+
+pub mod auth;
+pub mod error;
+pub mod idempotency;
+pub mod ids;
+pub mod ledger;
+pub mod money;
+pub mod order;
+pub mod page;
+pub mod product;
+pub mod rate;
+pub mod time;
+
+pub use error::DomainError;

@@ -1,0 +1,559 @@
+//! Orders: what a checkout asks for, how it is priced, and the one state machine every
+//! order moves through.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::ids::{OrderId, ProductId};
+use crate::money::{Currency, Money, MAX_AMOUNT};
+use crate::product::Product;
+use crate::time::Timestamp;
+use crate::DomainError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    Fulfilled,
+    Cancelled,
+    Expired,
+    Refunded,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 6] = [
+        OrderStatus::PendingPayment,
+        OrderStatus::Paid,
+        OrderStatus::Fulfilled,
+        OrderStatus::Cancelled,
+        OrderStatus::Expired,
+        OrderStatus::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Fulfilled => "fulfilled",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Expired => "expired",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+
+    /// Whether the order still holds the stock it reserved.
+    pub fn holds_stock(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::PendingPayment | OrderStatus::Paid | OrderStatus::Fulfilled
+        )
+    }
+
+    /// Whether the order has been paid (and so has exactly one payment).
+    pub fn was_paid(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::Refunded
+        )
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrderStatus {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OrderStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "status",
+                    "must be one of pending_payment, paid, fulfilled, cancelled, expired, refunded",
+                )
+            })
+    }
+}
+
+/// What can happen to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderAction {
+    Pay,
+    Cancel,
+    Fulfill,
+    Refund,
+    Expire,
+}
+
+impl OrderAction {
+    pub const ALL: [OrderAction; 5] = [
+        OrderAction::Pay,
+        OrderAction::Cancel,
+        OrderAction::Fulfill,
+        OrderAction::Refund,
+        OrderAction::Expire,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderAction::Pay => "pay",
+            OrderAction::Cancel => "cancel",
+            OrderAction::Fulfill => "fulfill",
+            OrderAction::Refund => "refund",
+            OrderAction::Expire => "expire",
+        }
+    }
+}
+
+/// A transition the state machine refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidTransition {
+    pub from: OrderStatus,
+    pub action: OrderAction,
+}
+
+impl fmt::Display for InvalidTransition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot {} an order that is {}",
+            self.action.as_str(),
+            self.from
+        )
+    }
+}
+
+/// The order state machine: `pending_payment → paid → fulfilled`, with `cancelled` and
+/// `expired` from pending, and `refunded` from paid or fulfilled. Everything else is refused.
+pub fn transition(
+    from: OrderStatus,
+    action: OrderAction,
+) -> Result<OrderStatus, InvalidTransition> {
+    use OrderAction as A;
+    use OrderStatus as S;
+    match (from, action) {
+        (S::PendingPayment, A::Pay) => Ok(S::Paid),
+        (S::PendingPayment, A::Cancel) => Ok(S::Cancelled),
+        (S::PendingPayment, A::Expire) => Ok(S::Expired),
+        (S::Paid, A::Fulfill) => Ok(S::Fulfilled),
+        (S::Paid | S::Fulfilled, A::Refund) => Ok(S::Refunded),
+        _ => Err(InvalidTransition { from, action }),
+    }
+}
+
+/// How big one order may be (settings `order_max_quantity`, `order_max_lines`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderLimits {
+    /// Units of one product in one order, after merging repeated lines.
+    pub max_quantity: i64,
+    pub max_lines: usize,
+}
+
+impl OrderLimits {
+    /// The largest limits any setting may give: a line total stays far from overflow.
+    pub const CEILING: OrderLimits = OrderLimits {
+        max_quantity: 1_000_000,
+        max_lines: 1000,
+    };
+}
+
+impl Default for OrderLimits {
+    fn default() -> Self {
+        Self {
+            max_quantity: 1000,
+            max_lines: 100,
+        }
+    }
+}
+
+/// One requested line, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedLine {
+    pub product_id: ProductId,
+    pub quantity: i64,
+}
+
+/// Merges repeated products and sorts by product id — the order rows are locked in, so
+/// two checkouts can never wait on each other in a cycle.
+pub fn merge_lines(
+    lines: Vec<RequestedLine>,
+    limits: OrderLimits,
+) -> Result<Vec<RequestedLine>, DomainError> {
+    let OrderLimits {
+        max_quantity,
+        max_lines,
+    } = limits;
+    if lines.is_empty() {
+        return Err(DomainError::invalid(
+            "lines",
+            "an order needs at least one line",
+        ));
+    }
+    if lines.len() > max_lines {
+        return Err(DomainError::invalid(
+            "lines",
+            format!("an order has at most {max_lines} lines"),
+        ));
+    }
+    let mut merged: BTreeMap<ProductId, i64> = BTreeMap::new();
+    for line in lines {
+        if !(1..=max_quantity).contains(&line.quantity) {
+            return Err(DomainError::invalid(
+                "quantity",
+                format!("must be between 1 and {max_quantity}"),
+            ));
+        }
+        *merged.entry(line.product_id).or_default() += line.quantity;
+    }
+    merged
+        .into_iter()
+        .map(|(product_id, quantity)| {
+            if quantity > max_quantity {
+                Err(DomainError::invalid(
+                    "quantity",
+                    format!("{product_id}: at most {max_quantity} units in one order"),
+                ))
+            } else {
+                Ok(RequestedLine {
+                    product_id,
+                    quantity,
+                })
+            }
+        })
+        .collect()
+}
+
+/// A line as sold: the product as it was at order time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    pub product_id: ProductId,
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub line_total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// A checkout request, parsed: lines merged and sorted, tip in the store currency.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub lines: Vec<RequestedLine>,
+    pub tip: Money,
+    pub note: Option<String>,
+    pub customer: Option<Customer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub number: i64,
+    pub status: OrderStatus,
+    pub lines: Vec<OrderLine>,
+    pub subtotal: i64,
+    pub tip: i64,
+    pub total: i64,
+    pub currency: Currency,
+    pub note: Option<String>,
+    pub customer: Option<Customer>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A line that cannot be sold as asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shortage {
+    pub product_id: String,
+    pub requested: i64,
+    pub available: i64,
+}
+
+/// Why a checkout is refused after looking at the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutRefusal {
+    /// Some lines name products that do not exist or are archived.
+    UnknownProducts(Vec<String>),
+    /// Some lines ask for more than is in stock; every short line is listed.
+    OutOfStock(Vec<Shortage>),
+}
+
+/// Prices a checkout against the locked products (sorted like `lines`), or says why not.
+/// `products` holds what the database found; missing ids are unknown.
+pub fn price(
+    order: &NewOrder,
+    products: &BTreeMap<ProductId, Product>,
+) -> Result<(Vec<OrderLine>, i64), CheckoutRefusal> {
+    let unknown: Vec<String> = order
+        .lines
+        .iter()
+        .filter(|l| products.get(&l.product_id).is_none_or(|p| p.archived))
+        .map(|l| l.product_id.to_string())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(CheckoutRefusal::UnknownProducts(unknown));
+    }
+    let mut shortages = Vec::new();
+    let mut lines = Vec::with_capacity(order.lines.len());
+    let mut subtotal: i64 = 0;
+    for l in &order.lines {
+        let Some(p) = products.get(&l.product_id) else {
+            continue;
+        };
+        if p.stock.value() < l.quantity {
+            shortages.push(Shortage {
+                product_id: l.product_id.to_string(),
+                requested: l.quantity,
+                available: p.stock.value(),
+            });
+            continue;
+        }
+        // Prices are at most 10^12 and quantities at most 10^6 (the limits' ceiling): a line
+        // stays below 10^18, and a thousand lines are summed with a checked add below.
+        let line_total = p.price.amount * l.quantity;
+        subtotal = subtotal.saturating_add(line_total);
+        lines.push(OrderLine {
+            product_id: p.id.clone(),
+            sku: p.sku.as_str().to_owned(),
+            name: p.name.as_str().to_owned(),
+            quantity: l.quantity,
+            unit_price: p.price.amount,
+            line_total,
+        });
+    }
+    if !shortages.is_empty() {
+        return Err(CheckoutRefusal::OutOfStock(shortages));
+    }
+    Ok((lines, subtotal))
+}
+
+/// A tip as received: non-negative, in the store currency.
+pub fn parse_tip(amount: i64, currency: &str, store: Currency) -> Result<Money, DomainError> {
+    if !(0..=MAX_AMOUNT).contains(&amount) {
+        return Err(DomainError::invalid(
+            "tip",
+            "must be between 0 and 10^12 minor units",
+        ));
+    }
+    Money::parse_price("tip", amount, currency, store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::product::{ProductName, Sku, Stock, Version};
+    use OrderAction as A;
+    use OrderStatus as S;
+
+    #[test]
+    fn every_state_and_action_pair_is_decided() {
+        let allowed = [
+            (S::PendingPayment, A::Pay, S::Paid),
+            (S::PendingPayment, A::Cancel, S::Cancelled),
+            (S::PendingPayment, A::Expire, S::Expired),
+            (S::Paid, A::Fulfill, S::Fulfilled),
+            (S::Paid, A::Refund, S::Refunded),
+            (S::Fulfilled, A::Refund, S::Refunded),
+        ];
+        for from in OrderStatus::ALL {
+            for action in OrderAction::ALL {
+                let expected = allowed
+                    .iter()
+                    .find(|(f, a, _)| *f == from && *a == action)
+                    .map(|(_, _, to)| *to);
+                match (transition(from, action), expected) {
+                    (Ok(to), Some(e)) => assert_eq!(to, e),
+                    (Err(e), None) => {
+                        assert_eq!(e, InvalidTransition { from, action });
+                        assert!(e.to_string().contains(from.as_str()));
+                    }
+                    (got, want) => panic!("{from} {action:?}: got {got:?}, want {want:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_and_know_their_stock() {
+        for s in OrderStatus::ALL {
+            assert_eq!(s.as_str().parse::<OrderStatus>().unwrap(), s);
+        }
+        assert!(S::Paid.holds_stock() && !S::Cancelled.holds_stock() && !S::Refunded.holds_stock());
+        assert!(S::Refunded.was_paid() && !S::Expired.was_paid());
+    }
+
+    fn pid(n: u8) -> ProductId {
+        ProductId::parse("id", &format!("prod_01J0000000000000000000000{n}")).unwrap()
+    }
+
+    #[test]
+    fn lines_merge_and_sort_by_product() {
+        let lines = vec![
+            RequestedLine {
+                product_id: pid(2),
+                quantity: 1,
+            },
+            RequestedLine {
+                product_id: pid(1),
+                quantity: 2,
+            },
+            RequestedLine {
+                product_id: pid(2),
+                quantity: 3,
+            },
+        ];
+        let merged = merge_lines(lines, OrderLimits::default()).unwrap();
+        assert_eq!(
+            merged,
+            vec![
+                RequestedLine {
+                    product_id: pid(1),
+                    quantity: 2
+                },
+                RequestedLine {
+                    product_id: pid(2),
+                    quantity: 4
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn line_limits_hold() {
+        assert!(merge_lines(vec![], OrderLimits::default()).is_err());
+        assert!(merge_lines(
+            vec![RequestedLine {
+                product_id: pid(1),
+                quantity: 0
+            }],
+            OrderLimits::default()
+        )
+        .is_err());
+        assert!(merge_lines(
+            vec![RequestedLine {
+                product_id: pid(1),
+                quantity: 1001
+            }],
+            OrderLimits::default()
+        )
+        .is_err());
+        let twice = vec![
+            RequestedLine {
+                product_id: pid(1),
+                quantity: 600
+            };
+            2
+        ];
+        assert!(
+            merge_lines(twice, OrderLimits::default()).is_err(),
+            "merged quantity is bounded too"
+        );
+        let tight = OrderLimits {
+            max_quantity: 2,
+            max_lines: 1,
+        };
+        assert!(merge_lines(
+            vec![RequestedLine {
+                product_id: pid(1),
+                quantity: 3
+            }],
+            tight
+        )
+        .is_err());
+        let many = (0..101)
+            .map(|_| RequestedLine {
+                product_id: pid(1),
+                quantity: 1,
+            })
+            .collect();
+        assert!(merge_lines(many, OrderLimits::default()).is_err());
+    }
+
+    fn product(n: u8, stock: i64, archived: bool) -> Product {
+        let t = crate::time::now();
+        Product {
+            id: pid(n),
+            sku: Sku::parse(&format!("S{n}")).unwrap(),
+            name: ProductName::parse("P").unwrap(),
+            price: Money {
+                amount: 100 * i64::from(n),
+                currency: Currency::parse("c", "MXN").unwrap(),
+            },
+            stock: Stock::parse(stock).unwrap(),
+            version: Version(1),
+            archived,
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    fn order(lines: &[(u8, i64)]) -> NewOrder {
+        NewOrder {
+            lines: lines
+                .iter()
+                .map(|(n, q)| RequestedLine {
+                    product_id: pid(*n),
+                    quantity: *q,
+                })
+                .collect(),
+            tip: Money {
+                amount: 0,
+                currency: Currency::parse("c", "MXN").unwrap(),
+            },
+            note: None,
+            customer: None,
+        }
+    }
+
+    #[test]
+    fn pricing_snapshots_lines_and_lists_every_shortage() {
+        let products: BTreeMap<_, _> = [
+            product(1, 5, false),
+            product(2, 1, false),
+            product(3, 0, false),
+        ]
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+        let (lines, subtotal) = price(&order(&[(1, 2), (2, 1)]), &products).unwrap();
+        assert_eq!(subtotal, 2 * 100 + 200);
+        assert_eq!(lines[0].line_total, 200);
+        match price(&order(&[(1, 6), (2, 1), (3, 1)]), &products) {
+            Err(CheckoutRefusal::OutOfStock(s)) => {
+                assert_eq!(s.len(), 2);
+                assert_eq!((s[0].requested, s[0].available), (6, 5));
+                assert_eq!((s[1].requested, s[1].available), (1, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_or_archived_products_are_refused() {
+        let products: BTreeMap<_, _> = [product(1, 5, true)]
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        assert_eq!(
+            price(&order(&[(1, 1), (2, 1)]), &products),
+            Err(CheckoutRefusal::UnknownProducts(vec![
+                pid(1).to_string(),
+                pid(2).to_string()
+            ]))
+        );
+    }
+}

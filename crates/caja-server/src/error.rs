@@ -1,0 +1,300 @@
+//! The one error shape of the API: RFC 9457 problem+json with a stable `type` slug.
+//!
+//! Handlers return [`ApiError`]; storage and domain errors convert into it, so a handler
+//! never decides a status code by hand for a failure another layer already named. A 5xx
+//! body says nothing internal: its cause travels to the request log in a response
+//! extension and is logged there, once.
+
+use std::fmt;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use caja_core::DomainError;
+use caja_store::StoreError;
+use serde_json::{json, Map, Value};
+
+use crate::request::current_request_id;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Boxed so that `Result<T, ApiError>` stays one pointer wide on the happy path.
+#[derive(Debug)]
+pub struct ApiError(Box<Problem>);
+
+#[derive(Debug)]
+struct Problem {
+    status: StatusCode,
+    kind: &'static str,
+    title: &'static str,
+    detail: String,
+    extra: Map<String, Value>,
+    retry_after: Option<u64>,
+    cause: Option<String>,
+}
+
+/// The internal cause of a 5xx, handed to the request log and never to the client.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self(Box::new(Problem {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            extra: Map::new(),
+            retry_after: None,
+            cause: None,
+        }))
+    }
+
+    /// Adds a member to the problem body (e.g. which field, the current ETag).
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.0.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.0.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    fn caused_by(mut self, cause: &dyn std::error::Error) -> Self {
+        let mut text = cause.to_string();
+        let mut source = cause.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        self.0.cause = Some(text);
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.0.kind
+    }
+
+    pub fn malformed_json(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            detail,
+        )
+    }
+
+    pub fn bad_request(kind: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, kind, "Bad request", detail)
+    }
+
+    pub fn invalid_field(field: &str, reason: impl fmt::Display) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            "Invalid field",
+            format!("{field}: {reason}"),
+        )
+        .with("field", field)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Missing or invalid API key",
+            detail,
+        )
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "this resource does not support this method",
+        )
+    }
+
+    pub fn precondition_required() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+            "If-Match required",
+            "send the resource's ETag in If-Match so a concurrent change is not overwritten",
+        )
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Request body too large",
+            format!("the body exceeds the limit of {limit} bytes"),
+        )
+        .with("limit_bytes", limit)
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as JSON with Content-Type: application/json",
+        )
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            "slow down and retry after the time in Retry-After",
+        )
+        .retry_after(retry_after_secs)
+    }
+
+    pub fn timeout() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "Request timed out",
+            "the request took longer than the server allows; retry it (with the same Idempotency-Key for writes)",
+        )
+        .retry_after(1)
+    }
+
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the server failed; the request id identifies it in the server's log",
+        )
+        .caused_by(cause)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match &e {
+            DomainError::InvalidField { field, reason } => Self::invalid_field(field, reason),
+            DomainError::CurrencyMismatch { expected, got } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "currency-mismatch",
+                "Wrong currency",
+                e.to_string(),
+            )
+            .with("expected", expected.as_str())
+            .with("got", got.as_str()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            StoreError::NotFound => Self::not_found("no such resource"),
+            StoreError::DuplicateSku => Self::new(
+                StatusCode::CONFLICT,
+                "duplicate-sku",
+                "Duplicate sku",
+                "a live product already has this sku",
+            ),
+            StoreError::StaleVersion { current } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Stale version",
+                "the resource changed since you read it; read it again and reapply your change",
+            )
+            .with("current_etag", current.etag()),
+            StoreError::Archived => Self::new(
+                StatusCode::CONFLICT,
+                "archived",
+                "Archived",
+                "the product is archived and cannot change",
+            ),
+            StoreError::KeyInFlight => Self::new(
+                StatusCode::CONFLICT,
+                "idempotency-key-in-flight",
+                "Request still running",
+                "a request with this Idempotency-Key is still running; retry after the time in Retry-After to get its result",
+            )
+            .retry_after(1),
+            StoreError::ShuttingDown | StoreError::Retry(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily-unavailable",
+                "Try again",
+                "the write could not be completed now; retry it with the same Idempotency-Key",
+            )
+            .retry_after(1)
+            .caused_by(&e),
+            StoreError::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database-unavailable",
+                "Database unavailable",
+                "the database cannot be reached right now; retry shortly",
+            )
+            .retry_after(1)
+            .caused_by(&e),
+            StoreError::Database(_) | StoreError::Corrupt(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl ApiError {
+    /// The problem+json body, naming `request_id`.
+    pub fn body(&self, request_id: Option<String>) -> String {
+        let problem = &self.0;
+        let mut body = json!({
+            "type": problem.kind,
+            "title": problem.title,
+            "status": problem.status.as_u16(),
+            "detail": problem.detail,
+        });
+        if let Value::Object(map) = &mut body {
+            if let Some(id) = request_id {
+                map.insert("request_id".into(), Value::String(id));
+            }
+            map.extend(problem.extra.clone());
+        }
+        body.to_string()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body(current_request_id());
+        let problem = *self.0;
+        let mut response = (problem.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(secs) = problem.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(cause) = problem.cause {
+            response.extensions_mut().insert(ErrorCause(cause));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

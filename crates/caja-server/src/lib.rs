@@ -1,0 +1,105 @@
+//! caja's HTTP API.
+//!
+//! [`router`] builds the whole app from an [`AppState`] and [`serve`] runs it on a listener
+//! until a cancellation token fires, so tests bind port 0 and drive the same app the binary
+//! runs.
+
+mod auth;
+mod config;
+mod error;
+mod idempotent;
+mod jobs;
+mod json;
+mod limits;
+mod metrics;
+mod openapi;
+mod request;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Method};
+use axum::response::{IntoResponse, Response};
+use axum::{middleware, Router};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use config::ServerConfig;
+pub use error::{ApiError, PROBLEM_JSON};
+pub use openapi::openapi_document;
+pub use state::AppState;
+
+/// The whole HTTP app.
+pub fn router(state: AppState) -> Router {
+    let config = state.config();
+    let v1 = routes::products::router()
+        .merge(routes::stock::router())
+        .merge(routes::orders::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            request::timeout,
+        ));
+    let mut app = Router::new()
+        .merge(v1)
+        .merge(routes::ops::router())
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(CatchPanicLayer::custom(|_| panic_response()));
+    if !config.cors_origins.is_empty() {
+        app = app.layer(cors(config));
+    }
+    app.layer(middleware::from_fn(request::observe))
+        .with_state(state)
+}
+
+fn panic_response() -> Response {
+    ApiError::internal(&std::io::Error::other("a request handler panicked")).into_response()
+}
+
+fn cors(config: &ServerConfig) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(config.cors_origins.clone()))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static(request::REQUEST_ID),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            HeaderName::from_static(request::REQUEST_ID),
+        ])
+}
+
+/// Serves the app on `listener` until `shutdown` fires, then stops accepting and returns
+/// once in-flight requests are done. The caller bounds that wait.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router(state.clone());
+    jobs::spawn(&state, shutdown.clone());
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.cancelled().await;
+        state.begin_shutdown();
+    })
+    .await
+}

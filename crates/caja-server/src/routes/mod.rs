@@ -1,0 +1,6 @@
+//! One module per resource, each with its own `router()`.
+
+pub mod ops;
+pub mod orders;
+pub mod products;
+pub mod stock;

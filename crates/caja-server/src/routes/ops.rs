@@ -1,0 +1,128 @@
+//! Operations endpoints, outside `/v1` and without a key: liveness, readiness (in the
+//! `application/health+json` shape), Prometheus metrics and the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use caja_store::migrate::Migrator;
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+const HEALTH_JSON: &str = "application/health+json";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+}
+
+fn health_json(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(HEALTH_JSON));
+    response
+}
+
+/// Liveness: 200 while the process runs.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process is up", content_type = "application/health+json")))]
+pub async fn health() -> Response {
+    health_json(StatusCode::OK, json!({ "status": "pass" }))
+}
+
+/// Readiness: the database answers, no migration is pending, and shutdown has not begun.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready for traffic", content_type = "application/health+json"),
+        (status = 503, description = "Not ready", content_type = "application/health+json"),
+    ))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let mut pass = !state.is_shutting_down();
+    let database = match state.store().ping().await {
+        Ok(latency) => json!({
+            "componentType": "datastore",
+            "observedValue": (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+            "observedUnit": "ms",
+            "status": "pass",
+        }),
+        Err(e) => {
+            pass = false;
+            json!({ "componentType": "datastore", "status": "fail", "output": e.to_string() })
+        }
+    };
+    let migrator = Migrator::new(state.store(), Default::default(), Default::default());
+    let migrations = match migrator.pending().await {
+        Ok(pending) => {
+            let ok = pending.is_empty();
+            pass &= ok;
+            json!({
+                "componentType": "datastore",
+                "observedValue": pending.len(),
+                "status": if ok { "pass" } else { "fail" },
+                "output": if ok { String::new() } else { format!("pending: {}", pending.join(", ")) },
+            })
+        }
+        Err(e) => {
+            pass = false;
+            json!({ "componentType": "datastore", "status": "fail", "output": e.to_string() })
+        }
+    };
+    let uptime = json!({
+        "componentType": "system",
+        "observedValue": state.uptime().as_secs(),
+        "observedUnit": "s",
+        "status": "pass",
+    });
+    let shutdown = json!({
+        "componentType": "system",
+        "observedValue": state.is_shutting_down(),
+        "status": if state.is_shutting_down() { "fail" } else { "pass" },
+    });
+    let body = json!({
+        "status": if pass { "pass" } else { "fail" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "checks": {
+            "database:responseTime": [database],
+            "migrations:pending": [migrations],
+            "process:uptime": [uptime],
+            "process:shuttingDown": [shutdown],
+        },
+    });
+    let status = if pass {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    health_json(status, body)
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let stats = state.store().pool_stats();
+    crate::metrics::record_pool(stats.size, stats.idle);
+    crate::metrics::record_memory();
+    let text = crate::metrics::handle()
+        .map(|h| h.render())
+        .unwrap_or_else(|| "# metrics recorder unavailable\n".to_owned());
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi() -> Json<Value> {
+    Json(crate::openapi::openapi_document())
+}

@@ -1,0 +1,305 @@
+//! `/v1/products`: the catalog. Handlers parse, check the caller's role, and call the store;
+//! the rules live in `caja-core`.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use caja_core::auth::Action;
+use caja_core::ids::ProductId;
+use caja_core::money::{Currency, Money};
+use caja_core::page::PageLimit;
+use caja_core::product::{NewProduct, Product, ProductName, ProductPatch, Sku, Stock, Version};
+use caja_core::DomainError;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::json::{ApiJson, ApiQuery};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/products", get(list).post(create))
+        .route("/v1/products/{id}", get(read).patch(update).delete(archive))
+}
+
+/// An amount in minor units and its ISO 4217 currency.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyBody {
+    #[schema(example = 4550)]
+    pub amount: i64,
+    #[schema(example = "MXN")]
+    pub currency: String,
+}
+
+impl MoneyBody {
+    fn parse(&self, field: &'static str, store: Currency) -> Result<Money, DomainError> {
+        Money::parse_price(field, self.amount, &self.currency, store)
+    }
+}
+
+impl From<Money> for MoneyBody {
+    fn from(m: Money) -> Self {
+        Self {
+            amount: m.amount,
+            currency: m.currency.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduct {
+    #[schema(example = "CAFE-AMERICANO")]
+    pub sku: String,
+    #[schema(example = "Café americano")]
+    pub name: String,
+    pub price: MoneyBody,
+    /// Units on hand at creation; 0 when absent. Changes later only through stock movements.
+    #[serde(default)]
+    pub stock: Option<i64>,
+}
+
+impl CreateProduct {
+    fn parse(&self, store: Currency) -> Result<NewProduct, DomainError> {
+        Ok(NewProduct {
+            sku: Sku::parse(&self.sku)?,
+            name: ProductName::parse(&self.name)?,
+            price: self.price.parse("price", store)?,
+            stock: Stock::parse(self.stock.unwrap_or(0))?,
+        })
+    }
+}
+
+/// Fields to change; at least one. Stock is not among them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchProduct {
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub price: Option<MoneyBody>,
+    /// Accepted only to refuse it with a clear reason.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub stock: Option<serde::de::IgnoredAny>,
+}
+
+impl PatchProduct {
+    fn parse(&self, store: Currency) -> Result<ProductPatch, DomainError> {
+        if self.stock.is_some() {
+            return Err(DomainError::invalid(
+                "stock",
+                "stock changes only through stock movements, never through PATCH",
+            ));
+        }
+        let patch = ProductPatch {
+            sku: self.sku.as_deref().map(Sku::parse).transpose()?,
+            name: self.name.as_deref().map(ProductName::parse).transpose()?,
+            price: self
+                .price
+                .as_ref()
+                .map(|p| p.parse("price", store))
+                .transpose()?,
+        };
+        if patch.is_empty() {
+            return Err(DomainError::invalid(
+                "body",
+                "name at least one of sku, name, price",
+            ));
+        }
+        Ok(patch)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductBody {
+    #[schema(example = "prod_01JD5V6Q3X8N0R2M4K7T9W1Y3Z")]
+    pub id: String,
+    pub sku: String,
+    pub name: String,
+    pub price: MoneyBody,
+    pub stock: i64,
+    /// Bumped by every change; the `ETag` is this number in quotes.
+    pub version: i64,
+    pub archived: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Product> for ProductBody {
+    fn from(p: &Product) -> Self {
+        Self {
+            id: p.id.to_string(),
+            sku: p.sku.as_str().to_owned(),
+            name: p.name.as_str().to_owned(),
+            price: p.price.into(),
+            stock: p.stock.value(),
+            version: p.version.0,
+            archived: p.archived,
+            created_at: caja_core::time::format(&p.created_at),
+            updated_at: caja_core::time::format(&p.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductPage {
+    pub data: Vec<ProductBody>,
+    /// Pass as `after` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+}
+
+fn with_etag(status: StatusCode, product: &Product) -> Response {
+    let mut response = (status, Json(ProductBody::from(product))).into_response();
+    if let Ok(etag) = HeaderValue::from_str(&product.version.etag()) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+fn product_id(raw: &str) -> ApiResult<ProductId> {
+    ProductId::parse("id", raw).map_err(|_| ApiError::not_found(format!("no product {raw}")))
+}
+
+/// The version the client last saw, from `If-Match`; required for every change.
+fn if_match(headers: &HeaderMap) -> ApiResult<Version> {
+    let value = headers
+        .get(header::IF_MATCH)
+        .ok_or_else(ApiError::precondition_required)?;
+    let text = value.to_str().unwrap_or("");
+    if text.trim() == "*" {
+        return Err(ApiError::precondition_required());
+    }
+    // A tag that is not one of ours can match no version: treat it as stale.
+    Ok(Version::from_if_match(text).unwrap_or(Version(-1)))
+}
+
+#[utoipa::path(post, path = "/v1/products", tag = "products",
+    request_body = CreateProduct,
+    responses(
+        (status = 201, description = "Created", body = ProductBody, headers(("ETag" = String))),
+        (status = 409, description = "A live product has this sku", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid field or wrong currency", body = crate::openapi::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateProduct>,
+) -> ApiResult<Response> {
+    caller.require(Action::WriteCatalog)?;
+    let new = body.parse(state.config().currency)?;
+    let product = state.store().create_product(&new).await?;
+    let mut response = with_etag(StatusCode::CREATED, &product);
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/products/{}", product.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/v1/products/{id}", tag = "products",
+    params(("id" = String, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The product", body = ProductBody, headers(("ETag" = String))),
+        (status = 404, description = "No such product", body = crate::openapi::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(Action::ReadCatalog)?;
+    let product = state.store().product(&product_id(&id)?).await?;
+    Ok(with_etag(StatusCode::OK, &product))
+}
+
+#[utoipa::path(get, path = "/v1/products", tag = "products",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Live products in creation order", body = ProductPage),
+        (status = 400, description = "Bad cursor or limit", body = crate::openapi::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<ProductPage>> {
+    caller.require(Action::ReadCatalog)?;
+    let limit = PageLimit::parse(query.limit)
+        .map_err(|e| ApiError::bad_request("invalid-query", e.to_string()))?;
+    let after = query
+        .after
+        .as_deref()
+        .map(|a| ProductId::parse("after", a))
+        .transpose()
+        .map_err(|_| {
+            ApiError::bad_request("invalid-cursor", "after: not a cursor from this list")
+        })?;
+    let page = state.store().list_products(after.as_ref(), limit).await?;
+    Ok(Json(ProductPage {
+        data: page.items.iter().map(ProductBody::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(patch, path = "/v1/products/{id}", tag = "products",
+    params(("id" = String, Path, description = "Product id"),
+           ("If-Match" = String, Header, description = "The ETag last read")),
+    request_body = PatchProduct,
+    responses(
+        (status = 200, description = "Updated", body = ProductBody, headers(("ETag" = String))),
+        (status = 412, description = "Stale If-Match", body = crate::openapi::Problem),
+        (status = 428, description = "If-Match missing", body = crate::openapi::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PatchProduct>,
+) -> ApiResult<Response> {
+    caller.require(Action::WriteCatalog)?;
+    let id = product_id(&id)?;
+    let expected = if_match(&headers)?;
+    let patch = body.parse(state.config().currency)?;
+    let product = state.store().update_product(&id, expected, &patch).await?;
+    Ok(with_etag(StatusCode::OK, &product))
+}
+
+#[utoipa::path(delete, path = "/v1/products/{id}", tag = "products",
+    params(("id" = String, Path, description = "Product id"),
+           ("If-Match" = String, Header, description = "The ETag last read")),
+    responses(
+        (status = 200, description = "Archived (history kept)", body = ProductBody, headers(("ETag" = String))),
+        (status = 412, description = "Stale If-Match", body = crate::openapi::Problem),
+        (status = 428, description = "If-Match missing", body = crate::openapi::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn archive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    caller.require(Action::WriteCatalog)?;
+    let id = product_id(&id)?;
+    let expected = if_match(&headers)?;
+    let product = state.store().archive_product(&id, expected).await?;
+    Ok(with_etag(StatusCode::OK, &product))
+}

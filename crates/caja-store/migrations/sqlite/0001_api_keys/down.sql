@@ -1,0 +1,2 @@
+DROP TABLE bootstrap;
+DROP TABLE api_keys;

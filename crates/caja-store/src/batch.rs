@@ -1,0 +1,493 @@
+//! The group-commit write path for checkouts.
+//!
+//! On the night a concert goes on sale, thousands of buyers hit one product. One
+//! transaction per checkout would queue them all on that product's row lock and pay one
+//! durable commit each. Instead every checkout is handed to one batcher per process, which
+//! takes whatever has arrived together and commits it as one transaction — while each
+//! request keeps its own outcome, its own order and ledger rows, its own stored
+//! idempotency answer. A request is answered only after its batch commits.
+//!
+//! A batch makes a fixed number of round trips whatever its size: read the keys already
+//! answered, lock the products (sorted by id, so batches on several replicas never
+//! deadlock), decide every checkout in memory, write orders, lines, ledger rows, stock and
+//! idempotency answers with multi-row statements, commit. If anything goes wrong — above
+//! all, a key that another replica answered while this batch ran, detected by the final
+//! `INSERT … ON CONFLICT DO NOTHING` — the batch is rolled back and its checkouts run one
+//! by one on the per-request path, which settles them exactly as if never batched.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use caja_core::ids::{OrderId, ProductId};
+use caja_core::order::{self, CheckoutRefusal, NewOrder, Order, OrderStatus};
+use caja_core::product::{Product, Stock};
+use caja_core::time;
+use sqlx::{Any, Row, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ledger::lock_products;
+use crate::location::Engine;
+use crate::work::{decide, select_existing, Claim, IdempotencyScope, StoredResponse};
+use crate::{Store, StoreError};
+
+/// Turns a checkout's outcome into the response stored and sent for it.
+pub type Render =
+    Arc<dyn Fn(&str, Result<&Order, &CheckoutRefusal>) -> StoredResponse + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// Most checkouts in one transaction.
+    pub max_batch: usize,
+    pub order_ttl: chrono::Duration,
+    /// How long a batch waits on a key another replica is writing.
+    pub key_wait: Duration,
+}
+
+/// What a checkout came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Decided and committed now: send this.
+    Fresh(StoredResponse),
+    /// Answered before: send this again.
+    Replay {
+        response: StoredResponse,
+        waited: bool,
+    },
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+struct Job {
+    scope: IdempotencyScope,
+    order: NewOrder,
+    request_id: String,
+    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+}
+
+/// The handle requests use; cheap to clone.
+#[derive(Clone)]
+pub struct Batcher {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Batcher {
+    /// Starts the batcher task. It runs until every handle is dropped.
+    pub fn start(store: Store, render: Render, options: BatchOptions) -> Self {
+        let (jobs, mut queue) = mpsc::channel::<Job>(options.max_batch * 8);
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < options.max_batch {
+                    match queue.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                run(&store, &render, &options, batch).await;
+            }
+        });
+        Self { jobs }
+    }
+
+    pub async fn checkout(
+        &self,
+        scope: IdempotencyScope,
+        order: NewOrder,
+        request_id: String,
+    ) -> Result<Outcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            scope,
+            order,
+            request_id,
+            reply,
+        };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+}
+
+fn scope_key(s: &IdempotencyScope) -> (String, String) {
+    (s.key_id.to_string(), s.key.as_str().to_owned())
+}
+
+/// Runs one batch and answers every job in it.
+async fn run(store: &Store, render: &Render, options: &BatchOptions, batch: Vec<Job>) {
+    // Copies of one key inside the batch: the first leads, the others follow its fate.
+    let mut leaders: Vec<Job> = Vec::with_capacity(batch.len());
+    let mut followers: Vec<(usize, Job)> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for job in batch {
+        match index.get(&scope_key(&job.scope)) {
+            Some(&leader) => followers.push((leader, job)),
+            None => {
+                index.insert(scope_key(&job.scope), leaders.len());
+                leaders.push(job);
+            }
+        }
+    }
+    metrics::histogram!("caja_checkout_batch_size").record(leaders.len() as f64);
+    let outcomes = match fast(store, render, options, &leaders).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            tracing::debug!(error = %e, size = leaders.len(), "batch fell back to one transaction per checkout");
+            metrics::counter!("caja_checkout_batch_fallbacks_total").increment(1);
+            let mut outcomes = Vec::with_capacity(leaders.len());
+            for job in &leaders {
+                outcomes.push(single(store, render, options, job).await);
+            }
+            outcomes
+        }
+    };
+    for (leader, job) in followers {
+        let leader_job = &leaders[leader];
+        let outcome = match &outcomes[leader] {
+            _ if leader_job.scope.fingerprint != job.scope.fingerprint => Ok(Outcome::Mismatch),
+            Ok(Outcome::Fresh(r) | Outcome::Replay { response: r, .. }) => Ok(Outcome::Replay {
+                response: r.clone(),
+                waited: true,
+            }),
+            Ok(Outcome::Mismatch) => Ok(Outcome::Mismatch),
+            Err(e) => Err(e.shallow_clone()),
+        };
+        let _ = job.reply.send(outcome);
+    }
+    for (job, outcome) in leaders.into_iter().zip(outcomes) {
+        let _ = job.reply.send(outcome);
+    }
+}
+
+/// One checkout on the per-request path.
+async fn single(
+    store: &Store,
+    render: &Render,
+    options: &BatchOptions,
+    job: &Job,
+) -> Result<Outcome, StoreError> {
+    match store.claim(job.scope.clone(), options.key_wait).await? {
+        Claim::Replay { response, waited } => Ok(Outcome::Replay { response, waited }),
+        Claim::Mismatch => Ok(Outcome::Mismatch),
+        Claim::Fresh(mut work) => {
+            let decided = work.create_order(&job.order, options.order_ttl).await?;
+            let response = render(&job.request_id, decided.as_ref());
+            work.commit(&response).await?;
+            Ok(Outcome::Fresh(response))
+        }
+    }
+}
+
+/// The whole batch in one transaction, or an error and nothing written.
+async fn fast(
+    store: &Store,
+    render: &Render,
+    options: &BatchOptions,
+    jobs: &[Job],
+) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+    let engine = store.engine();
+    let mut tx = store.begin_write().await?;
+    let mut outcomes: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
+
+    // 1. Keys answered before.
+    let scopes: Vec<&IdempotencyScope> = jobs.iter().map(|j| &j.scope).collect();
+    for (i, row) in select_existing(&mut tx, &scopes).await? {
+        outcomes[i] = Some(match decide(&row, &jobs[i].scope, false)? {
+            Claim::Replay { response, waited } => Outcome::Replay { response, waited },
+            _ => Outcome::Mismatch,
+        });
+    }
+    let fresh: Vec<usize> = (0..jobs.len()).filter(|i| outcomes[*i].is_none()).collect();
+    if fresh.is_empty() {
+        tx.rollback().await?;
+        return Ok(outcomes
+            .into_iter()
+            .map(|o| o.ok_or(StoreError::NotFound))
+            .collect());
+    }
+
+    // 2. Lock every product the batch touches, in id order.
+    let lock = match engine {
+        Engine::Postgres => " FOR UPDATE",
+        Engine::Sqlite => "",
+    };
+    let ids: Vec<&ProductId> = fresh
+        .iter()
+        .flat_map(|&i| jobs[i].order.lines.iter().map(|l| &l.product_id))
+        .collect();
+    let mut products: BTreeMap<ProductId, Product> = lock_products(&mut tx, &ids, lock).await?;
+    let before: BTreeMap<ProductId, i64> = products
+        .iter()
+        .map(|(id, p)| (id.clone(), p.stock.value()))
+        .collect();
+
+    // 3. Decide each checkout in arrival order against the stock left by the ones before.
+    let now = time::now();
+    let mut decided: Vec<(usize, Result<Order, CheckoutRefusal>)> = Vec::with_capacity(fresh.len());
+    let mut moves: Vec<(ProductId, i64, OrderId)> = Vec::new();
+    for &i in &fresh {
+        let new = &jobs[i].order;
+        match order::price(new, &products) {
+            Ok((lines, subtotal)) => {
+                let id = OrderId::generate();
+                for l in &lines {
+                    if let Some(p) = products.get_mut(&l.product_id) {
+                        p.stock = Stock::parse(p.stock.value() - l.quantity)?;
+                    }
+                    moves.push((l.product_id.clone(), l.quantity, id.clone()));
+                }
+                decided.push((
+                    i,
+                    Ok(Order {
+                        id,
+                        number: 0,
+                        status: OrderStatus::PendingPayment,
+                        lines,
+                        subtotal,
+                        tip: new.tip.amount,
+                        total: subtotal + new.tip.amount,
+                        currency: new.tip.currency,
+                        note: new.note.clone(),
+                        customer: new.customer.clone(),
+                        created_at: now,
+                        updated_at: now,
+                        expires_at: now + options.order_ttl,
+                    }),
+                ));
+            }
+            Err(refusal) => decided.push((i, Err(refusal))),
+        }
+    }
+
+    // 4. Numbers, orders, lines, ledger, stock.
+    let created = decided.iter().filter(|(_, d)| d.is_ok()).count() as i64;
+    if created > 0 {
+        let last: i64 = sqlx::query(
+            "UPDATE counters SET value = value + $1 WHERE name = 'order_number' RETURNING value",
+        )
+        .bind(created)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("value")?;
+        let mut next = last - created + 1;
+        for (_, d) in decided.iter_mut() {
+            if let Ok(o) = d {
+                o.number = next;
+                next += 1;
+            }
+        }
+        let orders: Vec<&Order> = decided
+            .iter()
+            .filter_map(|(_, d)| d.as_ref().ok())
+            .collect();
+        insert_orders(&mut tx, &orders).await?;
+        insert_lines(&mut tx, &orders).await?;
+        insert_moves(&mut tx, &before, &moves, now).await?;
+        update_stock(&mut tx, &before, &products, &moves, now).await?;
+    }
+
+    // 5. Every answer, stored with a guard against a key another replica answered meanwhile.
+    let mut answers: Vec<(usize, StoredResponse)> = Vec::with_capacity(decided.len());
+    for (i, d) in &decided {
+        answers.push((*i, render(&jobs[*i].request_id, d.as_ref())));
+    }
+    if engine == Engine::Postgres {
+        sqlx::query(&format!(
+            "SET LOCAL lock_timeout = {}",
+            options.key_wait.as_millis().max(1)
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    let stored = insert_answers(&mut tx, jobs, &answers, now).await?;
+    if stored != answers.len() {
+        tx.rollback().await?;
+        return Err(StoreError::KeyInFlight);
+    }
+    tx.commit().await?;
+    for (i, response) in answers {
+        outcomes[i] = Some(Outcome::Fresh(response));
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.ok_or(StoreError::NotFound))
+        .collect())
+}
+
+/// `($1, $2, …), ($k, …)` for `rows` rows of `cols` parameters.
+fn values(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows per multi-row statement, well under both engines' parameter limits.
+const CHUNK: usize = 256;
+
+async fn insert_orders(
+    tx: &mut Transaction<'static, Any>,
+    orders: &[&Order],
+) -> Result<(), StoreError> {
+    for chunk in orders.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
+             customer_name, customer_email, created_at, updated_at, expires_at) VALUES {}",
+            values(chunk.len(), 13)
+        );
+        let mut q = sqlx::query(&sql).persistent(false);
+        for o in chunk {
+            let at = time::format(&o.created_at);
+            q = q
+                .bind(o.id.as_str())
+                .bind(o.number)
+                .bind(o.status.as_str())
+                .bind(o.subtotal)
+                .bind(o.tip)
+                .bind(o.total)
+                .bind(o.currency.as_str())
+                .bind(o.note.as_deref())
+                .bind(o.customer.as_ref().map(|c| c.name.as_str()))
+                .bind(o.customer.as_ref().and_then(|c| c.email.as_deref()))
+                .bind(at.clone())
+                .bind(at)
+                .bind(time::format(&o.expires_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_lines(
+    tx: &mut Transaction<'static, Any>,
+    orders: &[&Order],
+) -> Result<(), StoreError> {
+    let lines: Vec<(&Order, usize)> = orders
+        .iter()
+        .flat_map(|o| (0..o.lines.len()).map(move |i| (*o, i)))
+        .collect();
+    for chunk in lines.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, \
+             unit_price, line_total) VALUES {}",
+            values(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql).persistent(false);
+        for (o, i) in chunk {
+            let l = &o.lines[*i];
+            q = q
+                .bind(o.id.as_str())
+                .bind(*i as i64 + 1)
+                .bind(l.product_id.as_str())
+                .bind(l.sku.as_str())
+                .bind(l.name.as_str())
+                .bind(l.quantity)
+                .bind(l.unit_price)
+                .bind(l.line_total);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// One `sale` row per line, each with the stock it left, in the order they were decided.
+async fn insert_moves(
+    tx: &mut Transaction<'static, Any>,
+    before: &BTreeMap<ProductId, i64>,
+    moves: &[(ProductId, i64, OrderId)],
+    now: time::Timestamp,
+) -> Result<(), StoreError> {
+    let mut stock = before.clone();
+    let at = time::format(&now);
+    for chunk in moves.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO stock_movements (product_id, delta, reason, note, order_id, stock_after, created_at) VALUES {}",
+            values(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(&sql).persistent(false);
+        for (product, quantity, order) in chunk {
+            let left = stock.entry(product.clone()).or_default();
+            *left -= quantity;
+            q = q
+                .bind(product.as_str())
+                .bind(-quantity)
+                .bind("sale")
+                .bind(None::<String>)
+                .bind(order.as_str())
+                .bind(*left)
+                .bind(at.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn update_stock(
+    tx: &mut Transaction<'static, Any>,
+    before: &BTreeMap<ProductId, i64>,
+    after: &BTreeMap<ProductId, Product>,
+    moves: &[(ProductId, i64, OrderId)],
+    now: time::Timestamp,
+) -> Result<(), StoreError> {
+    let mut count: BTreeMap<&ProductId, i64> = BTreeMap::new();
+    for (p, _, _) in moves {
+        *count.entry(p).or_default() += 1;
+    }
+    let at = time::format(&now);
+    for (id, n) in count {
+        let (Some(was), Some(p)) = (before.get(id), after.get(id)) else {
+            continue;
+        };
+        // The row is locked: the guard on the old stock only documents the expectation.
+        sqlx::query(
+            "UPDATE products SET stock = $1, version = version + $2, updated_at = $3 \
+             WHERE id = $4 AND stock = $5",
+        )
+        .bind(p.stock.value())
+        .bind(n)
+        .bind(at.as_str())
+        .bind(id.as_str())
+        .bind(*was)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Inserts every answer; returns how many were new (fewer means another writer answered
+/// one of these keys first).
+async fn insert_answers(
+    tx: &mut Transaction<'static, Any>,
+    jobs: &[Job],
+    answers: &[(usize, StoredResponse)],
+    now: time::Timestamp,
+) -> Result<usize, StoreError> {
+    let at = time::format(&now);
+    let mut stored = 0;
+    for chunk in answers.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) \
+             VALUES {} ON CONFLICT (key_id, key) DO NOTHING RETURNING key",
+            values(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(&sql).persistent(false);
+        for (i, response) in chunk {
+            let scope = &jobs[*i].scope;
+            q = q
+                .bind(scope.key_id.as_str())
+                .bind(scope.key.as_str())
+                .bind(scope.fingerprint.as_str())
+                .bind(i64::from(response.status))
+                .bind(crate::work::encode_headers(&response.headers))
+                .bind(response.body.as_str())
+                .bind(at.clone());
+        }
+        stored += q.fetch_all(&mut **tx).await?.len();
+    }
+    Ok(stored)
+}

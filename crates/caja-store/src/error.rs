@@ -1,0 +1,82 @@
+//! Storage errors, translated from the driver so callers never see SQL: a unique violation
+//! is a conflict, a missing row is not found, a lost connection is unavailability.
+
+use caja_core::product::Version;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("a live product already has this sku")]
+    DuplicateSku,
+    #[error("the row changed: now at version {current:?}")]
+    StaleVersion { current: Version },
+    #[error("the product is archived")]
+    Archived,
+    #[error("a request with this idempotency key is still running")]
+    KeyInFlight,
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// A write that failed for a reason worth retrying, told to a second party (e.g. the
+    /// duplicate of a request whose first copy failed).
+    #[error("the write failed and may be retried: {0}")]
+    Retry(String),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("a stored row does not parse: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
+            // SQLite's write lock held by another process past busy_timeout: the database is
+            // momentarily unavailable, not broken.
+            sqlx::Error::Database(db)
+                if db.code().as_deref() == Some("5")
+                    || db.message().contains("database is locked") =>
+            {
+                StoreError::Unavailable(e)
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                if db.message().contains("sku") || db.constraint() == Some("products_live_sku") {
+                    StoreError::DuplicateSku
+                } else {
+                    StoreError::Database(e)
+                }
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl From<caja_core::DomainError> for StoreError {
+    fn from(e: caja_core::DomainError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+impl StoreError {
+    /// A copy for another waiter on the same failure. Driver errors cannot be cloned, so
+    /// they become [`StoreError::Retry`] carrying their text.
+    pub fn shallow_clone(&self) -> StoreError {
+        match self {
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::DuplicateSku => StoreError::DuplicateSku,
+            StoreError::StaleVersion { current } => StoreError::StaleVersion { current: *current },
+            StoreError::Archived => StoreError::Archived,
+            StoreError::KeyInFlight => StoreError::KeyInFlight,
+            StoreError::ShuttingDown => StoreError::ShuttingDown,
+            other => StoreError::Retry(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! API keys: create, find by hash, list, revoke, and the one-time bootstrap of the first
+//! admin key.
+
+use caja_core::auth::{ApiKeySecret, KeyHash, Role};
+use caja_core::ids::KeyId;
+use caja_core::rate::RateLimit;
+use caja_core::time::{self, Timestamp};
+use sqlx::any::AnyRow;
+
+use crate::rows::{opt_text, opt_timestamp, text, timestamp};
+use crate::{Store, StoreError};
+
+/// A key to store; the secret is hashed on the way in and never kept.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: String,
+    pub role: Role,
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A stored key, as far as anyone may see it: never the secret, never the hash.
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub id: KeyId,
+    pub name: String,
+    pub role: Role,
+    pub rate_limit: Option<RateLimit>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+const COLUMNS: &str = "id, name, role, rate_limit, created_at, last_used_at, revoked_at";
+
+fn record(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
+    Ok(ApiKeyRecord {
+        id: KeyId::parse("id", &text(row, "id")?)?,
+        name: text(row, "name")?,
+        role: text(row, "role")?.parse()?,
+        rate_limit: opt_text(row, "rate_limit")?
+            .map(|s| s.parse::<RateLimit>())
+            .transpose()?,
+        created_at: timestamp(row, "created_at")?,
+        last_used_at: opt_timestamp(row, "last_used_at")?,
+        revoked_at: opt_timestamp(row, "revoked_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a new key with the given secret.
+    pub async fn create_key(
+        &self,
+        key: &NewApiKey,
+        secret: &ApiKeySecret,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let record = insert_key(&mut tx, key, &secret.hash()).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Creates the first admin key if this database has never had one, exactly once even
+    /// when several processes start together. Returns the record when this call created it.
+    pub async fn bootstrap_admin_key(
+        &self,
+        secret: &ApiKeySecret,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO bootstrap (id, done_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(time::format(&time::now()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            return Ok(None);
+        }
+        let key = NewApiKey {
+            name: "bootstrap admin".into(),
+            role: Role::Admin,
+            rate_limit: None,
+        };
+        let record = insert_key(&mut tx, &key, &secret.hash()).await?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
+    /// The live (not revoked) key with this hash, if any.
+    pub async fn find_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1"
+        ))
+        .bind(&hash.0)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY id"))
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// Revokes a key; revoking a revoked key changes nothing. `NotFound` if no such key.
+    pub async fn revoke_key(&self, id: &KeyId) -> Result<ApiKeyRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(time::format(&time::now()))
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let record = record(&row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Records that a key was used. Callers throttle this: it is a write.
+    pub async fn touch_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(time::format(&at))
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_key(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    key: &NewApiKey,
+    hash: &KeyHash,
+) -> Result<ApiKeyRecord, StoreError> {
+    let record = ApiKeyRecord {
+        id: KeyId::generate(),
+        name: key.name.clone(),
+        role: key.role,
+        rate_limit: key.rate_limit,
+        created_at: time::now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, role, key_hash, rate_limit, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(record.id.as_str())
+    .bind(&record.name)
+    .bind(record.role.as_str())
+    .bind(&hash.0)
+    .bind(record.rate_limit.map(|r| r.to_string()))
+    .bind(time::format(&record.created_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(record)
+}

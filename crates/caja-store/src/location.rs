@@ -1,0 +1,119 @@
+//! Where the database is: parsed once from a URL, and the engine follows from the scheme.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        })
+    }
+}
+
+/// A database location: an SQLite file or a PostgreSQL URL. The URL may hold a password,
+/// so `Display` and `Debug` show it with the password masked.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+#[derive(Debug, Error)]
+#[error("database URL must start with sqlite:// or postgres:// (got `{0}`)")]
+pub struct BadDatabaseUrl(String);
+
+impl DatabaseLocation {
+    pub fn parse(url: &str) -> Result<Self, BadDatabaseUrl> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() {
+                return Err(BadDatabaseUrl(url.to_owned()));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        Err(BadDatabaseUrl(redact(url)))
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Self::Sqlite(_) => Engine::Sqlite,
+            Self::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// The URL sqlx connects with. Never log this: it may hold a password.
+    pub(crate) fn connect_url(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}?mode=rwc", path.display()),
+            Self::Postgres(url) => url.clone(),
+        }
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl fmt::Display for DatabaseLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_chooses_the_engine() {
+        let l = DatabaseLocation::parse("sqlite://data/caja.db").unwrap();
+        assert_eq!(l, DatabaseLocation::Sqlite("data/caja.db".into()));
+        let l = DatabaseLocation::parse("postgres://u@h/db").unwrap();
+        assert_eq!(l.engine(), Engine::Postgres);
+        assert!(DatabaseLocation::parse("mysql://h/db").is_err());
+        assert!(DatabaseLocation::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let l = DatabaseLocation::parse("postgres://caja:s3cret@db:5432/caja").unwrap();
+        assert_eq!(l.to_string(), "postgres://caja:***@db:5432/caja");
+        assert!(!format!("{l:?}").contains("s3cret"));
+        let e = DatabaseLocation::parse("mysql://u:s3cret@h/db").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"));
+    }
+}

@@ -1,0 +1,343 @@
+//! Status, up, down and verify.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use caja_core::time;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Connection};
+
+use super::history::{self, Applied};
+use super::{embedded, lock, MigrateError, Migration};
+use crate::{Engine, Store};
+
+/// Runs migrations against one store.
+pub struct Migrator<'a> {
+    store: &'a Store,
+    migrations: &'a [Migration],
+    lock_wait: Duration,
+    busy_timeout: Duration,
+}
+
+/// Where one migration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Applied,
+    Pending,
+    /// Applied, but the binary's `up` script differs from what was applied.
+    ChecksumChanged,
+    /// Applied by a caja that knows a migration this one does not.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusRow {
+    pub version: i64,
+    pub name: String,
+    pub status: Status,
+    pub applied: Option<Applied>,
+}
+
+impl StatusRow {
+    pub fn label(&self) -> String {
+        format!("{:04}_{}", self.version, self.name)
+    }
+}
+
+/// One migration run by `up` or `down`, and how long it took.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub label: String,
+    pub duration: Duration,
+}
+
+/// A migration that `verify` found wrong.
+#[derive(Debug, Clone)]
+pub struct VerifyFailure {
+    pub label: String,
+    pub reason: String,
+}
+
+impl<'a> Migrator<'a> {
+    pub fn new(store: &'a Store, lock_wait: Duration, busy_timeout: Duration) -> Self {
+        Self::with_migrations(store, embedded(store.engine()), lock_wait, busy_timeout)
+    }
+
+    /// A migrator over another list than the shipped one, to rehearse a failing
+    /// migration in tests.
+    pub fn with_migrations(
+        store: &'a Store,
+        migrations: &'a [Migration],
+        lock_wait: Duration,
+        busy_timeout: Duration,
+    ) -> Self {
+        Self {
+            store,
+            migrations,
+            lock_wait,
+            busy_timeout,
+        }
+    }
+
+    fn engine(&self) -> Engine {
+        self.store.engine()
+    }
+
+    async fn connection(&self) -> Result<PoolConnection<Any>, MigrateError> {
+        Ok(self.store.writer().acquire().await?)
+    }
+
+    /// Every migration the binary or the database knows, in version order. Reads only.
+    pub async fn status(&self) -> Result<Vec<StatusRow>, MigrateError> {
+        let mut conn = self.connection().await?;
+        let applied = if history::table_exists(&mut conn, self.engine()).await? {
+            history::read(&mut *conn).await?
+        } else {
+            Vec::new()
+        };
+        Ok(compare(self.migrations, applied))
+    }
+
+    /// Labels of the migrations not yet applied.
+    pub async fn pending(&self) -> Result<Vec<String>, MigrateError> {
+        Ok(self
+            .status()
+            .await?
+            .into_iter()
+            .filter(|r| r.status == Status::Pending)
+            .map(|r| r.label())
+            .collect())
+    }
+
+    /// Applies every pending migration in order, each in its own transaction with its
+    /// history row, and stops at the first failure. `on_applied` hears of each as it lands.
+    pub async fn up(
+        &self,
+        on_applied: &mut (dyn FnMut(&Report) + Send),
+    ) -> Result<Vec<Report>, MigrateError> {
+        let mut conn = self.connection().await?;
+        lock::acquire(&mut conn, self.engine(), self.lock_wait).await?;
+        let result = self.up_locked(&mut conn, on_applied).await;
+        let released = lock::release(&mut conn, self.engine(), self.busy_timeout).await;
+        let reports = result?;
+        released?;
+        Ok(reports)
+    }
+
+    async fn up_locked(
+        &self,
+        conn: &mut AnyConnection,
+        on_applied: &mut (dyn FnMut(&Report) + Send),
+    ) -> Result<Vec<Report>, MigrateError> {
+        {
+            let mut tx = self.begin(conn).await?;
+            history::create_table(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        let rows = compare(self.migrations, history::read(&mut *conn).await?);
+        refuse_unknown_or_changed(&rows)?;
+        let by = history::applied_by();
+        let mut reports = Vec::new();
+        for m in self.migrations {
+            let started = Instant::now();
+            let mut tx = self.begin(conn).await?;
+            // Re-read inside the transaction: another migrator may have got here first.
+            if history::read(&mut *tx)
+                .await?
+                .iter()
+                .any(|a| a.version == m.version)
+            {
+                continue;
+            }
+            sqlx::raw_sql(m.up)
+                .execute(&mut *tx)
+                .await
+                .map_err(|source| MigrateError::Failed {
+                    label: m.label(),
+                    source,
+                })?;
+            let duration = started.elapsed();
+            let applied = Applied {
+                version: m.version,
+                name: m.name.to_owned(),
+                checksum: m.checksum(),
+                applied_at: time::format(&time::now()),
+                duration_ms: duration.as_millis() as i64,
+                applied_by: by.clone(),
+                caja_version: env!("CARGO_PKG_VERSION").to_owned(),
+            };
+            history::insert(&mut *tx, &applied).await?;
+            tx.commit().await?;
+            let report = Report {
+                label: m.label(),
+                duration,
+            };
+            on_applied(&report);
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// Runs the `down` scripts of the last `steps` applied migrations, newest first.
+    pub async fn down(
+        &self,
+        steps: usize,
+        on_reverted: &mut (dyn FnMut(&Report) + Send),
+    ) -> Result<Vec<Report>, MigrateError> {
+        let mut conn = self.connection().await?;
+        lock::acquire(&mut conn, self.engine(), self.lock_wait).await?;
+        let result = self.down_locked(&mut conn, steps, on_reverted).await;
+        let released = lock::release(&mut conn, self.engine(), self.busy_timeout).await;
+        let reports = result?;
+        released?;
+        Ok(reports)
+    }
+
+    async fn down_locked(
+        &self,
+        conn: &mut AnyConnection,
+        steps: usize,
+        on_reverted: &mut (dyn FnMut(&Report) + Send),
+    ) -> Result<Vec<Report>, MigrateError> {
+        if !history::table_exists(conn, self.engine()).await? {
+            return Ok(Vec::new());
+        }
+        let rows = compare(self.migrations, history::read(&mut *conn).await?);
+        refuse_unknown_or_changed(&rows)?;
+        let known: BTreeMap<i64, &Migration> =
+            self.migrations.iter().map(|m| (m.version, m)).collect();
+        let targets: Vec<&Migration> = rows
+            .iter()
+            .rev()
+            .filter(|r| r.status == Status::Applied)
+            .take(steps)
+            .filter_map(|r| known.get(&r.version).copied())
+            .collect();
+        let mut reports = Vec::new();
+        for m in targets {
+            let started = Instant::now();
+            let mut tx = self.begin(conn).await?;
+            sqlx::raw_sql(m.down)
+                .execute(&mut *tx)
+                .await
+                .map_err(|source| MigrateError::Failed {
+                    label: m.label(),
+                    source,
+                })?;
+            history::delete(&mut *tx, m.version).await?;
+            tx.commit().await?;
+            let report = Report {
+                label: m.label(),
+                duration: started.elapsed(),
+            };
+            on_reverted(&report);
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// Checks every applied migration: its checksum, and its `verify` script run inside a
+    /// transaction that is rolled back. Returns what is wrong (empty when all is well).
+    pub async fn verify(&self) -> Result<Vec<VerifyFailure>, MigrateError> {
+        let rows = self.status().await?;
+        let known: BTreeMap<i64, &Migration> =
+            self.migrations.iter().map(|m| (m.version, m)).collect();
+        let mut conn = self.connection().await?;
+        let mut failures = Vec::new();
+        for row in rows {
+            let reason = match row.status {
+                Status::Pending => continue,
+                Status::Unknown => Some("applied, but unknown to this caja".to_owned()),
+                Status::ChecksumChanged => {
+                    Some("checksum differs from the migration this caja ships".to_owned())
+                }
+                Status::Applied => None,
+            };
+            if let Some(reason) = reason {
+                failures.push(VerifyFailure {
+                    label: row.label(),
+                    reason,
+                });
+                continue;
+            }
+            let Some(m) = known.get(&row.version) else {
+                continue;
+            };
+            let mut tx = conn.begin().await?;
+            let outcome = sqlx::raw_sql(m.verify).execute(&mut *tx).await;
+            tx.rollback().await?;
+            if let Err(e) = outcome {
+                failures.push(VerifyFailure {
+                    label: row.label(),
+                    reason: format!("verify failed: {e}"),
+                });
+            }
+        }
+        Ok(failures)
+    }
+
+    async fn begin<'c>(
+        &self,
+        conn: &'c mut AnyConnection,
+    ) -> Result<sqlx::Transaction<'c, Any>, MigrateError> {
+        let begun = match self.engine() {
+            Engine::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => conn.begin().await,
+        };
+        begun.map_err(|e| {
+            if lock::is_busy(&e) {
+                MigrateError::LockTimeout(self.lock_wait)
+            } else {
+                e.into()
+            }
+        })
+    }
+}
+
+fn refuse_unknown_or_changed(rows: &[StatusRow]) -> Result<(), MigrateError> {
+    let of = |s: Status| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r.status == s)
+            .map(StatusRow::label)
+            .collect()
+    };
+    let unknown = of(Status::Unknown);
+    if !unknown.is_empty() {
+        return Err(MigrateError::UnknownMigrations(unknown));
+    }
+    let changed = of(Status::ChecksumChanged);
+    if !changed.is_empty() {
+        return Err(MigrateError::ChecksumChanged(changed));
+    }
+    Ok(())
+}
+
+/// Lines up what the binary ships with what the database records.
+fn compare(shipped: &[Migration], applied: Vec<Applied>) -> Vec<StatusRow> {
+    let mut applied: BTreeMap<i64, Applied> = applied.into_iter().map(|a| (a.version, a)).collect();
+    let mut rows: Vec<StatusRow> = shipped
+        .iter()
+        .map(|m| {
+            let a = applied.remove(&m.version);
+            let status = match &a {
+                None => Status::Pending,
+                Some(a) if a.checksum != m.checksum() => Status::ChecksumChanged,
+                Some(_) => Status::Applied,
+            };
+            StatusRow {
+                version: m.version,
+                name: m.name.to_owned(),
+                status,
+                applied: a,
+            }
+        })
+        .collect();
+    rows.extend(applied.into_values().map(|a| StatusRow {
+        version: a.version,
+        name: a.name.clone(),
+        status: Status::Unknown,
+        applied: Some(a),
+    }));
+    rows.sort_by_key(|r| r.version);
+    rows
+}

@@ -1,0 +1,160 @@
+//! The [`Store`]: connection pools and the one way to open a write transaction.
+//!
+//! SQLite gets one writer connection (SQLite admits one writer at a time; a second
+//! connection would only queue on the file lock) and a small pool of readers that WAL lets
+//! run beside it. PostgreSQL gets one pool for both.
+
+use std::time::{Duration, Instant};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::location::{DatabaseLocation, Engine};
+use crate::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections for reads (SQLite) or for everything (PostgreSQL).
+    pub max_connections: u32,
+    /// How long a request may wait for a connection before the database counts as down.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits on a lock held by another process before giving up.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    engine: Engine,
+    location: DatabaseLocation,
+    reader: AnyPool,
+    writer: AnyPool,
+}
+
+/// Connection counts for the metrics endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+}
+
+impl Store {
+    /// Opens the database (creating an SQLite file if needed) without touching its schema.
+    pub async fn connect(
+        location: &DatabaseLocation,
+        options: &StoreOptions,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = location.connect_url();
+        let (reader, writer) = match location {
+            DatabaseLocation::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Unavailable(sqlx::Error::Io(std::io::Error::new(
+                            e.kind(),
+                            format!("creating {}: {e}", dir.display()),
+                        )))
+                    })?;
+                }
+                let writer = sqlite_pool(1, options).connect(&url).await?;
+                let reader = sqlite_pool(options.max_connections.clamp(1, 4), options)
+                    .connect(&url)
+                    .await?;
+                (reader, writer)
+            }
+            DatabaseLocation::Postgres(_) => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect(&url)
+                    .await?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Self {
+            engine: location.engine(),
+            location: location.clone(),
+            reader,
+            writer,
+        })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub fn location(&self) -> &DatabaseLocation {
+        &self.location
+    }
+
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// Opens a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes can never fail
+    /// half-way because another process wrote in between.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.engine {
+            Engine::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.writer.begin().await?,
+        })
+    }
+
+    /// Round-trips to the database; returns how long it took.
+    pub async fn ping(&self) -> Result<Duration, StoreError> {
+        let started = Instant::now();
+        let _: AnyRow = sqlx::query("SELECT 1").fetch_one(&self.reader).await?;
+        Ok(started.elapsed())
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        let mut stats = PoolStats {
+            size: self.reader.size(),
+            idle: self.reader.num_idle() as u32,
+        };
+        if self.engine == Engine::Sqlite {
+            stats.size += self.writer.size();
+            stats.idle += self.writer.num_idle() as u32;
+        }
+        stats
+    }
+
+    /// Closes every connection, waiting for those in use to be returned. On SQLite this
+    /// also checkpoints the WAL, so the file alone is a complete copy afterwards.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn sqlite_pool(max: u32, options: &StoreOptions) -> AnyPoolOptions {
+    let busy_ms = options.busy_timeout.as_millis();
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(options.acquire_timeout)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                // busy_timeout first: switching to WAL itself may wait on another process.
+                conn.execute(format!("PRAGMA busy_timeout = {busy_ms}").as_str())
+                    .await?;
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
+}

@@ -1,0 +1,74 @@
+//! `caja bench`: a bounded load generator built into the binary, so a deployment can be
+//! measured with the same tool the project uses. Every run stops by itself after
+//! `--duration` or `--requests`, and checks the promises on what it did.
+
+mod checkout;
+mod read;
+mod report;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Buyers placing orders with fresh Idempotency-Keys (and deliberate retries); checks that
+    /// 201s = units sold = stock taken and that no key made two orders.
+    Checkout(checkout::Args),
+    /// Readers fetching one product: the read path.
+    Read(read::Args),
+}
+
+/// What every benchmark needs: where, who, how hard, for how long.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// The server's base URL (keep load on loopback or your own network).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An admin API key.
+    #[arg(long, env = "CAJA_BENCH_KEY", hide_env_values = true)]
+    pub key: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Run for this many seconds.
+    #[arg(long, conflicts_with = "requests")]
+    pub duration: Option<f64>,
+    /// Run for this many requests in all.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Print one JSON object instead of the human report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Common {
+    fn budget(&self) -> anyhow::Result<Budget> {
+        match (self.duration, self.requests) {
+            (Some(s), None) if s > 0.0 && s <= 3600.0 => Ok(Budget::Time(Duration::from_secs_f64(s))),
+            (None, Some(n)) if n > 0 => Ok(Budget::Requests(n)),
+            (None, None) => Ok(Budget::Time(Duration::from_secs(10))),
+            _ => anyhow::bail!("--duration must be 0–3600 seconds, --requests at least 1"),
+        }
+    }
+
+    fn client(&self) -> anyhow::Result<reqwest::Client> {
+        Ok(reqwest::Client::builder()
+            .pool_max_idle_per_host(self.concurrency)
+            .timeout(Duration::from_secs(60))
+            .build()?)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Budget {
+    Time(Duration),
+    Requests(u64),
+}
+
+pub async fn run(action: Action) -> anyhow::Result<ExitCode> {
+    crate::telemetry::init(Default::default());
+    match action {
+        Action::Checkout(args) => checkout::run(args).await,
+        Action::Read(args) => read::run(args).await,
+    }
+}

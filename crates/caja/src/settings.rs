@@ -1,0 +1,473 @@
+//! Typed settings, layered: defaults, then `caja.toml`, then `CAJA_*` environment
+//! variables, then flags (clap reads flag-or-env; the file fills what both leave empty).
+//!
+//! Every setting is listed in the README. A bad value stops start-up with one line naming
+//! the setting and what to fix.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use caja_core::auth::ApiKeySecret;
+use caja_core::money::Currency;
+use caja_core::order::OrderLimits;
+use caja_core::rate::RateLimit;
+use caja_server::ServerConfig;
+use caja_store::{DatabaseLocation, StoreOptions};
+use serde::Deserialize;
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("invalid setting `{name}`: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("cannot use settings file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+fn invalid(name: &'static str, reason: impl ToString) -> SettingsError {
+    SettingsError::Invalid {
+        name,
+        reason: reason.to_string(),
+    }
+}
+
+/// How every database-touching subcommand finds the database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArgs {
+    /// Settings file (TOML). Default: ./caja.toml if it exists.
+    #[arg(long, global = true, env = "CAJA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for caja's files; the SQLite database lives here unless --database-url
+    /// names another. Default: ./caja-data
+    #[arg(long, global = true, env = "CAJA_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`.
+    /// Default: sqlite://DATA_DIR/caja.db
+    #[arg(long, global = true, env = "CAJA_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Most database connections to keep open. Default: 8
+    #[arg(long, global = true, env = "CAJA_DB_MAX_CONNECTIONS", value_name = "N")]
+    pub db_max_connections: Option<u32>,
+    /// Seconds to wait for another migrator to finish before giving up. Default: 60
+    #[arg(
+        long,
+        global = true,
+        env = "CAJA_MIGRATE_LOCK_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub migrate_lock_timeout: Option<u64>,
+}
+
+/// The settings file. Unknown keys are refused, so a typo cannot silently do nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub db_max_connections: Option<u32>,
+    pub migrate_lock_timeout: Option<u64>,
+    pub currency: Option<String>,
+    pub admin_key: Option<String>,
+    pub body_limit: Option<usize>,
+    pub request_timeout: Option<u64>,
+    pub shutdown_timeout: Option<u64>,
+    pub cors_origins: Option<Vec<String>>,
+    pub anonymous_rate_limit: Option<String>,
+    pub key_rate_limit: Option<String>,
+    pub order_ttl: Option<u64>,
+    pub idempotency_wait: Option<u64>,
+    pub idempotency_retention: Option<u64>,
+    pub order_max_quantity: Option<i64>,
+    pub order_max_lines: Option<usize>,
+    pub write_batching: Option<bool>,
+    pub max_batch: Option<usize>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl FileSettings {
+    fn load(explicit: Option<&Path>) -> Result<Self, SettingsError> {
+        let default = Path::new("caja.toml");
+        let path = match explicit {
+            Some(p) => p,
+            None if default.is_file() => default,
+            None => return Ok(Self::default()),
+        };
+        let file_error = |reason: String| SettingsError::File {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| file_error(e.message().to_owned()))
+    }
+}
+
+/// Where the database is and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    pub location: DatabaseLocation,
+    pub store: StoreOptions,
+    pub lock_wait: Duration,
+}
+
+impl DbArgs {
+    pub fn resolve(&self) -> Result<(DbSettings, FileSettings), SettingsError> {
+        let file = FileSettings::load(self.config.as_deref())?;
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("caja-data"));
+        let url = self
+            .database_url
+            .clone()
+            .or_else(|| file.database_url.clone());
+        let location = match url {
+            Some(url) => DatabaseLocation::parse(&url).map_err(|e| invalid("database_url", e))?,
+            None => DatabaseLocation::Sqlite(data_dir.join("caja.db")),
+        };
+        let max = self
+            .db_max_connections
+            .or(file.db_max_connections)
+            .unwrap_or(8);
+        if max == 0 {
+            return Err(invalid("db_max_connections", "must be at least 1"));
+        }
+        let lock_secs = self
+            .migrate_lock_timeout
+            .or(file.migrate_lock_timeout)
+            .unwrap_or(60);
+        let db = DbSettings {
+            location,
+            store: StoreOptions {
+                max_connections: max,
+                ..StoreOptions::default()
+            },
+            lock_wait: Duration::from_secs(lock_secs),
+        };
+        Ok((db, file))
+    }
+}
+
+/// Flags of `caja serve` beyond the database ones.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeFlags {
+    /// Address to listen on. Default: 127.0.0.1:8080
+    #[arg(long, env = "CAJA_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The store's ISO 4217 currency. Default: MXN
+    #[arg(long, env = "CAJA_CURRENCY", value_name = "CODE")]
+    pub currency: Option<String>,
+    /// The first admin key, used only when the database has none yet (≥ 32 characters).
+    /// Default: a generated key, printed once.
+    #[arg(
+        long,
+        env = "CAJA_ADMIN_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub admin_key: Option<String>,
+    /// Largest request body in bytes. Default: 1048576 (1 MiB)
+    #[arg(long, env = "CAJA_BODY_LIMIT", value_name = "BYTES")]
+    pub body_limit: Option<usize>,
+    /// Seconds a request may run before it is answered 503. Default: 30
+    #[arg(long, env = "CAJA_REQUEST_TIMEOUT", value_name = "SECS")]
+    pub request_timeout: Option<u64>,
+    /// Seconds to let in-flight requests finish on SIGINT/SIGTERM. Default: 10
+    #[arg(long, env = "CAJA_SHUTDOWN_TIMEOUT", value_name = "SECS")]
+    pub shutdown_timeout: Option<u64>,
+    /// Origins allowed by CORS, comma-separated. Default: none
+    #[arg(
+        long,
+        env = "CAJA_CORS_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Option<Vec<String>>,
+    /// Rate per client IP for requests without a valid key (`N/s` or `N/s:BURST`).
+    /// Default: 20/s:40
+    #[arg(long, env = "CAJA_ANONYMOUS_RATE_LIMIT", value_name = "RATE")]
+    pub anonymous_rate_limit: Option<String>,
+    /// Rate for every key without one of its own. Default: unlimited
+    #[arg(long, env = "CAJA_KEY_RATE_LIMIT", value_name = "RATE")]
+    pub key_rate_limit: Option<String>,
+    /// Seconds an unpaid order holds its stock before it expires. Default: 900
+    #[arg(long, env = "CAJA_ORDER_TTL", value_name = "SECS")]
+    pub order_ttl: Option<u64>,
+    /// Seconds a duplicate request waits for the first with its key. Default: 10
+    #[arg(long, env = "CAJA_IDEMPOTENCY_WAIT", value_name = "SECS")]
+    pub idempotency_wait: Option<u64>,
+    /// Seconds idempotency keys are kept (at least a day). Default: 86400
+    #[arg(long, env = "CAJA_IDEMPOTENCY_RETENTION", value_name = "SECS")]
+    pub idempotency_retention: Option<u64>,
+    /// Most units of one product in one order. Default: 1000
+    #[arg(long, env = "CAJA_ORDER_MAX_QUANTITY", value_name = "N")]
+    pub order_max_quantity: Option<i64>,
+    /// Most lines in one order. Default: 100
+    #[arg(long, env = "CAJA_ORDER_MAX_LINES", value_name = "N")]
+    pub order_max_lines: Option<usize>,
+    /// Commit concurrent checkouts together (group commit); `false` gives one transaction
+    /// per checkout, the baseline benchmarks compare with. Default: true
+    #[arg(long, env = "CAJA_WRITE_BATCHING", value_name = "BOOL")]
+    pub write_batching: Option<bool>,
+    /// Most checkouts committed in one batch. Default: 256
+    #[arg(long, env = "CAJA_MAX_BATCH", value_name = "N")]
+    pub max_batch: Option<usize>,
+}
+
+/// Everything `caja serve` runs with.
+#[derive(Debug)]
+pub struct ServeSettings {
+    pub db: DbSettings,
+    pub listen: SocketAddr,
+    pub server: ServerConfig,
+    pub admin_key: Option<ApiKeySecret>,
+    pub shutdown_timeout: Duration,
+    pub log_format: LogFormat,
+}
+
+impl ServeFlags {
+    pub fn resolve(
+        &self,
+        db: &DbArgs,
+        log_format: Option<LogFormat>,
+    ) -> Result<ServeSettings, SettingsError> {
+        let (db, file) = db.resolve()?;
+        let listen = self
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("`{listen}` is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        let currency = self
+            .currency
+            .clone()
+            .or(file.currency)
+            .unwrap_or_else(|| "MXN".into());
+        let currency =
+            Currency::parse("currency", &currency).map_err(|e| invalid("currency", e))?;
+        let admin_key = self
+            .admin_key
+            .clone()
+            .or(file.admin_key)
+            .map(|k| ApiKeySecret::provided(&k))
+            .transpose()
+            .map_err(|e| invalid("admin_key", e))?;
+        let body_limit = self.body_limit.or(file.body_limit).unwrap_or(1024 * 1024);
+        if body_limit == 0 {
+            return Err(invalid("body_limit", "must be at least 1 byte"));
+        }
+        let secs = |name: &'static str, v: Option<u64>, default: u64| match v.unwrap_or(default) {
+            0 => Err(invalid(name, "must be at least 1 second")),
+            n => Ok(Duration::from_secs(n)),
+        };
+        let request_timeout = secs(
+            "request_timeout",
+            self.request_timeout.or(file.request_timeout),
+            30,
+        )?;
+        let shutdown_timeout = secs(
+            "shutdown_timeout",
+            self.shutdown_timeout.or(file.shutdown_timeout),
+            10,
+        )?;
+        let cors_origins = self
+            .cors_origins
+            .clone()
+            .or(file.cors_origins)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| {
+                let o = o.trim();
+                if !(o.starts_with("http://") || o.starts_with("https://")) {
+                    return Err(invalid(
+                        "cors_origins",
+                        format!("`{o}` is not an origin like https://shop.example"),
+                    ));
+                }
+                o.parse()
+                    .map_err(|_| invalid("cors_origins", format!("`{o}` is not a valid origin")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let rate = |name: &'static str, v: Option<String>| {
+            v.map(|s| s.parse::<RateLimit>().map_err(|e| invalid(name, e)))
+                .transpose()
+        };
+        let anonymous_rate_limit = rate(
+            "anonymous_rate_limit",
+            self.anonymous_rate_limit
+                .clone()
+                .or(file.anonymous_rate_limit),
+        )?
+        .unwrap_or(RateLimit {
+            per_second: 20,
+            burst: 40,
+        });
+        let key_rate_limit = rate(
+            "key_rate_limit",
+            self.key_rate_limit.clone().or(file.key_rate_limit),
+        )?;
+        let order_ttl = secs("order_ttl", self.order_ttl.or(file.order_ttl), 15 * 60)?;
+        let idempotency_wait = secs(
+            "idempotency_wait",
+            self.idempotency_wait.or(file.idempotency_wait),
+            10,
+        )?;
+        let idempotency_retention = secs(
+            "idempotency_retention",
+            self.idempotency_retention.or(file.idempotency_retention),
+            24 * 60 * 60,
+        )?;
+        if idempotency_retention < Duration::from_secs(24 * 60 * 60) {
+            return Err(invalid(
+                "idempotency_retention",
+                "must be at least 86400 seconds: clients may retry for a day",
+            ));
+        }
+        let ceiling = OrderLimits::CEILING;
+        let order_limits = OrderLimits {
+            max_quantity: self
+                .order_max_quantity
+                .or(file.order_max_quantity)
+                .unwrap_or(OrderLimits::default().max_quantity),
+            max_lines: self
+                .order_max_lines
+                .or(file.order_max_lines)
+                .unwrap_or(OrderLimits::default().max_lines),
+        };
+        if !(1..=ceiling.max_quantity).contains(&order_limits.max_quantity) {
+            return Err(invalid(
+                "order_max_quantity",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if !(1..=ceiling.max_lines).contains(&order_limits.max_lines) {
+            return Err(invalid("order_max_lines", "must be between 1 and 1000"));
+        }
+        let max_batch = self.max_batch.or(file.max_batch).unwrap_or(256);
+        if !(1..=4096).contains(&max_batch) {
+            return Err(invalid("max_batch", "must be between 1 and 4096"));
+        }
+        Ok(ServeSettings {
+            db,
+            listen,
+            server: ServerConfig {
+                currency,
+                body_limit,
+                request_timeout,
+                cors_origins,
+                anonymous_rate_limit,
+                key_rate_limit,
+                order_ttl,
+                idempotency_wait,
+                idempotency_retention,
+                order_limits,
+                write_batching: self.write_batching.or(file.write_batching).unwrap_or(true),
+                max_batch,
+                ..ServerConfig::default()
+            },
+            admin_key,
+            shutdown_timeout,
+            log_format: log_format.or(file.log_format).unwrap_or_default(),
+        })
+    }
+}
+
+/// The log format for subcommands other than `serve`.
+pub fn log_format(flag: Option<LogFormat>, file: &FileSettings) -> LogFormat {
+    flag.or(file.log_format).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(dir: &Path) -> DbArgs {
+        DbArgs {
+            config: Some(dir.join("caja.toml")).filter(|p| p.is_file()),
+            data_dir: None,
+            database_url: None,
+            db_max_connections: None,
+            migrate_lock_timeout: None,
+        }
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("caja.toml"),
+            "listen = \"127.0.0.1:9000\"\ncurrency = \"USD\"\nbody_limit = 10\n",
+        )
+        .unwrap();
+        let flags = ServeFlags {
+            currency: Some("EUR".into()),
+            ..Default::default()
+        };
+        let s = flags.resolve(&db(dir.path()), None).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(s.server.currency.as_str(), "EUR");
+        assert_eq!(s.server.body_limit, 10);
+        assert_eq!(s.server.request_timeout, Duration::from_secs(30));
+        assert!(
+            matches!(s.db.location, DatabaseLocation::Sqlite(ref p) if p.ends_with("caja-data/caja.db"))
+        );
+    }
+
+    #[test]
+    fn a_bad_setting_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = ServeFlags {
+            currency: Some("pesos".into()),
+            ..Default::default()
+        };
+        let err = flags.resolve(&db(dir.path()), None).unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid setting `currency`"),
+            "{err}"
+        );
+        let flags = ServeFlags {
+            key_rate_limit: Some("fast".into()),
+            ..Default::default()
+        };
+        let err = flags.resolve(&db(dir.path()), None).unwrap_err();
+        assert!(err.to_string().contains("key_rate_limit"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("caja.toml"), "lisen = \"x\"\n").unwrap();
+        let err = ServeFlags::default()
+            .resolve(&db(dir.path()), None)
+            .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn the_data_dir_places_the_default_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = db(dir.path());
+        args.data_dir = Some("/srv/caja".into());
+        let (s, _) = args.resolve().unwrap();
+        assert_eq!(
+            s.location,
+            DatabaseLocation::Sqlite("/srv/caja/caja.db".into())
+        );
+    }
+}

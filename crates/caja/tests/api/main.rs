@@ -1,0 +1,20 @@
+//! caja's integration tests: one binary, one `spawn_app()` per test on its own fresh
+//! database, and every API test run on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL is found at `CAJA_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); when it is unreachable the PostgreSQL
+//! tests fail, they never skip.
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod cli;
+mod crash;
+mod errors;
+mod migrate;
+mod ops;
+mod orders;
+mod products;
+mod races;
+mod stock;

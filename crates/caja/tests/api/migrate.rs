@@ -1,0 +1,392 @@
+//! The migration tool: up, down, verify, drift, unknown migrations, and the lock.
+
+use std::process::Command;
+use std::time::Duration;
+
+use caja_store::migrate::{embedded, MigrateError, Migrator, Status};
+use caja_store::Store;
+
+use crate::helpers::{Backend, TestDb};
+
+on_both_engines!(
+    up_applies_every_migration_once_and_records_its_history,
+    down_reverts_the_newest_steps_and_up_reapplies_them,
+    verify_passes_on_a_good_schema_and_names_drift,
+    a_database_from_a_newer_caja_is_refused,
+    two_migrators_started_together_apply_each_migration_once,
+    a_held_lock_makes_a_migrator_give_up_with_a_clear_message,
+    the_cli_migrates_and_reports,
+    a_failing_migration_stops_the_run_at_the_last_good_one,
+);
+
+fn migrator(store: &Store) -> Migrator<'_> {
+    Migrator::new(store, Duration::from_secs(30), Duration::from_secs(5))
+}
+
+fn shipped(backend: Backend) -> usize {
+    embedded(match backend {
+        Backend::Sqlite => caja_store::Engine::Sqlite,
+        Backend::Postgres => caja_store::Engine::Postgres,
+    })
+    .len()
+}
+
+async fn up_applies_every_migration_once_and_records_its_history(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let m = migrator(&store);
+    assert_eq!(m.pending().await.unwrap().len(), shipped(backend));
+    let mut seen = Vec::new();
+    let ran = m.up(&mut |r| seen.push(r.label.clone())).await.unwrap();
+    assert_eq!(ran.len(), shipped(backend));
+    assert_eq!(
+        seen,
+        ran.iter().map(|r| r.label.clone()).collect::<Vec<_>>()
+    );
+    assert!(
+        m.up(&mut |_| {}).await.unwrap().is_empty(),
+        "a second up does nothing"
+    );
+    for row in m.status().await.unwrap() {
+        assert_eq!(row.status, Status::Applied);
+        let a = row.applied.unwrap();
+        assert!(a.applied_by.contains('@'));
+        assert_eq!(a.caja_version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(a.checksum.len(), 64);
+        assert!(a.duration_ms >= 0);
+        assert!(caja_core::time::parse("applied_at", &a.applied_at).is_ok());
+    }
+}
+
+async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let m = migrator(&store);
+    m.up(&mut |_| {}).await.unwrap();
+    let reverted = m.down(1, &mut |_| {}).await.unwrap();
+    assert_eq!(reverted.len(), 1);
+    assert_eq!(reverted[0].label, "0003_orders");
+    assert_eq!(m.pending().await.unwrap(), vec!["0003_orders".to_owned()]);
+    assert!(
+        sqlx::query("SELECT 1 FROM orders")
+            .fetch_all(&any_pool(&db).await)
+            .await
+            .is_err(),
+        "down dropped the table"
+    );
+    let all = m.down(10, &mut |_| {}).await.unwrap();
+    assert_eq!(all.len(), shipped(backend) - 1);
+    assert_eq!(m.pending().await.unwrap().len(), shipped(backend));
+    assert_eq!(m.up(&mut |_| {}).await.unwrap().len(), shipped(backend));
+    assert!(m.verify().await.unwrap().is_empty());
+}
+
+async fn any_pool(db: &TestDb) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&db.url).await.unwrap()
+}
+
+async fn verify_passes_on_a_good_schema_and_names_drift(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let m = migrator(&store);
+    m.up(&mut |_| {}).await.unwrap();
+    assert!(m.verify().await.unwrap().is_empty());
+
+    let pool = any_pool(&db).await;
+    sqlx::query("DROP INDEX products_live_sku")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let failures = m.verify().await.unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].label, "0002_products");
+
+    sqlx::query("UPDATE caja_schema_history SET checksum = 'edited' WHERE version = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let failures = m.verify().await.unwrap();
+    assert!(failures
+        .iter()
+        .any(|f| f.label == "0001_api_keys" && f.reason.contains("checksum")));
+    let refused = m.up(&mut |_| {}).await.unwrap_err();
+    assert!(
+        matches!(refused, MigrateError::ChecksumChanged(ref v) if v == &vec!["0001_api_keys".to_owned()]),
+        "{refused}"
+    );
+
+    // The CLI exits 1 naming each failing migration.
+    let out = caja(&["migrate", "verify", "--database-url", &db.url]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("0001_api_keys") && stdout.contains("0002_products"),
+        "{stdout}"
+    );
+}
+
+async fn a_database_from_a_newer_caja_is_refused(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let m = migrator(&store);
+    m.up(&mut |_| {}).await.unwrap();
+    sqlx::query("INSERT INTO caja_schema_history (version, name, checksum, applied_at, duration_ms, applied_by, caja_version) VALUES (9999, 'from_the_future', 'x', '2030-01-01T00:00:00.000000Z', 1, 'x@y', '9.0.0')")
+        .execute(&any_pool(&db).await)
+        .await
+        .unwrap();
+    let err = m.up(&mut |_| {}).await.unwrap_err();
+    assert!(matches!(err, MigrateError::UnknownMigrations(_)), "{err}");
+    assert!(err.to_string().contains("9999_from_the_future"));
+    let err = m.down(1, &mut |_| {}).await.unwrap_err();
+    assert!(matches!(err, MigrateError::UnknownMigrations(_)));
+    let status = m.status().await.unwrap();
+    assert_eq!(status.last().unwrap().status, Status::Unknown);
+
+    let out = caja(&[
+        "serve",
+        "--database-url",
+        &db.url,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("9999_from_the_future") && stderr.contains("newer caja"),
+        "{stderr}"
+    );
+}
+
+async fn two_migrators_started_together_apply_each_migration_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let a = db.store().await;
+    let b = db.store().await;
+    let (ma, mb) = (migrator(&a), migrator(&b));
+    let (mut na, mut nb) = (
+        |_: &caja_store::migrate::Report| {},
+        |_: &caja_store::migrate::Report| {},
+    );
+    let (ra, rb) = tokio::join!(ma.up(&mut na), mb.up(&mut nb));
+    let total = ra.unwrap().len() + rb.unwrap().len();
+    assert_eq!(total, shipped(backend), "each migration ran exactly once");
+
+    // And as two processes.
+    let db = TestDb::new(backend).await;
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_caja"))
+            .args(["migrate", "up", "--database-url", &db.url])
+            .output()
+    };
+    let (pa, pb) = std::thread::scope(|s| {
+        let ta = s.spawn(spawn);
+        let tb = s.spawn(spawn);
+        (ta.join().unwrap().unwrap(), tb.join().unwrap().unwrap())
+    });
+    assert!(
+        pa.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pa.stderr)
+    );
+    assert!(
+        pb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pb.stderr)
+    );
+    let applied = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .matches("applied ")
+            .count()
+    };
+    assert_eq!(applied(&pa) + applied(&pb), shipped(backend));
+    let store = db.store().await;
+    let rows = migrator(&store).status().await.unwrap();
+    assert!(rows.iter().all(|r| r.status == Status::Applied));
+}
+
+async fn a_held_lock_makes_a_migrator_give_up_with_a_clear_message(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let pool = any_pool(&db).await;
+    let mut holder = pool.acquire().await.unwrap();
+    match backend {
+        Backend::Postgres => {
+            sqlx::query("SELECT pg_advisory_lock(1667328609)")
+                .execute(&mut *holder)
+                .await
+                .unwrap();
+        }
+        Backend::Sqlite => {
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *holder)
+                .await
+                .unwrap();
+        }
+    }
+    let err = Migrator::new(&store, Duration::from_secs(1), Duration::from_secs(5))
+        .up(&mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MigrateError::LockTimeout(_)), "{err}");
+    assert!(err.to_string().contains("another migrator"));
+    let out = caja(&[
+        "migrate",
+        "up",
+        "--database-url",
+        &db.url,
+        "--migrate-lock-timeout",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("migration lock"));
+    match backend {
+        Backend::Postgres => sqlx::query("SELECT pg_advisory_unlock(1667328609)")
+            .execute(&mut *holder)
+            .await
+            .unwrap(),
+        Backend::Sqlite => sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap(),
+    };
+    drop(holder);
+    assert_eq!(
+        migrator(&store).up(&mut |_| {}).await.unwrap().len(),
+        shipped(backend)
+    );
+}
+
+async fn the_cli_migrates_and_reports(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let status = caja(&["migrate", "status", "--database-url", &db.url]);
+    assert!(status.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout)
+            .matches("pending")
+            .count(),
+        shipped(backend)
+    );
+
+    let refused = caja(&[
+        "serve",
+        "--no-migrate",
+        "--database-url",
+        &db.url,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("pending") && stderr.contains("0001_api_keys"),
+        "{stderr}"
+    );
+
+    let up = caja(&["migrate", "up", "--database-url", &db.url]);
+    assert!(up.status.success());
+    let stdout = String::from_utf8_lossy(&up.stdout);
+    assert!(
+        stdout.contains("applied  0001_api_keys in")
+            && stdout.contains("applied  0002_products in"),
+        "{stdout}"
+    );
+
+    let status = caja(&["migrate", "status", "--database-url", &db.url]);
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(
+        stdout.matches(" applied ").count(),
+        shipped(backend),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" ms by "));
+
+    let verify = caja(&["migrate", "verify", "--database-url", &db.url]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+
+    let down = caja(&["migrate", "down", "--steps", "2", "--database-url", &db.url]);
+    assert!(down.status.success());
+    let stdout = String::from_utf8_lossy(&down.stdout);
+    assert!(
+        stdout.find("reverted 0003_orders").unwrap()
+            < stdout.find("reverted 0002_products").unwrap(),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("0001_api_keys"));
+}
+
+pub fn caja(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_caja"))
+        .args(args)
+        .env_remove("CAJA_DATABASE_URL")
+        .env_remove("CAJA_ADMIN_KEY")
+        .output()
+        .expect("run caja")
+}
+
+async fn a_failing_migration_stops_the_run_at_the_last_good_one(backend: Backend) {
+    use caja_store::migrate::Migration;
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let list = [
+        Migration {
+            version: 1,
+            name: "good",
+            up: "CREATE TABLE a (x BIGINT)",
+            down: "DROP TABLE a",
+            verify: "SELECT x FROM a",
+        },
+        Migration {
+            version: 2,
+            name: "bad",
+            up: "CREATE TABLE b (x BIGINT); INSERT INTO nowhere VALUES (1)",
+            down: "DROP TABLE b",
+            verify: "SELECT x FROM b",
+        },
+        Migration {
+            version: 3,
+            name: "never",
+            up: "CREATE TABLE c (x BIGINT)",
+            down: "DROP TABLE c",
+            verify: "SELECT x FROM c",
+        },
+    ];
+    let m = Migrator::with_migrations(
+        &store,
+        &list,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    );
+    let err = m.up(&mut |_| {}).await.unwrap_err();
+    assert!(
+        matches!(err, MigrateError::Failed { ref label, .. } if label == "0002_bad"),
+        "{err}"
+    );
+    let status: Vec<_> = m
+        .status()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        status,
+        vec![Status::Applied, Status::Pending, Status::Pending]
+    );
+    let pool = any_pool(&db).await;
+    assert!(sqlx::query("SELECT x FROM a")
+        .fetch_all(&pool)
+        .await
+        .is_ok());
+    assert!(
+        sqlx::query("SELECT x FROM b")
+            .fetch_all(&pool)
+            .await
+            .is_err(),
+        "the failed migration left nothing behind"
+    );
+    assert!(sqlx::query("SELECT x FROM c")
+        .fetch_all(&pool)
+        .await
+        .is_err());
+}

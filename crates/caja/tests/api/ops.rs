@@ -1,0 +1,190 @@
+//! /health, /ready, /metrics, /openapi.json and CORS.
+
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use caja_server::ServerConfig;
+use caja_store::migrate::Migrator;
+
+use crate::helpers::{send, spawn_app, spawn_app_with, Backend};
+
+on_both_engines!(
+    health_is_200_while_the_process_runs,
+    ready_reports_the_database_and_fails_with_pending_migrations,
+    metrics_show_requests_latency_and_the_pool,
+    the_openapi_document_covers_every_route,
+    cors_is_off_by_default_and_on_for_configured_origins,
+);
+
+async fn health_is_200_while_the_process_runs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = send(app.client.get(app.url("/health"))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/health+json"));
+    assert_eq!(r.body["status"], "pass");
+}
+
+async fn ready_reports_the_database_and_fails_with_pending_migrations(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = send(app.client.get(app.url("/ready"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/health+json"));
+    assert_eq!(r.body["status"], "pass");
+    let db = &r.body["checks"]["database:responseTime"][0];
+    assert_eq!(db["status"], "pass");
+    assert_eq!(db["observedUnit"], "ms");
+    assert!(db["observedValue"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        r.body["checks"]["migrations:pending"][0]["observedValue"],
+        0
+    );
+    assert!(r.body["version"].is_string());
+    assert!(r.body["checks"]["process:uptime"][0]["observedValue"].is_u64());
+
+    Migrator::new(&app.store, Duration::from_secs(5), Duration::from_secs(5))
+        .down(1, &mut |_| {})
+        .await
+        .unwrap();
+    let r = send(app.client.get(app.url("/ready"))).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.body["status"], "fail");
+    assert_eq!(
+        r.body["checks"]["migrations:pending"][0]["observedValue"],
+        1
+    );
+
+    app.store.close().await;
+    let r = send(app.client.get(app.url("/ready"))).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        r.body["checks"]["database:responseTime"][0]["status"],
+        "fail"
+    );
+}
+
+async fn metrics_show_requests_latency_and_the_pool(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(send(app.get("/v1/products")).await.status, 200);
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("caja_http_requests_total{"), "{text}");
+    assert!(text.contains("route=\"/v1/products\""), "{text}");
+    assert!(text.contains("status=\"200\""));
+    assert!(text.contains("caja_http_request_duration_seconds_bucket{"));
+    assert!(text.contains("caja_db_connections{state=\"idle\"}"));
+    assert!(text.contains("caja_db_connections{state=\"in_use\"}"));
+}
+
+/// Every route the router serves, by method and path.
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/products"),
+    ("get", "/v1/products"),
+    ("get", "/v1/products/{id}"),
+    ("patch", "/v1/products/{id}"),
+    ("delete", "/v1/products/{id}"),
+    ("post", "/v1/products/{id}/stock-movements"),
+    ("get", "/v1/products/{id}/stock-movements"),
+    ("post", "/v1/orders"),
+    ("get", "/v1/orders"),
+    ("get", "/v1/orders/{id}"),
+    ("post", "/v1/orders/{id}/payments"),
+    ("post", "/v1/orders/{id}/cancel"),
+    ("post", "/v1/orders/{id}/fulfill"),
+    ("post", "/v1/orders/{id}/refund"),
+    ("get", "/health"),
+    ("get", "/ready"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+async fn the_openapi_document_covers_every_route(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = send(app.client.get(app.url("/openapi.json"))).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = r.body["paths"].as_object().unwrap();
+    for (method, path) in ROUTES {
+        assert!(
+            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+            "{method} {path} missing"
+        );
+        // And the route really is served (not 404).
+        let url = app.url(&path.replace("{id}", "prod_01J00000000000000000000000"));
+        let url = if path.starts_with("/v1/orders/") {
+            url.replace("prod_", "ord_")
+        } else {
+            url
+        };
+        let req = app
+            .client
+            .request(method.to_uppercase().parse().unwrap(), url)
+            .bearer_auth(&app.admin_key)
+            .header("content-type", "application/json")
+            .body("{}");
+        let status = req.send().await.unwrap().status();
+        assert!(
+            status != 405,
+            "{method} {path} is documented but not routed"
+        );
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        ROUTES.len(),
+        "every documented route is listed here"
+    );
+}
+
+async fn cors_is_off_by_default_and_on_for_configured_origins(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = send(
+        app.get("/v1/products")
+            .header("origin", "https://shop.example"),
+    )
+    .await;
+    assert!(r.header("access-control-allow-origin").is_none());
+
+    let config = ServerConfig {
+        cors_origins: vec![HeaderValue::from_static("https://shop.example")],
+        ..ServerConfig::default()
+    };
+    let app = spawn_app_with(backend, config).await;
+    let r = send(
+        app.get("/v1/products")
+            .header("origin", "https://shop.example"),
+    )
+    .await;
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+    let r = send(
+        app.get("/v1/products")
+            .header("origin", "https://evil.example"),
+    )
+    .await;
+    assert!(r.header("access-control-allow-origin").is_none());
+    let preflight = send(
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/products"))
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,idempotency-key",
+            ),
+    )
+    .await;
+    assert!(preflight.status < 300);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+}
