@@ -7,15 +7,16 @@
 //! request keeps its own outcome, its own order and ledger rows, its own stored
 //! idempotency answer. A request is answered only after its batch commits.
 //!
-//! A batch makes a fixed number of round trips whatever its size: read the keys already
-//! answered, lock the products (sorted by id, so batches on several replicas never
-//! deadlock), decide every checkout in memory, write orders, lines, ledger rows, stock and
-//! idempotency answers with multi-row statements, commit. If anything goes wrong — above
-//! all, a key that another replica answered while this batch ran, detected by the final
-//! `INSERT … ON CONFLICT DO NOTHING` — the batch is rolled back and its checkouts run one
-//! by one on the per-request path, which settles them exactly as if never batched.
+//! A batch makes a fixed number of round trips whatever its size: claim every key (in key
+//! order), lock the products (in id order), decide every checkout in memory, write orders,
+//! lines, ledger rows, stock and idempotency answers with multi-row statements, commit.
+//! Keys are always taken before products, here and on the per-request path, so batches and
+//! single writes on any number of replicas never wait on each other in a cycle. A key
+//! another replica is writing makes the claim wait for it and then replay its answer. If
+//! anything else goes wrong the batch is rolled back and its checkouts run one by one on
+//! the per-request path, which settles them exactly as if never batched.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -191,15 +192,43 @@ async fn fast(
     let mut tx = store.begin_write().await?;
     let mut outcomes: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
 
-    // 1. Keys answered before.
-    let scopes: Vec<&IdempotencyScope> = jobs.iter().map(|j| &j.scope).collect();
-    for (i, row) in select_existing(&mut tx, &scopes).await? {
-        outcomes[i] = Some(match decide(&row, &jobs[i].scope, false)? {
-            Claim::Replay { response, waited } => Outcome::Replay { response, waited },
-            _ => Outcome::Mismatch,
-        });
+    // 1. Claim every key, in key order, before touching any product. Every writer takes
+    //    keys before products (the per-request path claims its one key first, too), so
+    //    no two transactions ever wait on each other in opposite orders. A key that
+    //    another transaction is writing makes this statement wait for it (bounded by
+    //    `lock_timeout`); a key answered before is simply not claimed.
+    if engine == Engine::Postgres {
+        sqlx::query(&format!(
+            "SET LOCAL lock_timeout = {}",
+            options.key_wait.as_millis().max(1)
+        ))
+        .execute(&mut *tx)
+        .await?;
     }
-    let fresh: Vec<usize> = (0..jobs.len()).filter(|i| outcomes[*i].is_none()).collect();
+    let now = time::now();
+    let claimed = claim_keys(&mut tx, jobs, time::format(&now)).await?;
+    if engine == Engine::Postgres {
+        sqlx::query("SET LOCAL lock_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let answered: Vec<&IdempotencyScope> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !claimed[*i])
+        .map(|(_, j)| &j.scope)
+        .collect();
+    if !answered.is_empty() {
+        let positions: Vec<usize> = (0..jobs.len()).filter(|i| !claimed[*i]).collect();
+        for (k, row) in select_existing(&mut tx, &answered).await? {
+            let i = positions[k];
+            outcomes[i] = Some(match decide(&row, &jobs[i].scope, true)? {
+                Claim::Replay { response, waited } => Outcome::Replay { response, waited },
+                _ => Outcome::Mismatch,
+            });
+        }
+    }
+    let fresh: Vec<usize> = (0..jobs.len()).filter(|i| claimed[*i]).collect();
     if fresh.is_empty() {
         tx.rollback().await?;
         return Ok(outcomes
@@ -224,7 +253,6 @@ async fn fast(
         .collect();
 
     // 3. Decide each checkout in arrival order against the stock left by the ones before.
-    let now = time::now();
     let mut decided: Vec<(usize, Result<Order, CheckoutRefusal>)> = Vec::with_capacity(fresh.len());
     let mut moves: Vec<(ProductId, i64, OrderId)> = Vec::new();
     for &i in &fresh {
@@ -288,24 +316,12 @@ async fn fast(
         update_stock(&mut tx, &before, &products, &moves, now).await?;
     }
 
-    // 5. Every answer, stored with a guard against a key another replica answered meanwhile.
+    // 5. Every answer, into the rows claimed in step 1.
     let mut answers: Vec<(usize, StoredResponse)> = Vec::with_capacity(decided.len());
     for (i, d) in &decided {
         answers.push((*i, render(&jobs[*i].request_id, d.as_ref())));
     }
-    if engine == Engine::Postgres {
-        sqlx::query(&format!(
-            "SET LOCAL lock_timeout = {}",
-            options.key_wait.as_millis().max(1)
-        ))
-        .execute(&mut *tx)
-        .await?;
-    }
-    let stored = insert_answers(&mut tx, jobs, &answers, now).await?;
-    if stored != answers.len() {
-        tx.rollback().await?;
-        return Err(StoreError::KeyInFlight);
-    }
+    store_answers(&mut tx, jobs, &answers, now).await?;
     tx.commit().await?;
     for (i, response) in answers {
         outcomes[i] = Some(Outcome::Fresh(response));
@@ -459,20 +475,68 @@ async fn update_stock(
     Ok(())
 }
 
-/// Inserts every answer; returns how many were new (fewer means another writer answered
-/// one of these keys first).
-async fn insert_answers(
+/// Inserts an unanswered row for every job's key, in key order; says which jobs claimed
+/// theirs (the others were answered before, by this replica or another).
+async fn claim_keys(
+    tx: &mut Transaction<'static, Any>,
+    jobs: &[Job],
+    at: String,
+) -> Result<Vec<bool>, StoreError> {
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by(|&a, &b| scope_key(&jobs[a].scope).cmp(&scope_key(&jobs[b].scope)));
+    let mut claimed: HashSet<(String, String)> = HashSet::with_capacity(jobs.len());
+    for chunk in order.chunks(CHUNK) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let p = r * 4;
+                format!(
+                    "(${}, ${}, ${}, 0, '', '', ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) \
+             VALUES {} ON CONFLICT (key_id, key) DO NOTHING RETURNING key_id, key",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql).persistent(false);
+        for &i in chunk {
+            let scope = &jobs[i].scope;
+            q = q
+                .bind(scope.key_id.as_str())
+                .bind(scope.key.as_str())
+                .bind(scope.fingerprint.as_str())
+                .bind(at.clone());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let key_id: String = row.try_get("key_id")?;
+            let key: String = row.try_get("key")?;
+            claimed.insert((key_id, key));
+        }
+    }
+    Ok(jobs
+        .iter()
+        .map(|j| claimed.contains(&scope_key(&j.scope)))
+        .collect())
+}
+
+/// Writes every answer into the row its key claimed.
+async fn store_answers(
     tx: &mut Transaction<'static, Any>,
     jobs: &[Job],
     answers: &[(usize, StoredResponse)],
     now: time::Timestamp,
-) -> Result<usize, StoreError> {
+) -> Result<(), StoreError> {
     let at = time::format(&now);
-    let mut stored = 0;
     for chunk in answers.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) \
-             VALUES {} ON CONFLICT (key_id, key) DO NOTHING RETURNING key",
+             VALUES {} ON CONFLICT (key_id, key) DO UPDATE SET status = excluded.status, \
+             headers = excluded.headers, body = excluded.body",
             values(chunk.len(), 7)
         );
         let mut q = sqlx::query(&sql).persistent(false);
@@ -487,7 +551,7 @@ async fn insert_answers(
                 .bind(response.body.as_str())
                 .bind(at.clone());
         }
-        stored += q.fetch_all(&mut **tx).await?.len();
+        q.execute(&mut **tx).await?;
     }
-    Ok(stored)
+    Ok(())
 }

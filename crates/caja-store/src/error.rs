@@ -47,6 +47,14 @@ impl From<sqlx::Error> for StoreError {
             {
                 StoreError::Unavailable(e)
             }
+            // A deadlock or serialization failure on PostgreSQL: the transaction was rolled
+            // back whole, so the client may safely try again. Writers take locks in one
+            // order (keys, then orders, then products by id), so this is a safety net.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40P01") | Some("40001")) =>
+            {
+                StoreError::Retry(db.message().to_owned())
+            }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 if db.message().contains("sku") || db.constraint() == Some("products_live_sku") {
                     StoreError::DuplicateSku

@@ -51,10 +51,22 @@ struct Ledger {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let c = &args.common;
-    anyhow::ensure!(args.products >= 1 && args.products <= 100_000, "--products must be 1–100000");
-    anyhow::ensure!(args.lines >= 1 && args.lines <= args.products.min(100), "--lines must be 1–min(products, 100)");
-    anyhow::ensure!((0.0..=1.0).contains(&args.duplicate_rate), "--duplicate-rate must be 0–1");
-    anyhow::ensure!(args.stock >= 0 && args.stock <= 1_000_000_000, "--stock must be 0–10^9");
+    anyhow::ensure!(
+        args.products >= 1 && args.products <= 100_000,
+        "--products must be 1–100000"
+    );
+    anyhow::ensure!(
+        args.lines >= 1 && args.lines <= args.products.min(100),
+        "--lines must be 1–min(products, 100)"
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.duplicate_rate),
+        "--duplicate-rate must be 0–1"
+    );
+    anyhow::ensure!(
+        args.stock >= 0 && args.stock <= 1_000_000_000,
+        "--stock must be 0–10^9"
+    );
     let client = c.client()?;
     let run_id = ulid::Ulid::new().to_string().to_lowercase();
 
@@ -78,8 +90,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let mut workers = Vec::new();
     for w in 0..c.concurrency {
-        let (client, pace, products, ledger) = (client.clone(), pace.clone(), products.clone(), ledger.clone());
-        let (url, key, run_id) = (format!("{}/v1/orders", c.url), c.key.clone(), run_id.clone());
+        let (client, pace, products, ledger) = (
+            client.clone(),
+            pace.clone(),
+            products.clone(),
+            ledger.clone(),
+        );
+        let (url, key, run_id) = (
+            format!("{}/v1/orders", c.url),
+            c.key.clone(),
+            run_id.clone(),
+        );
         let (lines, duplicate_rate) = (args.lines, args.duplicate_rate);
         workers.push(tokio::spawn(async move {
             let mut tally = Tally::new();
@@ -97,13 +118,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     Some((k, body)) => (k, body, true),
                     None => {
                         n += 1;
-                        let chosen: Vec<&String> = products.choose_multiple(&mut rand::thread_rng(), lines).collect();
-                        let lines: Vec<Value> = chosen.iter().map(|p| json!({"product_id": p, "quantity": 1})).collect();
-                        (format!("bench-{run_id}-{w}-{n}"), json!({ "lines": lines }), false)
+                        let chosen: Vec<&String> = products
+                            .choose_multiple(&mut rand::thread_rng(), lines)
+                            .collect();
+                        let lines: Vec<Value> = chosen
+                            .iter()
+                            .map(|p| json!({"product_id": p, "quantity": 1}))
+                            .collect();
+                        (
+                            format!("bench-{run_id}-{w}-{n}"),
+                            json!({ "lines": lines }),
+                            false,
+                        )
                     }
                 };
                 let started = Instant::now();
-                let sent = client.post(&url).bearer_auth(&key).header("idempotency-key", &idem).json(&body).send().await;
+                let sent = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .header("idempotency-key", &idem)
+                    .json(&body)
+                    .send()
+                    .await;
                 let (status, reply) = match sent {
                     Ok(r) => {
                         let status = r.status().as_u16();
@@ -115,9 +151,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                         continue;
                     }
                 };
-                let problem = (status >= 400).then(|| reply["type"].as_str().unwrap_or("?").to_owned());
+                let problem =
+                    (status >= 400).then(|| reply["type"].as_str().unwrap_or("?").to_owned());
                 tally.record(started.elapsed(), status, problem);
-                let answer = Answer { status, order_id: reply["id"].as_str().map(str::to_owned) };
+                let answer = Answer {
+                    status,
+                    order_id: reply["id"].as_str().map(str::to_owned),
+                };
                 let mut l = ledger.lock().unwrap_or_else(|p| p.into_inner());
                 if is_retry {
                     l.retries += 1;
@@ -146,39 +186,64 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut taken = 0i64;
     let mut negative = 0;
     for id in products.iter() {
-        let p: Value = client.get(format!("{}/v1/products/{id}", c.url)).bearer_auth(&c.key).send().await?.json().await?;
+        let p: Value = client
+            .get(format!("{}/v1/products/{id}", c.url))
+            .bearer_auth(&c.key)
+            .send()
+            .await?
+            .json()
+            .await?;
         let stock = p["stock"].as_i64().unwrap_or(i64::MIN);
         if stock < 0 {
             negative += 1;
         }
         taken += args.stock - stock;
     }
-    let l = ledger.lock().unwrap_or_else(|p| p.into_inner());
-    let created: Vec<&Answer> = l.answers.values().map(|(_, a)| a).filter(|a| a.status == 201).collect();
-    let distinct_orders: std::collections::HashSet<&String> = created.iter().filter_map(|a| a.order_id.as_ref()).collect();
-    let units = created.len() as i64 * args.lines as i64;
-    let server_errors: u64 = tally.by_status.iter().filter(|(s, _)| **s >= 500).map(|(_, n)| n).sum();
-    let checks = json!({
-        "units_sold_equal_201s": {"ok": units == taken, "detail": format!("201 orders × lines = {units}, stock taken = {taken}")},
-        "never_below_zero": {"ok": negative == 0, "detail": format!("{negative} products below zero")},
-        "one_order_per_key": {"ok": distinct_orders.len() == created.len() && l.mismatched_retries == 0,
-            "detail": format!("{} keys created {} distinct orders; {} of {} retries answered differently", created.len(), distinct_orders.len(), l.mismatched_retries, l.retries)},
-        "no_server_errors": {"ok": server_errors == 0 && tally.transport_errors == 0, "detail": format!("{server_errors} 5xx, {} transport errors", tally.transport_errors)},
-    });
-    let ok = checks.as_object().is_some_and(|m| m.values().all(|c| c["ok"] == true));
-    let mut out = report::summary(&tally, elapsed);
-    out["benchmark"] = json!("checkout");
-    out["concurrency"] = json!(c.concurrency);
-    out["products"] = json!(args.products);
-    out["lines"] = json!(args.lines);
-    out["retries"] = json!(l.retries);
-    out["orders_created"] = json!(created.len());
+    let (checks, ok, mut out) = {
+        let l = ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let created: Vec<&Answer> = l
+            .answers
+            .values()
+            .map(|(_, a)| a)
+            .filter(|a| a.status == 201)
+            .collect();
+        let distinct_orders: std::collections::HashSet<&String> =
+            created.iter().filter_map(|a| a.order_id.as_ref()).collect();
+        let units = created.len() as i64 * args.lines as i64;
+        let server_errors: u64 = tally
+            .by_status
+            .iter()
+            .filter(|(s, _)| **s >= 500)
+            .map(|(_, n)| n)
+            .sum();
+        let checks = json!({
+            "units_sold_equal_201s": {"ok": units == taken, "detail": format!("201 orders × lines = {units}, stock taken = {taken}")},
+            "never_below_zero": {"ok": negative == 0, "detail": format!("{negative} products below zero")},
+            "one_order_per_key": {"ok": distinct_orders.len() == created.len() && l.mismatched_retries == 0,
+                "detail": format!("{} keys created {} distinct orders; {} of {} retries answered differently", created.len(), distinct_orders.len(), l.mismatched_retries, l.retries)},
+            "no_server_errors": {"ok": server_errors == 0 && tally.transport_errors == 0, "detail": format!("{server_errors} 5xx, {} transport errors", tally.transport_errors)},
+        });
+        let ok = checks
+            .as_object()
+            .is_some_and(|m| m.values().all(|c| c["ok"] == true));
+        let mut out = report::summary(&tally, elapsed);
+        out["benchmark"] = json!("checkout");
+        out["concurrency"] = json!(c.concurrency);
+        out["products"] = json!(args.products);
+        out["lines"] = json!(args.lines);
+        out["retries"] = json!(l.retries);
+        out["orders_created"] = json!(created.len());
+        (checks, ok, out)
+    };
     out["checks"] = checks;
-    drop(l);
     if let Some((now, peak)) = report::server_rss(&client, &c.url).await {
         out["server_rss_mb"] = json!(now);
         out["server_rss_peak_mb"] = json!(peak);
     }
     report::print(&out, c.json);
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -44,7 +44,9 @@ pub struct Common {
 impl Common {
     fn budget(&self) -> anyhow::Result<Budget> {
         match (self.duration, self.requests) {
-            (Some(s), None) if s > 0.0 && s <= 3600.0 => Ok(Budget::Time(Duration::from_secs_f64(s))),
+            (Some(s), None) if s > 0.0 && s <= 3600.0 => {
+                Ok(Budget::Time(Duration::from_secs_f64(s)))
+            }
             (None, Some(n)) if n > 0 => Ok(Budget::Requests(n)),
             (None, None) => Ok(Budget::Time(Duration::from_secs(10))),
             _ => anyhow::bail!("--duration must be 0–3600 seconds, --requests at least 1"),

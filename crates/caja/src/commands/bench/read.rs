@@ -27,7 +27,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .error_for_status()?
         .json()
         .await?;
-    let path = format!("{}/v1/products/{}", c.url, created["id"].as_str().unwrap_or_default());
+    let path = format!(
+        "{}/v1/products/{}",
+        c.url,
+        created["id"].as_str().unwrap_or_default()
+    );
     let pace = Pace::new(c.budget()?, c.json);
     let mut workers = Vec::new();
     for _ in 0..c.concurrency {
@@ -63,5 +67,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let ok = tally.transport_errors == 0 && tally.by_status.keys().all(|s| *s == 200);
     report::print(&out, c.json);
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -97,7 +97,7 @@ impl Pace {
         match self.budget {
             Budget::Requests(_) => self.bar.set_position(done),
             Budget::Time(_) => {
-                if done % 256 == 0 {
+                if done.is_multiple_of(256) {
                     self.bar.set_position(self.started.elapsed().as_secs());
                     self.bar.set_message(format!("{done} requests"));
                 }
@@ -140,33 +140,54 @@ pub fn print(report: &Value, json: bool) {
         return;
     }
     let l = &report["latency_ms"];
-    println!("requests      {} in {} s", report["requests"], report["elapsed_s"]);
+    println!(
+        "requests      {} in {} s",
+        report["requests"], report["elapsed_s"]
+    );
     println!("throughput    {} /s", report["throughput_per_s"]);
     println!(
         "latency ms    p50 {}  p95 {}  p99 {}  max {}",
         l["p50"], l["p95"], l["p99"], l["max"]
     );
     println!("status        {}", report["status"]);
-    if report["problems"].as_object().is_some_and(|p| !p.is_empty()) {
+    if report["problems"]
+        .as_object()
+        .is_some_and(|p| !p.is_empty())
+    {
         println!("problems      {}", report["problems"]);
     }
     if report["transport_errors"] != 0 {
         println!("transport errors {}", report["transport_errors"]);
     }
     if let Some(rss) = report.get("server_rss_mb") {
-        println!("server RSS    {rss} MB (peak {} MB)", report["server_rss_peak_mb"]);
+        println!(
+            "server RSS    {rss} MB (peak {} MB)",
+            report["server_rss_peak_mb"]
+        );
     }
     if let Some(checks) = report.get("checks").and_then(Value::as_object) {
         for (name, c) in checks {
             let ok = c["ok"].as_bool().unwrap_or(false);
-            println!("check {:<28} {} {}", name, if ok { "ok  " } else { "FAIL" }, c["detail"].as_str().unwrap_or(""));
+            println!(
+                "check {:<28} {} {}",
+                name,
+                if ok { "ok  " } else { "FAIL" },
+                c["detail"].as_str().unwrap_or("")
+            );
         }
     }
 }
 
 /// The server's resident memory, from its /metrics (MB, now and peak).
 pub async fn server_rss(client: &reqwest::Client, url: &str) -> Option<(f64, f64)> {
-    let text = client.get(format!("{url}/metrics")).send().await.ok()?.text().await.ok()?;
+    let text = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
     let read = |name: &str| -> Option<f64> {
         text.lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
