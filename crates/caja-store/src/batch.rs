@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ledger::lock_products;
 use crate::location::Engine;
+use crate::params::Params;
 use crate::work::{decide, select_existing, Claim, IdempotencyScope, StoredResponse};
 use crate::{Store, StoreError};
 
@@ -206,7 +207,7 @@ async fn fast(
         .await?;
     }
     let now = time::now();
-    let claimed = claim_keys(&mut tx, jobs, time::format(&now)).await?;
+    let claimed = claim_keys(&mut tx, engine, jobs, time::format(&now)).await?;
     if engine == Engine::Postgres {
         sqlx::query("SET LOCAL lock_timeout = 0")
             .execute(&mut *tx)
@@ -220,7 +221,7 @@ async fn fast(
         .collect();
     if !answered.is_empty() {
         let positions: Vec<usize> = (0..jobs.len()).filter(|i| !claimed[*i]).collect();
-        for (k, row) in select_existing(&mut tx, &answered).await? {
+        for (k, row) in select_existing(&mut tx, engine, &answered).await? {
             let i = positions[k];
             outcomes[i] = Some(match decide(&row, &jobs[i].scope, true)? {
                 Claim::Replay { response, waited } => Outcome::Replay { response, waited },
@@ -310,9 +311,9 @@ async fn fast(
             .iter()
             .filter_map(|(_, d)| d.as_ref().ok())
             .collect();
-        insert_orders(&mut tx, &orders).await?;
-        insert_lines(&mut tx, &orders).await?;
-        insert_moves(&mut tx, &before, &moves, now).await?;
+        insert_orders(&mut tx, engine, &orders).await?;
+        insert_lines(&mut tx, engine, &orders).await?;
+        insert_moves(&mut tx, engine, &before, &moves, now).await?;
         update_stock(&mut tx, &before, &products, &moves, now).await?;
     }
 
@@ -321,7 +322,7 @@ async fn fast(
     for (i, d) in &decided {
         answers.push((*i, render(&jobs[*i].request_id, d.as_ref())));
     }
-    store_answers(&mut tx, jobs, &answers, now).await?;
+    store_answers(&mut tx, engine, jobs, &answers, now).await?;
     tx.commit().await?;
     for (i, response) in answers {
         outcomes[i] = Some(Outcome::Fresh(response));
@@ -332,29 +333,19 @@ async fn fast(
         .collect())
 }
 
-/// `($1, $2, …), ($k, …)` for `rows` rows of `cols` parameters.
-fn values(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let params: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
-            format!("({})", params.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Rows per multi-row statement, well under both engines' parameter limits.
 const CHUNK: usize = 256;
 
 async fn insert_orders(
     tx: &mut Transaction<'static, Any>,
+    engine: Engine,
     orders: &[&Order],
 ) -> Result<(), StoreError> {
     for chunk in orders.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
              customer_name, customer_email, created_at, updated_at, expires_at) VALUES {}",
-            values(chunk.len(), 13)
+            Params::new(engine).rows(chunk.len(), 13)
         );
         let mut q = sqlx::query(&sql).persistent(false);
         for o in chunk {
@@ -381,6 +372,7 @@ async fn insert_orders(
 
 async fn insert_lines(
     tx: &mut Transaction<'static, Any>,
+    engine: Engine,
     orders: &[&Order],
 ) -> Result<(), StoreError> {
     let lines: Vec<(&Order, usize)> = orders
@@ -391,7 +383,7 @@ async fn insert_lines(
         let sql = format!(
             "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, \
              unit_price, line_total) VALUES {}",
-            values(chunk.len(), 8)
+            Params::new(engine).rows(chunk.len(), 8)
         );
         let mut q = sqlx::query(&sql).persistent(false);
         for (o, i) in chunk {
@@ -414,6 +406,7 @@ async fn insert_lines(
 /// One `sale` row per line, each with the stock it left, in the order they were decided.
 async fn insert_moves(
     tx: &mut Transaction<'static, Any>,
+    engine: Engine,
     before: &BTreeMap<ProductId, i64>,
     moves: &[(ProductId, i64, OrderId)],
     now: time::Timestamp,
@@ -423,7 +416,7 @@ async fn insert_moves(
     for chunk in moves.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO stock_movements (product_id, delta, reason, note, order_id, stock_after, created_at) VALUES {}",
-            values(chunk.len(), 7)
+            Params::new(engine).rows(chunk.len(), 7)
         );
         let mut q = sqlx::query(&sql).persistent(false);
         for (product, quantity, order) in chunk {
@@ -479,6 +472,7 @@ async fn update_stock(
 /// theirs (the others were answered before, by this replica or another).
 async fn claim_keys(
     tx: &mut Transaction<'static, Any>,
+    engine: Engine,
     jobs: &[Job],
     at: String,
 ) -> Result<Vec<bool>, StoreError> {
@@ -486,16 +480,11 @@ async fn claim_keys(
     order.sort_by(|&a, &b| scope_key(&jobs[a].scope).cmp(&scope_key(&jobs[b].scope)));
     let mut claimed: HashSet<(String, String)> = HashSet::with_capacity(jobs.len());
     for chunk in order.chunks(CHUNK) {
+        let mut params = Params::new(engine);
         let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let p = r * 4;
-                format!(
-                    "(${}, ${}, ${}, 0, '', '', ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4
-                )
+            .map(|_| {
+                let (a, b, c, d) = (params.next(), params.next(), params.next(), params.next());
+                format!("({a}, {b}, {c}, 0, '', '', {d})")
             })
             .collect();
         let sql = format!(
@@ -527,6 +516,7 @@ async fn claim_keys(
 /// Writes every answer into the row its key claimed.
 async fn store_answers(
     tx: &mut Transaction<'static, Any>,
+    engine: Engine,
     jobs: &[Job],
     answers: &[(usize, StoredResponse)],
     now: time::Timestamp,
@@ -537,7 +527,7 @@ async fn store_answers(
             "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) \
              VALUES {} ON CONFLICT (key_id, key) DO UPDATE SET status = excluded.status, \
              headers = excluded.headers, body = excluded.body",
-            values(chunk.len(), 7)
+            Params::new(engine).rows(chunk.len(), 7)
         );
         let mut q = sqlx::query(&sql).persistent(false);
         for (i, response) in chunk {

@@ -14,6 +14,7 @@ mod ledger;
 pub mod location;
 pub mod migrate;
 mod orders;
+mod params;
 mod products;
 mod rows;
 mod store;

@@ -90,6 +90,7 @@ pub(crate) fn decide(
 /// The stored rows of any of these scopes, with the index of the scope each answers.
 pub(crate) async fn select_existing(
     tx: &mut Transaction<'static, Any>,
+    engine: Engine,
     scopes: &[&IdempotencyScope],
 ) -> Result<Vec<(usize, AnyRow)>, StoreError> {
     let mut index: std::collections::HashMap<(&str, &str), usize> = Default::default();
@@ -98,9 +99,8 @@ pub(crate) async fn select_existing(
     }
     let mut found = Vec::new();
     for chunk in scopes.chunks(256) {
-        let pairs: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-            .collect();
+        let mut params = crate::params::Params::new(engine);
+        let pairs: Vec<String> = (0..chunk.len()).map(|_| params.row(2)).collect();
         let sql = format!(
             "SELECT key_id, key, fingerprint, status, headers, body FROM idempotency_keys \
              WHERE (key_id, key) IN ({})",

@@ -17,7 +17,7 @@ use caja_core::order::{
 use caja_core::page::PageLimit;
 use caja_core::DomainError;
 use caja_store::batch::Outcome;
-use caja_store::{ActionRefusal, ActionRequest, Claim, PaymentMethod, StoredResponse};
+use caja_store::{ActionRefusal, ActionRequest, PaymentMethod, StoredResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -303,13 +303,13 @@ pub async fn create(
     let request_id = current_request_id().unwrap_or_default();
     let response = match state.batcher() {
         Some(batcher) => {
-            let scope = scope(&caller, &req);
-            match state.store().replayed(&scope).await? {
-                Some(Claim::Replay { response, waited }) => return Ok(replayed(response, waited)),
-                Some(_) => return Err(mismatch()),
-                None => {}
-            }
-            match batcher.checkout(scope, new, request_id).await? {
+            // No read-only look for a stored answer first: the batch claims every key and
+            // replays those answered before, and a fresh checkout (the common case) saves
+            // a round trip.
+            match batcher
+                .checkout(scope(&caller, &req), new, request_id)
+                .await?
+            {
                 Outcome::Fresh(stored) => respond(stored, false),
                 Outcome::Replay { response, waited } => replayed(response, waited),
                 Outcome::Mismatch => return Err(mismatch()),
