@@ -314,7 +314,7 @@ async fn fast(
         insert_orders(&mut tx, engine, &orders).await?;
         insert_lines(&mut tx, engine, &orders).await?;
         insert_moves(&mut tx, engine, &before, &moves, now).await?;
-        update_stock(&mut tx, &before, &products, &moves, now).await?;
+        update_stock(&mut tx, engine, &before, &products, &moves, now).await?;
     }
 
     // 5. Every answer, into the rows claimed in step 1.
@@ -438,6 +438,7 @@ async fn insert_moves(
 
 async fn update_stock(
     tx: &mut Transaction<'static, Any>,
+    engine: Engine,
     before: &BTreeMap<ProductId, i64>,
     after: &BTreeMap<ProductId, Product>,
     moves: &[(ProductId, i64, OrderId)],
@@ -447,23 +448,31 @@ async fn update_stock(
     for (p, _, _) in moves {
         *count.entry(p).or_default() += 1;
     }
+    let rows: Vec<(&ProductId, i64, i64, i64)> = count
+        .into_iter()
+        .filter_map(|(id, n)| Some((id, after.get(id)?.stock.value(), n, *before.get(id)?)))
+        .collect();
     let at = time::format(&now);
-    for (id, n) in count {
-        let (Some(was), Some(p)) = (before.get(id), after.get(id)) else {
-            continue;
-        };
-        // The row is locked: the guard on the old stock only documents the expectation.
-        sqlx::query(
-            "UPDATE products SET stock = $1, version = version + $2, updated_at = $3 \
-             WHERE id = $4 AND stock = $5",
-        )
-        .bind(p.stock.value())
-        .bind(n)
-        .bind(at.as_str())
-        .bind(id.as_str())
-        .bind(*was)
-        .execute(&mut **tx)
-        .await?;
+    // One statement per chunk, however many products the batch touched: a flash sale
+    // spread over a thousand products must not cost a thousand round trips. The rows are
+    // locked; the guard on the old stock only documents the expectation.
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE products SET stock = v.column2, version = version + v.column3, \
+             updated_at = v.column4 FROM (VALUES {}) AS v \
+             WHERE products.id = v.column1 AND products.stock = v.column5",
+            Params::new(engine).rows(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(&sql).persistent(false);
+        for (id, stock, n, was) in chunk {
+            q = q
+                .bind(id.as_str())
+                .bind(*stock)
+                .bind(*n)
+                .bind(at.as_str())
+                .bind(*was);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }

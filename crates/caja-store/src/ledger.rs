@@ -67,7 +67,8 @@ pub(crate) async fn lock_products(
     if sorted.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let placeholders: Vec<String> = (1..=sorted.len()).map(|i| format!("${i}")).collect();
+    let mut params = crate::params::Params::for_connection(tx);
+    let placeholders: Vec<String> = sorted.iter().map(|_| params.next()).collect();
     let sql = format!(
         "SELECT {COLUMNS} FROM products WHERE id IN ({}) ORDER BY id{for_update}",
         placeholders.join(", ")

@@ -18,6 +18,16 @@ impl Params {
         Self { engine, next: 0 }
     }
 
+    /// Placeholders for whichever engine `conn` talks to.
+    pub(crate) fn for_connection(conn: &sqlx::AnyConnection) -> Self {
+        let engine = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+            Engine::Postgres
+        } else {
+            Engine::Sqlite
+        };
+        Self::new(engine)
+    }
+
     /// The next placeholder.
     pub(crate) fn next(&mut self) -> String {
         self.next += 1;
