@@ -11,6 +11,9 @@ pub enum DomainError {
     /// Money in a currency other than the store's.
     #[error("currency {got} is not the store currency {expected}")]
     CurrencyMismatch { expected: String, got: String },
+    /// Something the caller's role may not have.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl DomainError {

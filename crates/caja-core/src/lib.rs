@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod feed;
 pub mod idempotency;
 pub mod ids;
 pub mod ledger;

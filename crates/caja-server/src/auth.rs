@@ -82,7 +82,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     }
 }
 
-async fn caller(state: &AppState, token: Option<&str>, ip: IpAddr) -> ApiResult<Caller> {
+pub(crate) async fn caller(state: &AppState, token: Option<&str>, ip: IpAddr) -> ApiResult<Caller> {
     let refuse = |e: ApiError| -> ApiResult<Caller> {
         let limit = state.config().anonymous_rate_limit;
         match state.limiters().by_ip.check(&ip, limit) {

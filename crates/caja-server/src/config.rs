@@ -36,6 +36,13 @@ pub struct ServerConfig {
     pub write_batching: bool,
     /// Most checkouts in one batch.
     pub max_batch: usize,
+    /// How long change-feed events are kept.
+    pub changes_retention: Duration,
+    /// How far a live subscriber may fall behind (in events) before it is cut off: the
+    /// bound on the memory one slow screen can hold.
+    pub stream_buffer: usize,
+    /// How often an idle live stream gets a heartbeat.
+    pub stream_heartbeat: Duration,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +64,9 @@ impl Default for ServerConfig {
             order_limits: OrderLimits::default(),
             write_batching: true,
             max_batch: 256,
+            changes_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            stream_buffer: 4096,
+            stream_heartbeat: Duration::from_secs(15),
         }
     }
 }

@@ -117,6 +117,11 @@ impl ApiError {
         )
     }
 
+    /// What the client is told, for transports that carry it in their own shape.
+    pub fn detail(&self) -> String {
+        self.0.detail.clone()
+    }
+
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail)
     }
@@ -205,6 +210,7 @@ impl From<DomainError> for ApiError {
             )
             .with("expected", expected.as_str())
             .with("got", got.as_str()),
+            DomainError::Forbidden(why) => Self::forbidden(why.clone()),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Background jobs: the expiry sweeper and the idempotency-key purge. Both stop when the
-//! shutdown token fires and run on the app's task tracker, so shutdown waits for them.
+//! Background jobs: the expiry sweeper, the idempotency-key purge, the change-feed tailer
+//! and its retention. All stop when the shutdown token fires and run on the app's task
+//! tracker, so shutdown waits for them.
 
 use std::time::Duration;
 
@@ -11,6 +12,33 @@ use crate::AppState;
 const SWEEP_BATCH: i64 = 500;
 
 pub fn spawn(state: &AppState, shutdown: CancellationToken) {
+    let hub = state.hub().clone();
+    state.spawn_task(hub.tail(state.store().clone(), shutdown.clone()));
+    let pruner = state.clone();
+    let stop = shutdown.clone();
+    state.spawn_task(async move {
+        let retention = pruner.config().changes_retention;
+        let every = (retention / 24).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let Ok(retention) = chrono::Duration::from_std(retention) else {
+                return;
+            };
+            match pruner
+                .store()
+                .prune_changes(caja_core::time::now() - retention)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(count = n, "pruned old change-feed events"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "change-feed pruning failed; retrying later"),
+            }
+        }
+    });
     let sweeper = state.clone();
     let stop = shutdown.clone();
     state.spawn_task(async move {

@@ -11,8 +11,10 @@ mod idempotent;
 mod jobs;
 mod json;
 mod limits;
+mod live;
 mod metrics;
 mod openapi;
+mod public_json;
 mod request;
 mod routes;
 mod state;
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = routes::products::router()
         .merge(routes::stock::router())
         .merge(routes::orders::router())
+        .merge(routes::changes::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -49,6 +52,9 @@ pub fn router(state: AppState) -> Router {
         ));
     let mut app = Router::new()
         .merge(v1)
+        // Authenticates itself (a browser cannot send headers on a WebSocket) and lives
+        // longer than any request timeout.
+        .merge(routes::stream::router())
         .merge(routes::ops::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

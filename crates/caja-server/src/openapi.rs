@@ -4,7 +4,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes::{ops, orders, products, stock};
+use crate::routes::{changes, ops, orders, products, stock, stream};
 
 /// An RFC 9457 problem, as every error is returned.
 #[derive(Debug, Serialize, ToSchema)]
@@ -37,6 +37,7 @@ impl Modify for BearerAuth {
         products::create, products::read, products::list, products::update, products::archive,
         stock::create, stock::list,
         orders::create, orders::read, orders::list, orders::pay, orders::cancel, orders::fulfill, orders::refund,
+        changes::poll, stream::stream,
         ops::health, ops::ready, ops::metrics, ops::openapi,
     ),
     components(schemas(Problem, products::ProductBody, products::ProductPage,

@@ -12,6 +12,7 @@ use caja_store::Store;
 use tokio_util::task::TaskTracker;
 
 use crate::limits::Limiters;
+use crate::live::Hub;
 use crate::ServerConfig;
 
 /// How often a key's `last_used_at` is written at most: it is a write, and a busy till
@@ -23,6 +24,7 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     store: Store,
+    hub: Arc<Hub>,
     batcher: Option<Batcher>,
     config: ServerConfig,
     limiters: Limiters,
@@ -36,6 +38,7 @@ impl AppState {
     pub fn new(store: Store, config: ServerConfig) -> Self {
         // Install the metrics recorder before the first request is counted.
         let _ = crate::metrics::handle();
+        let store = store.with_public_json(Arc::new(crate::public_json::ApiJson));
         let ttl =
             chrono::Duration::from_std(config.order_ttl).unwrap_or(chrono::Duration::minutes(15));
         let batcher = config.write_batching.then(|| {
@@ -51,6 +54,7 @@ impl AppState {
             )
         });
         Self(Arc::new(Inner {
+            hub: Hub::new(config.stream_buffer),
             batcher,
             store,
             config,
@@ -64,6 +68,11 @@ impl AppState {
 
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// This process's live fan-out of the change feed.
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.0.hub
     }
 
     pub fn config(&self) -> &ServerConfig {

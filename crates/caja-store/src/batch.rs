@@ -22,11 +22,12 @@ use std::time::Duration;
 
 use caja_core::ids::{OrderId, ProductId};
 use caja_core::order::{self, CheckoutRefusal, NewOrder, Order, OrderStatus};
-use caja_core::product::{Product, Stock};
+use caja_core::product::{Product, Stock, Version};
 use caja_core::time;
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::changes::NewChange;
 use crate::ledger::lock_products;
 use crate::location::Engine;
 use crate::params::Params;
@@ -323,7 +324,25 @@ async fn fast(
         answers.push((*i, render(&jobs[*i].request_id, d.as_ref())));
     }
     store_answers(&mut tx, engine, jobs, &answers, now).await?;
-    tx.commit().await?;
+
+    // 6. The feed: each new order, and each product as the batch left it.
+    let mut changes: Vec<NewChange> = decided
+        .iter()
+        .filter_map(|(_, d)| d.as_ref().ok())
+        .map(|o| NewChange::order(&*store.json, true, o))
+        .collect();
+    let mut sold: BTreeMap<&ProductId, i64> = BTreeMap::new();
+    for (p, _, _) in &moves {
+        *sold.entry(p).or_default() += 1;
+    }
+    for (id, n) in sold {
+        if let Some(p) = products.get_mut(id) {
+            p.version = Version(p.version.0 + n);
+            p.updated_at = now;
+            changes.push(NewChange::product(&*store.json, "stock_changed", p));
+        }
+    }
+    store.commit_with(tx, &changes).await?;
     for (i, response) in answers {
         outcomes[i] = Some(Outcome::Fresh(response));
     }

@@ -12,6 +12,7 @@ use caja_core::time::{self, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::changes::NewChange;
 use crate::products::{product, COLUMNS};
 use crate::rows::{int, opt_text, text, timestamp};
 use crate::work::Work;
@@ -177,6 +178,9 @@ impl Work {
         let m = record(&mut self.tx, product_id, delta, reason, note, None, at).await?;
         let after = lock_products(&mut self.tx, &[product_id], "").await?;
         let product = after.into_values().next().ok_or(StoreError::NotFound)?;
+        self.changes
+            .push(NewChange::product(&*self.json, "stock_changed", &product));
+        self.changes.push(NewChange::movement(&*self.json, &m));
         Ok(Ok((m, product)))
     }
 }

@@ -7,6 +7,7 @@
 //! begins — is chosen per [`Engine`].
 
 pub mod batch;
+pub mod changes;
 mod check;
 mod error;
 mod keys;

@@ -11,11 +11,13 @@ use caja_core::order::{
     OrderStatus,
 };
 use caja_core::page::{Page, PageLimit};
+use caja_core::product::Product;
 use caja_core::time::{self, Timestamp};
 use caja_core::DomainError;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::changes::NewChange;
 use crate::ledger::{lock_products, record};
 use crate::location::Engine;
 use crate::rows::{int, opt_text, text, timestamp};
@@ -190,14 +192,15 @@ async fn locked_order(
     }
 }
 
-/// Gives an order's stock back (cancel, expiry) and records why.
+/// Gives an order's stock back (cancel, expiry) and records why; returns the products
+/// after.
 async fn release(
     tx: &mut Transaction<'static, Any>,
     order: &Order,
     reason: Reason,
     lock: &str,
     at: Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Product>, StoreError> {
     let ids: Vec<&ProductId> = order.lines.iter().map(|l| &l.product_id).collect();
     lock_products(tx, &ids, lock).await?;
     let mut lines: Vec<&OrderLine> = order.lines.iter().collect();
@@ -214,7 +217,7 @@ async fn release(
         )
         .await?;
     }
-    Ok(())
+    Ok(lock_products(tx, &ids, "").await?.into_values().collect())
 }
 
 async fn set_status(
@@ -313,6 +316,12 @@ impl Work {
             )
             .await?;
         }
+        self.changes
+            .push(NewChange::order(&*self.json, true, &order));
+        for p in lock_products(&mut self.tx, &ids, "").await?.values() {
+            self.changes
+                .push(NewChange::product(&*self.json, "stock_changed", p));
+        }
         Ok(Ok(order))
     }
 
@@ -333,13 +342,15 @@ impl Work {
             && order.status == OrderStatus::PendingPayment
             && now >= order.expires_at
         {
-            release(&mut self.tx, &order, Reason::Release, lock, now).await?;
+            let released = release(&mut self.tx, &order, Reason::Release, lock, now).await?;
             set_status(&mut self.tx, &mut order, OrderStatus::Expired, now).await?;
+            self.note_changes(&order, &released);
         }
         let next = match order::transition(order.status, action) {
             Ok(next) => next,
             Err(invalid) => return Ok(Err(ActionRefusal::Invalid(invalid))),
         };
+        let mut released = Vec::new();
         match request {
             ActionRequest::Pay {
                 method,
@@ -363,15 +374,26 @@ impl Work {
                 .await?;
             }
             ActionRequest::Cancel => {
-                release(&mut self.tx, &order, Reason::Release, lock, now).await?;
+                released = release(&mut self.tx, &order, Reason::Release, lock, now).await?;
             }
             ActionRequest::Refund { restock: true } => {
-                release(&mut self.tx, &order, Reason::RefundRestock, lock, now).await?;
+                released = release(&mut self.tx, &order, Reason::RefundRestock, lock, now).await?;
             }
             ActionRequest::Fulfill | ActionRequest::Refund { restock: false } => {}
         }
         set_status(&mut self.tx, &mut order, next, now).await?;
+        self.note_changes(&order, &released);
         Ok(Ok(order))
+    }
+
+    /// Queues the feed events of an order's new status and of the stock it moved.
+    fn note_changes(&mut self, order: &Order, products: &[Product]) {
+        self.changes
+            .push(NewChange::order(&*self.json, false, order));
+        for p in products {
+            self.changes
+                .push(NewChange::product(&*self.json, "stock_changed", p));
+        }
     }
 }
 
@@ -437,9 +459,13 @@ impl Store {
             if order.status != OrderStatus::PendingPayment || order.expires_at > now {
                 continue;
             }
-            release(&mut tx, &order, Reason::Release, product_lock, now).await?;
+            let released = release(&mut tx, &order, Reason::Release, product_lock, now).await?;
             set_status(&mut tx, &mut order, OrderStatus::Expired, now).await?;
-            tx.commit().await?;
+            let mut changes = vec![NewChange::order(&*self.json, false, &order)];
+            for p in &released {
+                changes.push(NewChange::product(&*self.json, "stock_changed", p));
+            }
+            self.commit_with(tx, &changes).await?;
             expired.push(order);
         }
         Ok(expired)

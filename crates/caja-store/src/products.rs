@@ -9,6 +9,7 @@ use caja_core::time;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
+use crate::changes::NewChange;
 use crate::rows::{int, opt_text, text, timestamp};
 use crate::{Store, StoreError};
 
@@ -61,7 +62,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         crate::ledger::record_initial(&mut tx, &product).await?;
-        tx.commit().await?;
+        let change = NewChange::product(&*self.json, "created", &product);
+        self.commit_with(tx, &[change]).await?;
         Ok(product)
     }
 
@@ -119,7 +121,8 @@ impl Store {
         .bind(expected.0)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        let change = NewChange::product(&*self.json, "updated", &next);
+        self.commit_with(tx, &[change]).await?;
         Ok(next)
     }
 
@@ -144,13 +147,15 @@ impl Store {
         .bind(expected.0)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(Product {
+        let archived = Product {
             archived: true,
             version: Version(current.version.0 + 1),
             updated_at: now,
             ..current
-        })
+        };
+        let change = NewChange::product(&*self.json, "archived", &archived);
+        self.commit_with(tx, &[change]).await?;
+        Ok(archived)
     }
 }
 

@@ -4,11 +4,15 @@
 //! connection would only queue on the file lock) and a small pool of readers that WAL lets
 //! run beside it. PostgreSQL gets one pool for both.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+use tokio::sync::Notify;
+
+use crate::changes::{NewChange, PublicJson};
 use crate::location::{DatabaseLocation, Engine};
 use crate::StoreError;
 
@@ -35,9 +39,13 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     engine: Engine,
-    location: DatabaseLocation,
+    pub(crate) location: DatabaseLocation,
     reader: AnyPool,
     writer: AnyPool,
+    /// How resources appear in the change feed.
+    pub(crate) json: Arc<dyn PublicJson>,
+    /// Woken after each local commit that appended changes.
+    pub(crate) signal: Arc<Notify>,
 }
 
 /// Connection counts for the metrics endpoint.
@@ -85,7 +93,30 @@ impl Store {
             location: location.clone(),
             reader,
             writer,
+            json: crate::changes::id_only(),
+            signal: Arc::new(Notify::new()),
         })
+    }
+
+    /// Sets how resources are rendered into the change feed: as the API shows them.
+    pub fn with_public_json(mut self, json: Arc<dyn PublicJson>) -> Self {
+        self.json = json;
+        self
+    }
+
+    /// Appends `changes` to the feed as the transaction's last statement, commits, and
+    /// wakes local subscribers.
+    pub(crate) async fn commit_with(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        changes: &[NewChange],
+    ) -> Result<(), StoreError> {
+        crate::changes::append(&mut tx, self.engine, changes, caja_core::time::now()).await?;
+        tx.commit().await?;
+        if !changes.is_empty() {
+            self.signal.notify_one();
+        }
+        Ok(())
     }
 
     pub fn engine(&self) -> Engine {

@@ -8,6 +8,7 @@
 //! `lock_timeout`), on SQLite the single write lock does. Either way it then finds the
 //! stored response and replays it; it never writes a second time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use caja_core::idempotency::{Fingerprint, IdempotencyKey};
@@ -16,6 +17,9 @@ use caja_core::time;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use tokio::sync::Notify;
+
+use crate::changes::{NewChange, PublicJson};
 use crate::location::Engine;
 use crate::{Store, StoreError};
 
@@ -55,6 +59,10 @@ pub struct Work {
     pub(crate) tx: Transaction<'static, Any>,
     pub(crate) engine: Engine,
     scope: IdempotencyScope,
+    /// Events for the change feed, appended just before commit.
+    pub(crate) changes: Vec<NewChange>,
+    pub(crate) json: Arc<dyn PublicJson>,
+    signal: Arc<Notify>,
 }
 
 const SELECT: &str =
@@ -191,6 +199,9 @@ impl Store {
             tx,
             engine: self.engine(),
             scope,
+            changes: Vec::new(),
+            json: self.json.clone(),
+            signal: self.signal.clone(),
         }))
     }
 
@@ -221,7 +232,11 @@ impl Work {
         .bind(self.scope.key.as_str())
         .execute(&mut *self.tx)
         .await?;
+        crate::changes::append(&mut self.tx, self.engine, &self.changes, time::now()).await?;
         self.tx.commit().await?;
+        if !self.changes.is_empty() {
+            self.signal.notify_one();
+        }
         Ok(())
     }
 

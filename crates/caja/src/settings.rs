@@ -91,6 +91,9 @@ pub struct FileSettings {
     pub order_max_lines: Option<usize>,
     pub write_batching: Option<bool>,
     pub max_batch: Option<usize>,
+    pub changes_retention: Option<u64>,
+    pub stream_buffer: Option<usize>,
+    pub stream_heartbeat: Option<u64>,
     pub log_format: Option<LogFormat>,
 }
 
@@ -222,6 +225,15 @@ pub struct ServeFlags {
     /// Most checkouts committed in one batch. Default: 256
     #[arg(long, env = "CAJA_MAX_BATCH", value_name = "N")]
     pub max_batch: Option<usize>,
+    /// Seconds change-feed events are kept for subscribers to catch up. Default: 604800
+    #[arg(long, env = "CAJA_CHANGES_RETENTION", value_name = "SECS")]
+    pub changes_retention: Option<u64>,
+    /// Events a live subscriber may fall behind before it is cut off. Default: 4096
+    #[arg(long, env = "CAJA_STREAM_BUFFER", value_name = "N")]
+    pub stream_buffer: Option<usize>,
+    /// Seconds between heartbeats on idle live streams. Default: 15
+    #[arg(long, env = "CAJA_STREAM_HEARTBEAT", value_name = "SECS")]
+    pub stream_heartbeat: Option<u64>,
 }
 
 /// Everything `caja serve` runs with.
@@ -363,6 +375,26 @@ impl ServeFlags {
         if !(1..=4096).contains(&max_batch) {
             return Err(invalid("max_batch", "must be between 1 and 4096"));
         }
+        let changes_retention = secs(
+            "changes_retention",
+            self.changes_retention.or(file.changes_retention),
+            7 * 24 * 60 * 60,
+        )?;
+        if changes_retention < Duration::from_secs(60) {
+            return Err(invalid("changes_retention", "must be at least 60 seconds"));
+        }
+        let stream_buffer = self.stream_buffer.or(file.stream_buffer).unwrap_or(4096);
+        if !(16..=1_000_000).contains(&stream_buffer) {
+            return Err(invalid("stream_buffer", "must be between 16 and 1000000"));
+        }
+        let stream_heartbeat = secs(
+            "stream_heartbeat",
+            self.stream_heartbeat.or(file.stream_heartbeat),
+            15,
+        )?;
+        if stream_heartbeat.is_zero() {
+            return Err(invalid("stream_heartbeat", "must be at least 1 second"));
+        }
         Ok(ServeSettings {
             db,
             listen,
@@ -379,6 +411,9 @@ impl ServeFlags {
                 order_limits,
                 write_batching: self.write_batching.or(file.write_batching).unwrap_or(true),
                 max_batch,
+                changes_retention,
+                stream_buffer,
+                stream_heartbeat,
                 ..ServerConfig::default()
             },
             admin_key,

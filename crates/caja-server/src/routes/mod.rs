@@ -1,6 +1,8 @@
 //! One module per resource, each with its own `router()`.
 
+pub mod changes;
 pub mod ops;
 pub mod orders;
 pub mod products;
 pub mod stock;
+pub mod stream;

@@ -65,10 +65,10 @@ async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
     m.up(&mut |_| {}).await.unwrap();
     let reverted = m.down(1, &mut |_| {}).await.unwrap();
     assert_eq!(reverted.len(), 1);
-    assert_eq!(reverted[0].label, "0003_orders");
-    assert_eq!(m.pending().await.unwrap(), vec!["0003_orders".to_owned()]);
+    assert_eq!(reverted[0].label, "0004_changes");
+    assert_eq!(m.pending().await.unwrap(), vec!["0004_changes".to_owned()]);
     assert!(
-        sqlx::query("SELECT 1 FROM orders")
+        sqlx::query("SELECT 1 FROM changes")
             .fetch_all(&any_pool(&db).await)
             .await
             .is_err(),
@@ -304,12 +304,14 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         String::from_utf8_lossy(&verify.stdout)
     );
 
-    let down = caja(&["migrate", "down", "--steps", "2", "--database-url", &db.url]);
+    let down = caja(&["migrate", "down", "--steps", "3", "--database-url", &db.url]);
     assert!(down.status.success());
     let stdout = String::from_utf8_lossy(&down.stdout);
     assert!(
-        stdout.find("reverted 0003_orders").unwrap()
-            < stdout.find("reverted 0002_products").unwrap(),
+        stdout.find("reverted 0004_changes").unwrap()
+            < stdout.find("reverted 0003_orders").unwrap()
+            && stdout.find("reverted 0003_orders").unwrap()
+                < stdout.find("reverted 0002_products").unwrap(),
         "{stdout}"
     );
     assert!(!stdout.contains("0001_api_keys"));

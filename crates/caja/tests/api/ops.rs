@@ -98,6 +98,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/orders/{id}/cancel"),
     ("post", "/v1/orders/{id}/fulfill"),
     ("post", "/v1/orders/{id}/refund"),
+    ("get", "/v1/changes"),
+    ("get", "/v1/stream"),
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/metrics"),

@@ -1,0 +1,255 @@
+//! Live delivery of the change feed to this process's subscribers.
+//!
+//! One tailer per process reads newly committed events from the table and broadcasts them;
+//! subscribers never query the database while they keep up. It wakes on this process's own
+//! commits, on PostgreSQL's `NOTIFY` from any replica, and once a second regardless, so a
+//! lost notification (or a listener connection that dropped and came back) delays an event
+//! by a second at most and never loses it: the table is the truth, the wake-ups are hints.
+//!
+//! A [`Subscription`] first reads what it missed from the table, then follows the
+//! broadcast. Sequence numbers are gap-free, so a jump in the broadcast means it raced the
+//! tailer, and it reads the gap from the table. A subscriber that stops pulling while the
+//! broadcast moves `stream_buffer` events past it is cut off: the buffer is the bound on
+//! what one slow screen can hold.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use caja_core::feed::{wanted, Topic};
+use caja_store::changes::{Change, ChangeListener};
+use caja_store::{Store, StoreError};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// Events read from the table per query.
+const PAGE: i64 = 500;
+
+/// One committed event, with its wire form rendered once for every subscriber.
+#[derive(Debug)]
+pub struct Event {
+    pub seq: i64,
+    pub kind: String,
+    pub resource_id: String,
+    /// `{"seq":…,"type":…,"id":…,"data":{…},"at":…}`
+    pub json: String,
+}
+
+impl From<Change> for Event {
+    fn from(c: Change) -> Self {
+        let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+        let json = format!(
+            "{{\"seq\":{},\"type\":{},\"id\":{},\"data\":{},\"at\":{}}}",
+            c.seq,
+            quote(&c.kind),
+            quote(&c.resource_id),
+            c.data,
+            quote(&caja_core::time::format(&c.at)),
+        );
+        Self {
+            seq: c.seq,
+            kind: c.kind,
+            resource_id: c.resource_id,
+            json,
+        }
+    }
+}
+
+/// The process's fan-out point.
+pub struct Hub {
+    tx: broadcast::Sender<Arc<Event>>,
+    /// The newest seq the tailer has read (and is about to broadcast).
+    head: AtomicI64,
+}
+
+impl Hub {
+    pub fn new(buffer: usize) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(buffer.max(1));
+        Arc::new(Self {
+            tx,
+            head: AtomicI64::new(0),
+        })
+    }
+
+    pub fn head(&self) -> i64 {
+        self.head.load(Ordering::SeqCst)
+    }
+
+    /// A raw receiver, for waiting on the next commit.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    /// Follows the table until `shutdown`.
+    pub async fn tail(self: Arc<Self>, store: Store, shutdown: CancellationToken) {
+        let signal = store.change_signal();
+        let mut listener: Option<ChangeListener> = None;
+        let mut head = match store.change_horizon().await {
+            Ok(h) => h.last,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the change feed's head; starting from 0");
+                0
+            }
+        };
+        self.head.store(head, Ordering::SeqCst);
+        loop {
+            if listener.is_none() {
+                listener = match store.listen_for_changes().await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change listener failed; polling until it is back");
+                        None
+                    }
+                };
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = signal.notified() => {}
+                woke = remote(&mut listener) => {
+                    if let Err(e) = woke {
+                        tracing::warn!(error = %e, "change listener lost; reconnecting");
+                        listener = None;
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            loop {
+                match store.changes_after(head, PAGE).await {
+                    Ok(page) => {
+                        let full = page.len() as i64 == PAGE;
+                        if let Some(last) = page.last() {
+                            head = last.seq;
+                            self.head.store(head, Ordering::SeqCst);
+                        }
+                        for change in page {
+                            // No receiver is not an error: nobody is listening right now.
+                            let _ = self.tx.send(Arc::new(Event::from(change)));
+                        }
+                        if !full {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the change feed failed; retrying");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn remote(listener: &mut Option<ChangeListener>) -> Result<(), StoreError> {
+    match listener {
+        Some(l) => l.woken().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Why a subscription stopped.
+#[derive(Debug)]
+pub enum Stop {
+    /// It fell `stream_buffer` events behind: send the client its last seq and close.
+    Slow {
+        last: i64,
+    },
+    /// The server is stopping.
+    Closed,
+    Store(StoreError),
+}
+
+/// One subscriber's position in the feed.
+pub struct Subscription {
+    store: Store,
+    hub: Arc<Hub>,
+    rx: broadcast::Receiver<Arc<Event>>,
+    topics: Vec<Topic>,
+    /// The newest seq this subscriber has passed (sent or filtered out).
+    pub last: i64,
+    backlog: VecDeque<Arc<Event>>,
+    catching_up: bool,
+}
+
+/// What a new subscription starts with.
+pub enum Start {
+    Ok(Subscription),
+    /// `after` is older than retention: the client must reload its state; the subscription
+    /// goes on from the newest event.
+    Reset(Subscription),
+}
+
+impl Subscription {
+    pub async fn start(
+        store: Store,
+        hub: Arc<Hub>,
+        topics: Vec<Topic>,
+        after: i64,
+    ) -> Result<Start, StoreError> {
+        // Subscribe before reading anything, so nothing committed from now on is missed.
+        let rx = hub.tx.subscribe();
+        let horizon = store.change_horizon().await?;
+        let reset = after < horizon.pruned_through;
+        let sub = Subscription {
+            store,
+            hub,
+            rx,
+            topics,
+            last: if reset { horizon.last } else { after },
+            backlog: VecDeque::new(),
+            catching_up: true,
+        };
+        Ok(if reset {
+            Start::Reset(sub)
+        } else {
+            Start::Ok(sub)
+        })
+    }
+
+    /// The next event this subscriber wants, in seq order, waiting for it if need be.
+    pub async fn next(&mut self) -> Result<Arc<Event>, Stop> {
+        loop {
+            if let Some(e) = self.backlog.pop_front() {
+                self.last = e.seq;
+                if wanted(&self.topics, &e.kind, &e.resource_id) {
+                    return Ok(e);
+                }
+                continue;
+            }
+            if self.catching_up {
+                if self.last < self.hub.head() {
+                    let page = self
+                        .store
+                        .changes_after(self.last, PAGE)
+                        .await
+                        .map_err(Stop::Store)?;
+                    if page.is_empty() {
+                        // The head is ahead of what this reader sees yet; follow the live
+                        // stream, whose gap check brings it back here if need be.
+                        self.catching_up = false;
+                    }
+                    self.backlog
+                        .extend(page.into_iter().map(|c| Arc::new(Event::from(c))));
+                    continue;
+                }
+                // Caught up: follow the broadcast from here, dropping what queued meanwhile.
+                self.rx = self.rx.resubscribe();
+                self.catching_up = self.last < self.hub.head();
+                if self.catching_up {
+                    continue;
+                }
+            }
+            match self.rx.recv().await {
+                Ok(e) if e.seq <= self.last => {}
+                // A jump: this receiver started between the tailer's sends. The head moves
+                // before each send, so the table read that follows covers the gap and `e`.
+                Ok(e) if e.seq > self.last + 1 => self.catching_up = true,
+                Ok(e) => self.backlog.push_back(e),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return Err(Stop::Slow { last: self.last })
+                }
+                Err(broadcast::error::RecvError::Closed) => return Err(Stop::Closed),
+            }
+        }
+    }
+}

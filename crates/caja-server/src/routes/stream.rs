@@ -1,0 +1,331 @@
+//! `GET /v1/stream`: the change feed live, over WebSocket or Server-Sent Events.
+//!
+//! A browser cannot set headers on a WebSocket, so the route sits outside the header-auth
+//! middleware: a WebSocket client sends its key in its first message (or in the upgrade's
+//! `Authorization` header), an SSE client in `Authorization`. Either way the key is checked
+//! by the same function as every other route, once, at subscribe time, and never logged.
+//!
+//! WebSocket protocol (JSON text frames):
+//! - client, first: `{"type":"subscribe","key":"…","topics":["orders"],"after":0}`
+//! - server: `{"type":"subscribed","topics":[…],"after":N}`, then each event
+//!   (`{"seq","type":"order.paid","id","data","at"}`), `{"type":"heartbeat","seq":N}` when
+//!   idle, `{"type":"reset","resume_from":N}` when `after` is older than retention, and
+//!   on a refusal or a slow consumer `{"type":"error",…}` followed by a close frame.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use caja_core::auth::Role;
+use caja_core::feed::Topic;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{caller, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiQuery;
+use crate::live::{Start, Stop, Subscription};
+use crate::AppState;
+
+/// How long a new WebSocket has to send its subscribe message.
+const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Close codes in the private range (4000–4999), mirroring the HTTP statuses.
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+const CLOSE_FORBIDDEN: u16 = 4403;
+const CLOSE_BAD_REQUEST: u16 = 4400;
+const CLOSE_SLOW: u16 = 4408;
+const CLOSE_UNAVAILABLE: u16 = 4503;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/stream", get(stream))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// SSE: comma-separated topics (none: every topic the key may see).
+    pub topics: Option<String>,
+    /// SSE: events after this seq (`Last-Event-ID` wins when both are sent).
+    pub after: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/stream", tag = "live", params(StreamQuery),
+    responses(
+        (status = 101, description = "WebSocket: send `{\"type\":\"subscribe\",\"key\",\"topics\",\"after\"}` first"),
+        (status = 200, description = "Server-Sent Events (`Accept: text/event-stream`): `id` is the seq"),
+        (status = 401, description = "No valid key", body = crate::openapi::Problem),
+    ))]
+pub async fn stream(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let token = bearer(&headers);
+    if let Ok(ws) = ws {
+        // A key in the upgrade's header is checked now; otherwise in the first message.
+        let preauth = match token {
+            Some(t) => Some(caller(&state, Some(&t), addr.ip()).await?),
+            None => None,
+        };
+        return Ok(ws
+            .on_upgrade(move |socket| websocket(state, socket, preauth, addr))
+            .into_response());
+    }
+    let wants_sse = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !wants_sse {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "stream-transport",
+            "Choose a transport",
+            "open /v1/stream as a WebSocket, or send Accept: text/event-stream",
+        ));
+    }
+    let who = caller(&state, token.as_deref(), addr.ip()).await?;
+    let topics = Topic::parse_list(q.topics.as_deref().unwrap_or(""), who.role)?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| ApiError::invalid_field("Last-Event-ID", "must be a seq"))
+        })
+        .transpose()?;
+    let after = last_event_id.or(q.after).unwrap_or(0).max(0);
+    let start =
+        Subscription::start(state.store().clone(), state.hub().clone(), topics, after).await?;
+    Ok(sse(start, state.config().stream_heartbeat).into_response())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+/// The SSE body: a reset notice if need be, then every event with its seq as `id`.
+fn sse(start: Start, heartbeat: Duration) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let (sub, reset) = match start {
+        Start::Ok(sub) => (sub, false),
+        Start::Reset(sub) => (sub, true),
+    };
+    let first = reset.then(|| {
+        SseEvent::default()
+            .event("reset")
+            .id(sub.last.to_string())
+            .data(json!({"type": "reset", "resume_from": sub.last}).to_string())
+    });
+    let events = stream::unfold(Some(sub), |sub| async move {
+        let mut sub = sub?;
+        match sub.next().await {
+            Ok(e) => {
+                let event = SseEvent::default()
+                    .id(e.seq.to_string())
+                    .event(e.kind.as_str())
+                    .data(e.json.as_str());
+                Some((Ok(event), Some(sub)))
+            }
+            Err(Stop::Slow { last }) => {
+                metrics::counter!("caja_stream_slow_disconnects_total").increment(1);
+                let event = SseEvent::default().event("error").data(
+                    json!({"type": "error", "error": "slow-consumer", "last_seq": last})
+                        .to_string(),
+                );
+                Some((Ok(event), None))
+            }
+            Err(Stop::Closed) => None,
+            Err(Stop::Store(e)) => {
+                tracing::warn!(error = %e, "stream ended: the change feed could not be read");
+                None
+            }
+        }
+    });
+    let all = stream::iter(first.map(Ok)).chain(events);
+    Sse::new(all).keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscribeMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    key: Option<String>,
+    #[serde(default)]
+    topics: Vec<String>,
+    #[serde(default)]
+    after: i64,
+}
+
+async fn websocket(
+    state: AppState,
+    mut socket: WebSocket,
+    preauth: Option<Caller>,
+    addr: SocketAddr,
+) {
+    let sub = match subscribe(&state, &mut socket, preauth, addr).await {
+        Ok(sub) => sub,
+        Err((code, problem)) => {
+            let _ = socket.send(Message::text(problem.to_string())).await;
+            close(&mut socket, code, problem["detail"].as_str().unwrap_or("")).await;
+            return;
+        }
+    };
+    metrics::gauge!("caja_stream_subscribers").increment(1.0);
+    follow(&state, socket, sub).await;
+    metrics::gauge!("caja_stream_subscribers").decrement(1.0);
+}
+
+/// Reads the subscribe message, checks the key and the topics, and starts the feed.
+async fn subscribe(
+    state: &AppState,
+    socket: &mut WebSocket,
+    preauth: Option<Caller>,
+    addr: SocketAddr,
+) -> Result<Subscription, (u16, serde_json::Value)> {
+    let refuse = |code: u16, status: u16, kind: &str, detail: String| {
+        (
+            code,
+            json!({"type": "error", "status": status, "error": kind, "detail": detail}),
+        )
+    };
+    let text = match tokio::time::timeout(SUBSCRIBE_WITHIN, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        _ => {
+            return Err(refuse(
+                CLOSE_BAD_REQUEST,
+                400,
+                "subscribe-expected",
+                "send {\"type\":\"subscribe\",\"key\":…,\"topics\":[…],\"after\":N} first".into(),
+            ))
+        }
+    };
+    let msg: SubscribeMessage = serde_json::from_str(text.as_str())
+        .map_err(|e| refuse(CLOSE_BAD_REQUEST, 400, "malformed-message", e.to_string()))?;
+    if msg.kind != "subscribe" || msg.after < 0 {
+        return Err(refuse(
+            CLOSE_BAD_REQUEST,
+            400,
+            "subscribe-expected",
+            "the first message must be a subscribe with after ≥ 0".into(),
+        ));
+    }
+    let who = match (preauth, msg.key) {
+        (Some(who), _) => who,
+        (None, key) => caller(state, key.as_deref(), addr.ip())
+            .await
+            .map_err(|e| refuse(CLOSE_UNAUTHORIZED, 401, "unauthorized", e.detail()))?,
+    };
+    let topics: Vec<Topic> = msg
+        .topics
+        .iter()
+        .map(|t| Topic::parse(t))
+        .collect::<Result<_, _>>()
+        .map_err(|e| refuse(CLOSE_BAD_REQUEST, 400, "invalid-topic", e.to_string()))?;
+    let topics = Topic::for_role(topics, who.role)
+        .map_err(|e| refuse(CLOSE_FORBIDDEN, 403, "forbidden", e.to_string()))?;
+    let names: Vec<String> = topics.iter().map(Topic::to_string).collect();
+    let start = Subscription::start(
+        state.store().clone(),
+        state.hub().clone(),
+        topics,
+        msg.after,
+    )
+    .await
+    .map_err(|_| {
+        refuse(
+            CLOSE_UNAVAILABLE,
+            503,
+            "database-unavailable",
+            "the change feed cannot be read right now; retry shortly".into(),
+        )
+    })?;
+    let (sub, reset) = match start {
+        Start::Ok(sub) => (sub, false),
+        Start::Reset(sub) => (sub, true),
+    };
+    let hello = json!({"type": "subscribed", "topics": names, "after": msg.after, "role": role_name(who.role)});
+    let sent = socket.send(Message::text(hello.to_string())).await;
+    if reset {
+        let notice = json!({"type": "reset", "resume_from": sub.last});
+        let _ = socket.send(Message::text(notice.to_string())).await;
+    }
+    sent.map_err(|_| refuse(CLOSE_BAD_REQUEST, 400, "gone", String::new()))?;
+    Ok(sub)
+}
+
+fn role_name(role: Role) -> String {
+    role.to_string()
+}
+
+/// Sends events as they come, heartbeats when idle, until the client leaves, the server
+/// stops, or the client falls too far behind.
+async fn follow(state: &AppState, mut socket: WebSocket, mut sub: Subscription) {
+    let heartbeat = state.config().stream_heartbeat;
+    loop {
+        tokio::select! {
+            next = sub.next() => match next {
+                Ok(e) => {
+                    if socket.send(Message::text(e.json.clone())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(Stop::Slow { last }) => {
+                    metrics::counter!("caja_stream_slow_disconnects_total").increment(1);
+                    let notice = json!({"type": "error", "error": "slow-consumer", "last_seq": last,
+                        "detail": "this connection fell too far behind; reconnect with after=last_seq"});
+                    let _ = socket.send(Message::text(notice.to_string())).await;
+                    close(&mut socket, CLOSE_SLOW, &format!("slow consumer; resume after {last}")).await;
+                    return;
+                }
+                Err(Stop::Closed) => {
+                    close(&mut socket, 1001, "server stopping").await;
+                    return;
+                }
+                Err(Stop::Store(e)) => {
+                    tracing::warn!(error = %e, "stream ended: the change feed could not be read");
+                    close(&mut socket, CLOSE_UNAVAILABLE, "change feed unavailable; reconnect").await;
+                    return;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                // Pings are answered by the library; anything else from the client is ignored.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = tokio::time::sleep(heartbeat) => {
+                let beat = json!({"type": "heartbeat", "seq": sub.last});
+                if socket.send(Message::text(beat.to_string())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    // A close reason is at most 123 bytes.
+    let reason: String = reason.chars().take(100).collect();
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}

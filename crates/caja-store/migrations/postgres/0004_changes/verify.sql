@@ -1,0 +1,1 @@
+SELECT seq, type, resource_id, data, at FROM changes LIMIT 0;

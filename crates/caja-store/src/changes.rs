@@ -1,0 +1,271 @@
+//! The change feed: every committed change of a public resource, as one row appended in the
+//! same transaction as the change, so a change and its event commit together or not at all.
+//!
+//! Why not an auto-increment: transactions commit out of id order, so a reader resuming
+//! after 41 could read 43 before 42 commits and never see 42. Instead a transaction takes
+//! its numbers from the `change_seq` counter as its very last statement before commit. That
+//! `UPDATE` locks the counter row until the transaction ends, so the next writer on any
+//! replica waits there until this one has committed (and is visible) before it can take
+//! the next numbers: events become visible strictly in `seq` order. On SQLite the single
+//! write lock already serializes writers; the same statement keeps one code path. The lock
+//! is held only for the insert and the commit, and the counter is the last lock any writer
+//! takes, so it cannot be part of a deadlock.
+//!
+//! The resource's public JSON is rendered by the API layer through [`PublicJson`], so the
+//! feed carries exactly what `GET` would return after the change.
+
+use std::sync::Arc;
+
+use caja_core::order::Order;
+use caja_core::product::Product;
+use caja_core::time::{self, Timestamp};
+use sqlx::postgres::PgListener;
+use sqlx::{Any, Row, Transaction};
+use tokio::sync::Notify;
+
+use crate::ledger::Movement;
+use crate::location::{DatabaseLocation, Engine};
+use crate::params::Params;
+use crate::rows::{int, text, timestamp};
+use crate::{Store, StoreError};
+
+/// The PostgreSQL channel a commit with changes notifies, so other replicas wake up.
+pub const CHANNEL: &str = "caja_changes";
+
+/// Renders resources as the API shows them.
+pub trait PublicJson: Send + Sync {
+    fn product(&self, p: &Product) -> String;
+    fn order(&self, o: &Order) -> String;
+    fn movement(&self, m: &Movement) -> String;
+}
+
+/// For stores that never serve (the command-line tools): events carry the id only.
+struct IdOnly;
+
+impl PublicJson for IdOnly {
+    fn product(&self, p: &Product) -> String {
+        format!("{{\"id\":\"{}\"}}", p.id)
+    }
+    fn order(&self, o: &Order) -> String {
+        format!("{{\"id\":\"{}\"}}", o.id)
+    }
+    fn movement(&self, m: &Movement) -> String {
+        format!("{{\"id\":{}}}", m.id)
+    }
+}
+
+pub(crate) fn id_only() -> Arc<dyn PublicJson> {
+    Arc::new(IdOnly)
+}
+
+/// One committed event as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    /// e.g. `product.updated`, `order.paid`.
+    pub kind: String,
+    pub resource_id: String,
+    /// The resource's public JSON after the change.
+    pub data: String,
+    pub at: Timestamp,
+}
+
+/// An event waiting for its transaction to commit.
+#[derive(Debug, Clone)]
+pub(crate) struct NewChange {
+    kind: String,
+    resource_id: String,
+    data: String,
+}
+
+impl NewChange {
+    pub(crate) fn product(json: &dyn PublicJson, kind: &str, p: &Product) -> Self {
+        Self {
+            kind: format!("product.{kind}"),
+            resource_id: p.id.to_string(),
+            data: json.product(p),
+        }
+    }
+
+    /// `order.created` for a new order, else `order.<status>`.
+    pub(crate) fn order(json: &dyn PublicJson, created: bool, o: &Order) -> Self {
+        let kind = if created {
+            "order.created".to_owned()
+        } else {
+            format!("order.{}", o.status.as_str())
+        };
+        Self {
+            kind,
+            resource_id: o.id.to_string(),
+            data: json.order(o),
+        }
+    }
+
+    pub(crate) fn movement(json: &dyn PublicJson, m: &Movement) -> Self {
+        Self {
+            kind: "stock.moved".to_owned(),
+            resource_id: m.product_id.to_string(),
+            data: json.movement(m),
+        }
+    }
+}
+
+/// Numbers and writes `changes`; call it as the transaction's last statement before commit.
+pub(crate) async fn append(
+    tx: &mut Transaction<'static, Any>,
+    engine: Engine,
+    changes: &[NewChange],
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let n = changes.len() as i64;
+    let last: i64 = sqlx::query(
+        "UPDATE counters SET value = value + $1 WHERE name = 'change_seq' RETURNING value",
+    )
+    .bind(n)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("value")?;
+    let at = time::format(&at);
+    let mut seq = last - n;
+    for chunk in changes.chunks(256) {
+        let sql = format!(
+            "INSERT INTO changes (seq, type, resource_id, data, at) VALUES {}",
+            Params::new(engine).rows(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(&sql).persistent(false);
+        for c in chunk {
+            seq += 1;
+            q = q
+                .bind(seq)
+                .bind(c.kind.as_str())
+                .bind(c.resource_id.as_str())
+                .bind(c.data.as_str())
+                .bind(at.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    if engine == Engine::Postgres {
+        // Delivered by PostgreSQL at commit, and only if the transaction commits.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(last.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What the feed holds: everything after `pruned_through` up to `last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon {
+    /// The newest seq removed by retention; a reader behind it has missed events.
+    pub pruned_through: i64,
+    /// The newest seq committed.
+    pub last: i64,
+}
+
+impl Store {
+    /// Committed events after `after`, oldest first, at most `limit`.
+    pub async fn changes_after(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, type, resource_id, data, at FROM changes WHERE seq > $1 \
+             ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Change {
+                    seq: int(r, "seq")?,
+                    kind: text(r, "type")?,
+                    resource_id: text(r, "resource_id")?,
+                    data: text(r, "data")?,
+                    at: timestamp(r, "at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn change_horizon(&self) -> Result<Horizon, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, value FROM counters WHERE name IN ('change_seq', 'changes_pruned_through')",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let mut h = Horizon {
+            pruned_through: 0,
+            last: 0,
+        };
+        for r in rows {
+            let value = int(&r, "value")?;
+            match text(&r, "name")?.as_str() {
+                "change_seq" => h.last = value,
+                _ => h.pruned_through = value,
+            }
+        }
+        Ok(h)
+    }
+
+    /// Removes events older than `before`; returns how many.
+    pub async fn prune_changes(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let newest: Option<i64> = sqlx::query("SELECT MAX(seq) AS seq FROM changes WHERE at < $1")
+            .bind(time::format(&before))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("seq")?;
+        let Some(newest) = newest else {
+            return Ok(0);
+        };
+        let n = sqlx::query("DELETE FROM changes WHERE seq <= $1")
+            .bind(newest)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "UPDATE counters SET value = $1 WHERE name = 'changes_pruned_through' AND value < $1",
+        )
+        .bind(newest)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Woken after every local commit that appended changes.
+    pub fn change_signal(&self) -> Arc<Notify> {
+        self.signal.clone()
+    }
+
+    /// On PostgreSQL, a listener woken by every replica's commits; `None` on SQLite, where
+    /// this process is the only writer.
+    pub async fn listen_for_changes(&self) -> Result<Option<ChangeListener>, StoreError> {
+        match &self.location {
+            DatabaseLocation::Postgres(_) => {
+                let mut listener = PgListener::connect(&self.location.connect_url()).await?;
+                listener.listen(CHANNEL).await?;
+                Ok(Some(ChangeListener { listener }))
+            }
+            DatabaseLocation::Sqlite(_) => Ok(None),
+        }
+    }
+}
+
+/// Wakes when another replica (or this one) commits changes.
+pub struct ChangeListener {
+    listener: PgListener,
+}
+
+impl ChangeListener {
+    /// Returns at the next notification, or after the connection was lost and re-made (when
+    /// notifications may have been missed, so the caller reads the table either way).
+    pub async fn woken(&mut self) -> Result<(), StoreError> {
+        self.listener.try_recv().await?;
+        Ok(())
+    }
+}
