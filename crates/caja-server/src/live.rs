@@ -59,6 +59,8 @@ impl From<Change> for Event {
 /// The process's fan-out point.
 pub struct Hub {
     tx: broadcast::Sender<Arc<Event>>,
+    /// How far (in events) a live subscriber may fall behind the head.
+    buffer: i64,
     /// The newest seq the tailer has read (and is about to broadcast).
     head: AtomicI64,
 }
@@ -68,6 +70,7 @@ impl Hub {
         let (tx, _) = broadcast::channel(buffer.max(1));
         Arc::new(Self {
             tx,
+            buffer: buffer as i64,
             head: AtomicI64::new(0),
         })
     }
@@ -245,8 +248,13 @@ impl Subscription {
                 // before each send, so the table read that follows covers the gap and `e`.
                 Ok(e) if e.seq > self.last + 1 => self.catching_up = true,
                 Ok(e) => self.backlog.push_back(e),
+                // The ring moved past this subscriber. Within the buffer it catches up from
+                // the table (a burst, or a brief stall); beyond it, it is cut off.
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return Err(Stop::Slow { last: self.last })
+                    if self.hub.head() - self.last > self.hub.buffer {
+                        return Err(Stop::Slow { last: self.last });
+                    }
+                    self.catching_up = true;
                 }
                 Err(broadcast::error::RecvError::Closed) => return Err(Stop::Closed),
             }

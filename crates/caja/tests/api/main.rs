@@ -12,6 +12,7 @@ mod auth;
 mod cli;
 mod crash;
 mod errors;
+mod live;
 mod migrate;
 mod ops;
 mod orders;

@@ -1,0 +1,467 @@
+//! The change feed: polling, long polling, WebSocket and SSE, resume, ordering under
+//! concurrent writers, authorization, slow consumers, and replicas.
+
+use std::time::{Duration, Instant};
+
+use caja_core::auth::Role;
+use caja_server::ServerConfig;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::cli::{wait_ready, Server};
+use crate::helpers::{send, spawn_app, spawn_app_with, Backend, TestApp, TestDb};
+
+on_both_engines!(
+    polling_returns_every_change_in_commit_order,
+    a_long_poll_answers_as_soon_as_an_event_commits,
+    a_websocket_subscriber_resumes_with_exactly_what_it_missed,
+    unauthorized_or_forbidden_subscribers_are_refused,
+    sse_resumes_after_last_event_id,
+    concurrent_orders_reach_every_subscriber_in_one_gap_free_order,
+    a_slow_consumer_is_cut_off_and_others_are_not,
+);
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// All events after `after`, paged through `GET /v1/changes`.
+async fn all_changes(app: &TestApp, after: i64, topics: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor = after;
+    loop {
+        let r = send(app.get(&format!(
+            "/v1/changes?after={cursor}&limit=1000&topics={topics}"
+        )))
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let data = r.body["data"].as_array().unwrap().clone();
+        let next: i64 = r.body["next_cursor"].as_str().unwrap().parse().unwrap();
+        if next == cursor {
+            return out;
+        }
+        out.extend(data);
+        cursor = next;
+    }
+}
+
+async fn head(app: &TestApp) -> i64 {
+    let r = send(app.get("/v1/changes?after=0&limit=1000")).await;
+    let mut cursor: i64 = r.body["next_cursor"].as_str().unwrap().parse().unwrap();
+    loop {
+        let r = send(app.get(&format!("/v1/changes?after={cursor}&limit=1000"))).await;
+        let next: i64 = r.body["next_cursor"].as_str().unwrap().parse().unwrap();
+        if next == cursor {
+            return cursor;
+        }
+        cursor = next;
+    }
+}
+
+async fn connect(base: &str) -> Ws {
+    let url = format!("{}/v1/stream", base.replacen("http", "ws", 1));
+    tokio_tungstenite::connect_async(url).await.expect("ws").0
+}
+
+/// Opens a WebSocket and subscribes; returns it after the `subscribed` reply.
+async fn subscribe(base: &str, key: &str, topics: &[&str], after: i64) -> Ws {
+    let mut ws = connect(base).await;
+    let hello = json!({"type": "subscribe", "key": key, "topics": topics, "after": after});
+    ws.send(Message::text(hello.to_string())).await.unwrap();
+    let first = next_message(&mut ws).await.expect("a reply");
+    assert_eq!(first["type"], "subscribed", "{first}");
+    ws
+}
+
+/// Subscribes over a socket with a tiny receive buffer, so that not reading it soon
+/// pushes back on the server instead of filling megabytes of kernel buffers.
+async fn subscribe_slowly(base: &str, key: &str, after: i64) -> Ws {
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let url = format!("{}/v1/stream", base.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .unwrap();
+    let hello = json!({"type": "subscribe", "key": key, "topics": [], "after": after});
+    ws.send(Message::text(hello.to_string())).await.unwrap();
+    assert_eq!(next_message(&mut ws).await.unwrap()["type"], "subscribed");
+    ws
+}
+
+/// The next JSON message, skipping heartbeats; `None` once the server closed.
+async fn next_message(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a message within 20 s")?;
+        match msg.ok()? {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] != "heartbeat" {
+                    return Some(v);
+                }
+            }
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// Events until one with `seq >= until`.
+async fn events_until(ws: &mut Ws, until: i64) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out
+        .last()
+        .is_none_or(|e: &Value| e["seq"].as_i64().unwrap() < until)
+    {
+        let e = next_message(ws).await.expect("stream open");
+        assert!(e["seq"].is_i64(), "{e}");
+        out.push(e);
+    }
+    out
+}
+
+fn seqs(events: &[Value]) -> Vec<i64> {
+    events.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
+}
+
+async fn polling_returns_every_change_in_commit_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let p = app.product("FEED", 5).await;
+    let pid = p["id"].as_str().unwrap();
+    let order = app.order("feed-1", &[(pid, 2)]).await;
+    let oid = order.body["id"].as_str().unwrap();
+    let total = order.body["total"].clone();
+    let paid = send(app.post_idem(
+        &format!("/v1/orders/{oid}/payments"),
+        "feed-1-pay",
+        &json!({"method": "cash", "amount": total}),
+    ))
+    .await;
+    assert_eq!(paid.status, 200, "{}", paid.body);
+
+    let events = all_changes(&app, 0, "").await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "product.created",
+            "order.created",
+            "product.stock_changed",
+            "order.paid"
+        ]
+    );
+    let s = seqs(&events);
+    assert!(s.windows(2).all(|w| w[1] == w[0] + 1), "gap-free: {s:?}");
+    assert_eq!(
+        events[2]["data"]["stock"], 3,
+        "the product as it is after the sale"
+    );
+    assert_eq!(events[3]["data"]["status"], "paid");
+    assert_eq!(events[3]["id"], oid);
+
+    let orders = all_changes(&app, 0, "orders").await;
+    assert_eq!(orders.len(), 2);
+    let one = all_changes(&app, 0, &format!("product:{pid}")).await;
+    assert_eq!(one.len(), 2);
+
+    let clerk = app.key(Role::Clerk).await;
+    send(
+        app.client
+            .get(app.url("/v1/changes?topics=stock"))
+            .bearer_auth(&clerk),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    send(app.get("/v1/changes?topics=tabs"))
+        .await
+        .assert_problem(422, "invalid-field");
+    send(app.client.get(app.url("/v1/changes")))
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+async fn a_long_poll_answers_as_soon_as_an_event_commits(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let after = head(&app).await;
+    let poll = app.get(&format!("/v1/changes?after={after}&wait=20"));
+    let started = Instant::now();
+    let waiting = tokio::spawn(send(poll));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the poll waits while nothing commits"
+    );
+    app.product("LONG-POLL", 1).await;
+    let r = waiting.await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["data"][0]["type"], "product.created");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "answered by the commit, not by the 20 s deadline"
+    );
+}
+
+async fn a_websocket_subscriber_resumes_with_exactly_what_it_missed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let p = app.product("RESUME", 0).await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let mut ws = subscribe(&app.base, &app.admin_key, &["products"], 0).await;
+    let created = next_message(&mut ws).await.unwrap();
+    assert_eq!(created["type"], "product.created");
+    let last = created["seq"].as_i64().unwrap();
+    drop(ws);
+
+    for i in 0..100 {
+        let r = send(app.post_idem(
+            &format!("/v1/products/{pid}/stock-movements"),
+            &format!("restock-{i}"),
+            &json!({"delta": 1, "reason": "restock"}),
+        ))
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let mut ws = subscribe(&app.base, &app.admin_key, &["products"], last).await;
+    let missed = events_until(&mut ws, head(&app).await - 1).await;
+    assert_eq!(missed.len(), 100, "exactly the missed product events");
+    assert!(missed.iter().all(|e| e["type"] == "product.stock_changed"));
+    let stocks: Vec<i64> = missed
+        .iter()
+        .map(|e| e["data"]["stock"].as_i64().unwrap())
+        .collect();
+    assert_eq!(stocks, (1..=100).collect::<Vec<_>>(), "in commit order");
+
+    // Then live ones.
+    app.product("LIVE-AFTER", 1).await;
+    let live = next_message(&mut ws).await.unwrap();
+    assert_eq!(live["type"], "product.created");
+    assert!(live["seq"].as_i64().unwrap() > missed.last().unwrap()["seq"].as_i64().unwrap());
+}
+
+async fn unauthorized_or_forbidden_subscribers_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ws = connect(&app.base).await;
+    let hello = json!({"type": "subscribe", "key": "caja_wrong", "topics": [], "after": 0});
+    ws.send(Message::text(hello.to_string())).await.unwrap();
+    let refused = next_message(&mut ws).await.unwrap();
+    assert_eq!(refused["status"], 401, "{refused}");
+    assert!(next_message(&mut ws).await.is_none(), "then closed");
+
+    let clerk = app.key(Role::Clerk).await;
+    let mut ws = connect(&app.base).await;
+    let hello = json!({"type": "subscribe", "key": clerk, "topics": ["stock"], "after": 0});
+    ws.send(Message::text(hello.to_string())).await.unwrap();
+    let refused = next_message(&mut ws).await.unwrap();
+    assert_eq!(refused["status"], 403, "{refused}");
+
+    // A clerk with no topic filter gets what it may see, never the admin's stock topic.
+    let mut ws = connect(&app.base).await;
+    let hello = json!({"type": "subscribe", "key": clerk, "after": 0});
+    ws.send(Message::text(hello.to_string())).await.unwrap();
+    let ok = next_message(&mut ws).await.unwrap();
+    assert_eq!(ok["topics"], json!(["products", "orders"]));
+
+    let sse = send(
+        app.client
+            .get(app.url("/v1/stream"))
+            .header("accept", "text/event-stream"),
+    )
+    .await;
+    sse.assert_problem(401, "unauthorized");
+}
+
+async fn sse_resumes_after_last_event_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let start = head(&app).await;
+    for sku in ["SSE-1", "SSE-2", "SSE-3"] {
+        app.product(sku, 1).await;
+    }
+    let mut r = app
+        .client
+        .get(app.url("/v1/stream?topics=products"))
+        .bearer_auth(&app.admin_key)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", (start + 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while text.matches("\nid: ").count() + usize::from(text.starts_with("id: ")) < 2 {
+        assert!(Instant::now() < deadline, "two events within 20 s: {text}");
+        let chunk = tokio::time::timeout(Duration::from_secs(20), r.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let ids: Vec<i64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(ids, [start + 2, start + 3], "{text}");
+    assert!(text.contains("event: product.created"));
+    assert!(text.contains("\"sku\":\"SSE-2\""));
+}
+
+async fn concurrent_orders_reach_every_subscriber_in_one_gap_free_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = app.product("RACE-A", 1000).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = app.product("RACE-B", 1000).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let start = head(&app).await;
+    let mut first = subscribe(&app.base, &app.admin_key, &[], start).await;
+    let mut second = subscribe(&app.base, &app.admin_key, &[], start).await;
+
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let (client, url, key) = (
+            app.client.clone(),
+            app.url("/v1/orders"),
+            app.admin_key.clone(),
+        );
+        let lines = if i % 3 == 0 {
+            json!([{"product_id": a, "quantity": 1}, {"product_id": b, "quantity": 1}])
+        } else {
+            json!([{"product_id": if i % 2 == 0 { &a } else { &b }, "quantity": 1}])
+        };
+        tasks.push(tokio::spawn(async move {
+            send(
+                client
+                    .post(url)
+                    .bearer_auth(key)
+                    .header("idempotency-key", format!("live-race-{i}"))
+                    .json(&json!({ "lines": lines })),
+            )
+            .await
+            .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 201);
+    }
+    let end = head(&app).await;
+    let polled = all_changes(&app, start, "").await;
+    assert_eq!(
+        seqs(&polled),
+        (start + 1..=end).collect::<Vec<_>>(),
+        "gap-free"
+    );
+    assert_eq!(
+        polled
+            .iter()
+            .filter(|e| e["type"] == "order.created")
+            .count(),
+        300
+    );
+    let one = events_until(&mut first, end).await;
+    let two = events_until(&mut second, end).await;
+    assert_eq!(seqs(&one), seqs(&polled));
+    assert_eq!(seqs(&two), seqs(&polled));
+    assert_eq!(one, polled, "the same events, byte for byte");
+}
+
+async fn a_slow_consumer_is_cut_off_and_others_are_not(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        ServerConfig {
+            stream_buffer: 2000,
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let p = app.product("SLOW", 100_000).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let start = head(&app).await;
+    let mut slow = subscribe_slowly(&app.base, &app.admin_key, start).await;
+    let mut fast = subscribe(&app.base, &app.admin_key, &[], start).await;
+    // Enough traffic (with long notes) to fill the slow reader's socket buffers.
+    let note = "n".repeat(900);
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(e) = next_message(&mut fast).await {
+            seen.push(e["seq"].as_i64().unwrap());
+            if seen.len() >= 6000 {
+                break;
+            }
+        }
+        seen
+    });
+    for chunk in 0..30 {
+        let mut tasks = Vec::new();
+        for i in 0..100 {
+            let req = app.post_idem(
+                &format!("/v1/products/{p}/stock-movements"),
+                &format!("slow-{chunk}-{i}"),
+                &json!({"delta": 1, "reason": "restock", "note": note}),
+            );
+            tasks.push(tokio::spawn(send(req)));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().status, 201);
+        }
+    }
+    let seen = reader.await.unwrap();
+
+    assert_eq!(
+        seen,
+        (start + 1..=start + 6000).collect::<Vec<_>>(),
+        "the fast subscriber got every event, in order"
+    );
+    // The slow one, read at last: some events, then the reason and its last seq, then close.
+    let mut last_event = start;
+    let notice = loop {
+        let m = next_message(&mut slow)
+            .await
+            .expect("a slow-consumer notice");
+        if m["type"] == "error" {
+            break m;
+        }
+        last_event = m["seq"].as_i64().unwrap();
+    };
+    assert_eq!(notice["error"], "slow-consumer", "{notice}");
+    assert_eq!(notice["last_seq"].as_i64().unwrap(), last_event);
+    assert!(last_event < start + 6000, "it was cut off before the end");
+    assert!(next_message(&mut slow).await.is_none(), "then closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_on_one_replica_reach_a_websocket_subscriber_on_another() {
+    const KEY: &str = "provisioned-admin-key-0123456789-abcdefghij";
+    let db = TestDb::new(Backend::Postgres).await;
+    let env = [("CAJA_ADMIN_KEY", KEY)];
+    let a = Server::start(&db, &[], &env);
+    let b = Server::start(&db, &[], &env);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &a.base).await;
+    wait_ready(&client, &b.base).await;
+    let mut ws = subscribe(&b.base, KEY, &["products"], 0).await;
+    for sku in ["REPLICA-1", "REPLICA-2"] {
+        let r = send(
+            client
+                .post(format!("{}/v1/products", a.base))
+                .bearer_auth(KEY)
+                .json(
+                    &json!({"sku": sku, "name": sku, "price": {"amount": 100, "currency": "MXN"}}),
+                ),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let e = next_message(&mut ws).await.unwrap();
+        assert_eq!(e["type"], "product.created");
+        assert_eq!(e["data"]["sku"], sku);
+    }
+}
