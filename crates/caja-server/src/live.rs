@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
 use caja_core::feed::{wanted, Topic};
 use caja_store::changes::{Change, ChangeListener};
 use caja_store::{Store, StoreError};
@@ -32,8 +33,9 @@ pub struct Event {
     pub seq: i64,
     pub kind: String,
     pub resource_id: String,
-    /// `{"seq":…,"type":…,"id":…,"data":{…},"at":…}`
-    pub json: String,
+    /// `{"seq":…,"type":…,"id":…,"data":{…},"at":…}`, shared by every subscriber's
+    /// WebSocket frame without a copy.
+    pub json: Utf8Bytes,
 }
 
 impl From<Change> for Event {
@@ -51,7 +53,7 @@ impl From<Change> for Event {
             seq: c.seq,
             kind: c.kind,
             resource_id: c.resource_id,
-            json,
+            json: json.into(),
         }
     }
 }

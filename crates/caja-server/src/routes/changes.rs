@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,7 +29,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
-    /// Events after this seq (0: from the oldest kept).
+    /// Events after this seq (0: from the first; 410 once retention removed any).
     pub after: Option<i64>,
     /// At most this many events (1–1000, default 100).
     pub limit: Option<i64>,
@@ -94,6 +95,7 @@ pub async fn poll(
     let mut live = state.hub().subscribe();
     loop {
         let page = state.store().changes_after(after, limit).await?;
+        let full = page.len() as i64 == limit;
         let mut events = Vec::new();
         for change in page {
             after = change.seq;
@@ -104,13 +106,18 @@ pub async fn poll(
         if !events.is_empty() || Instant::now() >= deadline {
             return Ok(envelope(&events, after));
         }
+        if full {
+            // A page of events for other topics: read on rather than wait.
+            continue;
+        }
         // Nothing wanted yet: wait for the next commit anywhere (or the deadline).
         let _ = tokio::time::timeout_at(deadline, live.recv()).await;
     }
 }
 
 /// The list envelope, written by hand: every event is already rendered JSON.
-fn envelope(events: &[String], cursor: i64) -> Response {
+fn envelope(events: &[Utf8Bytes], cursor: i64) -> Response {
+    let events: Vec<&str> = events.iter().map(Utf8Bytes::as_str).collect();
     let body = format!(
         "{{\"data\":[{}],\"next_cursor\":\"{cursor}\"}}",
         events.join(",")

@@ -3,6 +3,7 @@
 //! `--duration` or `--requests`, and checks the promises on what it did.
 
 mod checkout;
+mod live;
 mod read;
 mod report;
 
@@ -16,6 +17,9 @@ pub enum Action {
     Checkout(checkout::Args),
     /// Readers fetching one product: the read path.
     Read(read::Args),
+    /// WebSocket subscribers and a writer at a fixed rate: commit-to-receive latency, and a
+    /// check that every subscriber got every event once, in order.
+    Live(live::Args),
 }
 
 /// What every benchmark needs: where, who, how hard, for how long.
@@ -72,5 +76,6 @@ pub async fn run(action: Action) -> anyhow::Result<ExitCode> {
     match action {
         Action::Checkout(args) => checkout::run(args).await,
         Action::Read(args) => read::run(args).await,
+        Action::Live(args) => live::run(args).await,
     }
 }
