@@ -16,6 +16,7 @@ pub mod order;
 pub mod page;
 pub mod product;
 pub mod rate;
+pub mod text;
 pub mod time;
 
 pub use error::DomainError;

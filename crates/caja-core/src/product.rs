@@ -82,6 +82,17 @@ impl Stock {
         }
     }
 
+    /// Stock as stored. Only the floor is a rule of the books; [`Stock::MAX`] bounds what
+    /// people may set, but stock released back by a cancellation may pass it, and such a
+    /// product must still read.
+    pub fn stored(value: i64) -> Result<Self, DomainError> {
+        if value >= 0 {
+            Ok(Self(value))
+        } else {
+            Err(DomainError::invalid("stock", "is below zero"))
+        }
+    }
+
     pub fn value(self) -> i64 {
         self.0
     }

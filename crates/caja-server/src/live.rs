@@ -120,7 +120,7 @@ impl Hub {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             loop {
-                match store.changes_after(head, PAGE).await {
+                match store.tail_changes(head, PAGE).await {
                     Ok(page) => {
                         let full = page.len() as i64 == PAGE;
                         if let Some(last) = page.last() {

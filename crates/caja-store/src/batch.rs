@@ -87,7 +87,14 @@ impl Batcher {
                         Err(_) => break,
                     }
                 }
-                run(&store, &render, &options, batch).await;
+                // Each batch in its own task: a panic while running one fails that batch's
+                // requests (their reply channels close: 503, retry with the same key)
+                // instead of ending checkout for the whole process.
+                let (store, render, options) = (store.clone(), render.clone(), options.clone());
+                let ran = tokio::spawn(async move { run(&store, &render, &options, batch).await });
+                if let Err(e) = ran.await {
+                    tracing::error!(error = %e, "a checkout batch panicked; its requests were refused");
+                }
             }
         });
         Self { jobs }

@@ -20,7 +20,7 @@ use caja_core::order::Order;
 use caja_core::product::Product;
 use caja_core::time::{self, Timestamp};
 use sqlx::postgres::PgListener;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AnyPool, Row, Transaction};
 use tokio::sync::Notify;
 
 use crate::ledger::Movement;
@@ -170,25 +170,13 @@ pub struct Horizon {
 impl Store {
     /// Committed events after `after`, oldest first, at most `limit`.
     pub async fn changes_after(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, type, resource_id, data, at FROM changes WHERE seq > $1 \
-             ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Change {
-                    seq: int(r, "seq")?,
-                    kind: text(r, "type")?,
-                    resource_id: text(r, "resource_id")?,
-                    data: text(r, "data")?,
-                    at: timestamp(r, "at")?,
-                })
-            })
-            .collect()
+        read_changes(self.reader(), after, limit).await
+    }
+
+    /// [`Store::changes_after`] on the tailer's own connection: for the one task per
+    /// process that follows the feed live.
+    pub async fn tail_changes(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
+        read_changes(self.feed(), after, limit).await
     }
 
     pub async fn change_horizon(&self) -> Result<Horizon, StoreError> {
@@ -254,6 +242,28 @@ impl Store {
             DatabaseLocation::Sqlite(_) => Ok(None),
         }
     }
+}
+
+async fn read_changes(pool: &AnyPool, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, type, resource_id, data, at FROM changes WHERE seq > $1 \
+         ORDER BY seq LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Change {
+                seq: int(r, "seq")?,
+                kind: text(r, "type")?,
+                resource_id: text(r, "resource_id")?,
+                data: text(r, "data")?,
+                at: timestamp(r, "at")?,
+            })
+        })
+        .collect()
 }
 
 /// Wakes when another replica (or this one) commits changes.

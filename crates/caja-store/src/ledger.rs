@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use caja_core::ids::{OrderId, ProductId};
 use caja_core::ledger::{self, Reason};
 use caja_core::page::{Page, PageLimit};
-use caja_core::product::Product;
+use caja_core::product::{Product, Stock};
 use caja_core::time::{self, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -39,6 +39,10 @@ pub enum MoveRefusal {
     /// It would take stock below zero.
     OutOfStock {
         available: i64,
+    },
+    /// It would take stock above [`Stock::MAX`].
+    AboveLimit {
+        current: i64,
     },
 }
 
@@ -169,10 +173,18 @@ impl Work {
         if current.archived {
             return Ok(Err(MoveRefusal::Archived));
         }
-        if ledger::apply(current.stock.value(), delta).is_none() {
-            return Ok(Err(MoveRefusal::OutOfStock {
-                available: current.stock.value(),
-            }));
+        match ledger::apply(current.stock.value(), delta) {
+            None => {
+                return Ok(Err(MoveRefusal::OutOfStock {
+                    available: current.stock.value(),
+                }))
+            }
+            Some(after) if after > Stock::MAX => {
+                return Ok(Err(MoveRefusal::AboveLimit {
+                    current: current.stock.value(),
+                }))
+            }
+            Some(_) => {}
         }
         let at = time::now();
         let m = record(&mut self.tx, product_id, delta, reason, note, None, at).await?;

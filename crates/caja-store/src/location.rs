@@ -66,16 +66,35 @@ impl DatabaseLocation {
     }
 }
 
+/// The URL with any password masked: in the user info (`user:pass@`) and in a
+/// `password=` query parameter.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
+            let userinfo = &base[scheme + 3..at];
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    match query {
+        None => base,
+        Some(q) => {
+            let params: Vec<String> = q
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
     }
 }
 
@@ -115,5 +134,11 @@ mod tests {
         assert!(!format!("{l:?}").contains("s3cret"));
         let e = DatabaseLocation::parse("mysql://u:s3cret@h/db").unwrap_err();
         assert!(!e.to_string().contains("s3cret"));
+        let q = DatabaseLocation::parse("postgres://caja@db/caja?sslmode=require&password=s3cret")
+            .unwrap();
+        assert_eq!(
+            q.to_string(),
+            "postgres://caja@db/caja?sslmode=require&password=***"
+        );
     }
 }

@@ -25,7 +25,7 @@ pub(crate) fn product(row: &AnyRow) -> Result<Product, StoreError> {
             amount: int(row, "price_amount")?,
             currency: Currency::parse("currency", &text(row, "currency")?)?,
         },
-        stock: Stock::parse(int(row, "stock")?)?,
+        stock: Stock::stored(int(row, "stock")?)?,
         version: Version(int(row, "version")?),
         archived: opt_text(row, "archived_at")?.is_some(),
         created_at: timestamp(row, "created_at")?,

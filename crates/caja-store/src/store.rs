@@ -42,6 +42,9 @@ pub struct Store {
     pub(crate) location: DatabaseLocation,
     reader: AnyPool,
     writer: AnyPool,
+    /// One connection of its own for the change-feed tailer, opened on first use, so
+    /// live delivery never queues behind a burst of requests for the shared pool.
+    feed: AnyPool,
     /// How resources appear in the change feed.
     pub(crate) json: Arc<dyn PublicJson>,
     /// Woken after each local commit that appended changes.
@@ -63,7 +66,7 @@ impl Store {
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let url = location.connect_url();
-        let (reader, writer) = match location {
+        let (reader, writer, feed) = match location {
             DatabaseLocation::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
@@ -77,7 +80,8 @@ impl Store {
                 let reader = sqlite_pool(options.max_connections.clamp(1, 4), options)
                     .connect(&url)
                     .await?;
-                (reader, writer)
+                let feed = sqlite_pool(1, options).connect_lazy(&url)?;
+                (reader, writer, feed)
             }
             DatabaseLocation::Postgres(_) => {
                 let pool = AnyPoolOptions::new()
@@ -85,7 +89,11 @@ impl Store {
                     .acquire_timeout(options.acquire_timeout)
                     .connect(&url)
                     .await?;
-                (pool.clone(), pool)
+                let feed = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_lazy(&url)?;
+                (pool.clone(), pool, feed)
             }
         };
         Ok(Self {
@@ -93,6 +101,7 @@ impl Store {
             location: location.clone(),
             reader,
             writer,
+            feed,
             json: crate::changes::id_only(),
             signal: Arc::new(Notify::new()),
         })
@@ -135,6 +144,10 @@ impl Store {
         &self.writer
     }
 
+    pub(crate) fn feed(&self) -> &AnyPool {
+        &self.feed
+    }
+
     /// Opens a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes can never fail
     /// half-way because another process wrote in between.
@@ -169,6 +182,7 @@ impl Store {
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+        self.feed.close().await;
     }
 }
 

@@ -52,7 +52,13 @@ pub struct DbArgs {
     pub data_dir: Option<PathBuf>,
     /// `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`.
     /// Default: sqlite://DATA_DIR/caja.db
-    #[arg(long, global = true, env = "CAJA_DATABASE_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CAJA_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Most database connections to keep open. Default: 8
     #[arg(long, global = true, env = "CAJA_DB_MAX_CONNECTIONS", value_name = "N")]

@@ -15,6 +15,7 @@ use caja_core::order::{
     self, CheckoutRefusal, Customer, NewOrder, Order, OrderLine, RequestedLine,
 };
 use caja_core::page::PageLimit;
+use caja_core::text;
 use caja_core::DomainError;
 use caja_store::batch::Outcome;
 use caja_store::{ActionRefusal, ActionRequest, PaymentMethod, StoredResponse};
@@ -82,41 +83,28 @@ impl CreateOrder {
                 currency: store,
             },
         };
-        let note = self
-            .note
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty());
-        if note.is_some_and(|n| n.chars().count() > 1000) {
-            return Err(DomainError::invalid("note", "at most 1000 characters"));
-        }
+        let note = text::optional("note", self.note.as_deref(), 1000)?;
         let customer = match &self.customer {
             None => None,
             Some(c) => {
-                let name = c.name.trim();
-                if name.is_empty() || name.chars().count() > 200 {
-                    return Err(DomainError::invalid(
-                        "customer.name",
-                        "must be 1 to 200 characters",
-                    ));
-                }
-                let email = c.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-                if email.is_some_and(|e| e.len() > 254 || !e.contains('@')) {
+                let name =
+                    text::optional("customer.name", Some(&c.name), 200)?.ok_or_else(|| {
+                        DomainError::invalid("customer.name", "must be 1 to 200 characters")
+                    })?;
+                let email = text::optional("customer.email", c.email.as_deref(), 254)?;
+                if email.as_deref().is_some_and(|e| !e.contains('@')) {
                     return Err(DomainError::invalid(
                         "customer.email",
                         "is not an email address",
                     ));
                 }
-                Some(Customer {
-                    name: name.to_owned(),
-                    email: email.map(str::to_owned),
-                })
+                Some(Customer { name, email })
             }
         };
         Ok(NewOrder {
             lines: order::merge_lines(lines, state.config().order_limits)?,
             tip,
-            note: note.map(str::to_owned),
+            note,
             customer,
         })
     }
@@ -454,18 +442,11 @@ pub async fn pay(
         &body.amount.currency,
         state.config().currency,
     )?;
-    let reference = body
-        .reference
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    if reference.is_some_and(|r| r.chars().count() > 200) {
-        return Err(DomainError::invalid("reference", "at most 200 characters").into());
-    }
+    let reference = text::optional("reference", body.reference.as_deref(), 200)?;
     let request = ActionRequest::Pay {
         method,
         amount: amount.amount,
-        reference: reference.map(str::to_owned),
+        reference,
     };
     act(&state, &caller, &id, &req, request).await
 }

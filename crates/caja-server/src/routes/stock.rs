@@ -10,7 +10,7 @@ use caja_core::auth::Action;
 use caja_core::ids::ProductId;
 use caja_core::ledger::{self, Reason};
 use caja_core::page::PageLimit;
-use caja_core::DomainError;
+use caja_core::text;
 use caja_store::{MoveRefusal, Movement};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -97,15 +97,8 @@ pub async fn create(
     let id = product_id(&id)?;
     let delta = ledger::parse_delta(req.body.delta)?;
     let reason = Reason::parse_manual(&req.body.reason)?;
-    let note = req
-        .body
-        .note
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
-    if note.is_some_and(|n| n.chars().count() > 1000) {
-        return Err(DomainError::invalid("note", "at most 1000 characters").into());
-    }
+    let note = text::optional("note", req.body.note.as_deref(), 1000)?;
+    let note = note.as_deref();
     let mut work = match claim(&state, &caller, &req).await? {
         Claimed::Replay(r) => return Ok(r),
         Claimed::Fresh(w) => w,
@@ -129,6 +122,17 @@ pub async fn create(
             format!("only {available} in stock: stock never goes below zero"),
         )
         .with("available", available)
+        .into_response(),
+        Err(MoveRefusal::AboveLimit { current }) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "stock-limit",
+            "Too much stock",
+            format!(
+                "stock is {current} and may not exceed {}",
+                caja_core::product::Stock::MAX
+            ),
+        )
+        .with("current", current)
         .into_response(),
     };
     finish(work, response).await

@@ -22,6 +22,7 @@ on_both_engines!(
     sse_resumes_after_last_event_id,
     concurrent_orders_reach_every_subscriber_in_one_gap_free_order,
     a_slow_consumer_is_cut_off_and_others_are_not,
+    a_subscriber_behind_retention_is_told_to_reload,
 );
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -436,6 +437,86 @@ async fn a_slow_consumer_is_cut_off_and_others_are_not(backend: Backend) {
     assert_eq!(notice["last_seq"].as_i64().unwrap(), last_event);
     assert!(last_event < start + 6000, "it was cut off before the end");
     assert!(next_message(&mut slow).await.is_none(), "then closed");
+}
+
+async fn a_subscriber_behind_retention_is_told_to_reload(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.product("OLD-1", 1).await;
+    app.product("OLD-2", 1).await;
+    let kept_until = head(&app).await;
+    let pruned = app
+        .store
+        .prune_changes(caja_core::time::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+
+    let r = send(app.get("/v1/changes?after=0")).await;
+    r.assert_problem(410, "changes-pruned");
+    assert_eq!(r.body["resume_from"], kept_until);
+    // Resuming from where it says works, and gets what commits next.
+    app.product("NEW", 1).await;
+    let next = all_changes(&app, kept_until, "").await;
+    assert_eq!(next.len(), 1);
+
+    let mut ws = connect(&app.base).await;
+    let hello = json!({"type": "subscribe", "key": app.admin_key, "after": 0});
+    ws.send(Message::text(hello.to_string())).await.unwrap();
+    assert_eq!(next_message(&mut ws).await.unwrap()["type"], "subscribed");
+    let reset = next_message(&mut ws).await.unwrap();
+    assert_eq!(reset["type"], "reset", "{reset}");
+    let resume = reset["resume_from"].as_i64().unwrap();
+    assert_eq!(resume, kept_until + 1);
+    app.product("AFTER-RESET", 1).await;
+    let live = next_message(&mut ws).await.unwrap();
+    assert_eq!(live["seq"].as_i64().unwrap(), resume + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_listener_connection_dies_still_delivers_every_event() {
+    const KEY: &str = "provisioned-admin-key-0123456789-abcdefghij";
+    let db = TestDb::new(Backend::Postgres).await;
+    let env = [("CAJA_ADMIN_KEY", KEY)];
+    let a = Server::start(&db, &[], &env);
+    let b = Server::start(&db, &[], &env);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &a.base).await;
+    wait_ready(&client, &b.base).await;
+    let mut ws = subscribe(&b.base, KEY, &["products"], 0).await;
+    // Kill every LISTEN connection on this database: both replicas lose their listener.
+    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty(), "the replicas listen");
+    for i in 0..20 {
+        let sku = format!("AFTER-KILL-{i}");
+        let r = send(
+            client
+                .post(format!("{}/v1/products", a.base))
+                .bearer_auth(KEY)
+                .json(
+                    &json!({"sku": sku, "name": sku, "price": {"amount": 100, "currency": "MXN"}}),
+                ),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let got = events_until(&mut ws, 20).await;
+    let skus: Vec<String> = got
+        .iter()
+        .map(|e| e["data"]["sku"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        skus,
+        (0..20)
+            .map(|i| format!("AFTER-KILL-{i}"))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

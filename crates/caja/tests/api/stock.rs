@@ -7,6 +7,7 @@ use crate::helpers::{send, spawn_app, Backend};
 on_both_engines!(
     movements_change_stock_and_each_is_one_ledger_row,
     a_movement_below_zero_is_refused_and_writes_nothing,
+    stock_above_the_limit_and_control_characters_are_refused,
 );
 
 async fn movements_change_stock_and_each_is_one_ledger_row(backend: Backend) {
@@ -57,6 +58,37 @@ async fn movements_change_stock_and_each_is_one_ledger_row(backend: Backend) {
         let r = send(app.post_idem(&path, &format!("bad-{bad}"), &bad)).await;
         r.assert_problem(422, "invalid-field");
     }
+    app.assert_books_balance().await;
+}
+
+async fn stock_above_the_limit_and_control_characters_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.product("HUGE", 999_999_999).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/products/{id}/stock-movements");
+    let r = send(app.post_idem(&path, "big", &json!({"delta": 2, "reason": "restock"}))).await;
+    r.assert_problem(422, "stock-limit");
+    assert_eq!(app.stock(&id).await, 999_999_999);
+    // A NUL would be refused by PostgreSQL itself: it must be a 422 on both engines.
+    let r = send(app.post_idem(
+        &path,
+        "nul",
+        &json!({"delta": 1, "reason": "restock", "note": "a\u{0}b"}),
+    ))
+    .await;
+    r.assert_problem(422, "invalid-field");
+    let r = app
+        .post_idem(
+            "/v1/orders",
+            "nul-order",
+            &json!({"lines": [{"product_id": id, "quantity": 1}], "customer": {"name": "x\u{0}"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     app.assert_books_balance().await;
 }
 
