@@ -96,7 +96,7 @@ pub(crate) async fn caller(state: &AppState, token: Option<&str>, ip: IpAddr) ->
         ));
     };
     let hash = ApiKeySecret::presented(token).hash();
-    let key = match state.store().find_key(&hash).await? {
+    let key = match state.keys().find(state.store(), &hash).await? {
         Some(key) if key.revoked_at.is_none() => key,
         Some(_) => return refuse(ApiError::unauthorized("this API key has been revoked")),
         None => return refuse(ApiError::unauthorized("unknown API key")),

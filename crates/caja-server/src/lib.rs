@@ -10,6 +10,7 @@ mod error;
 mod idempotent;
 mod jobs;
 mod json;
+mod key_cache;
 mod limits;
 mod live;
 mod metrics;

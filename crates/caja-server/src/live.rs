@@ -2,9 +2,10 @@
 //!
 //! One tailer per process reads newly committed events from the table and broadcasts them;
 //! subscribers never query the database while they keep up. It wakes on this process's own
-//! commits, on PostgreSQL's `NOTIFY` from any replica, and once a second regardless, so a
-//! lost notification (or a listener connection that dropped and came back) delays an event
-//! by a second at most and never loses it: the table is the truth, the wake-ups are hints.
+//! commits, on PostgreSQL's `NOTIFY` from any replica, and every [`POLL_EVERY`] regardless,
+//! so a lost notification (or a listener connection that dropped and came back) delays an
+//! event by that much at most and never loses it: the table is the truth, the wake-ups are
+//! hints.
 //!
 //! A [`Subscription`] first reads what it missed from the table, then follows the
 //! broadcast. Sequence numbers are gap-free, so a jump in the broadcast means it raced the
@@ -19,10 +20,15 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use caja_core::feed::{wanted, Topic};
-use caja_store::changes::{Change, ChangeListener};
+use caja_store::changes::{Change, ChangeListener, KEY_REVOKED};
 use caja_store::{Store, StoreError};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+
+/// How often the tailer reads the table with no wake-up: the bound on how late a commit
+/// whose notification was lost (or made by another process on SQLite, such as
+/// `caja keys revoke`) is seen.
+const POLL_EVERY: Duration = Duration::from_millis(250);
 
 /// Events read from the table per query.
 const PAGE: i64 = 500;
@@ -117,7 +123,7 @@ impl Hub {
                         listener = None;
                     }
                 }
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(POLL_EVERY) => {}
             }
             loop {
                 match store.tail_changes(head, PAGE).await {
@@ -126,6 +132,9 @@ impl Hub {
                         if let Some(last) = page.last() {
                             head = last.seq;
                             self.head.store(head, Ordering::SeqCst);
+                        }
+                        if page.iter().any(|c| c.kind == KEY_REVOKED) {
+                            store.keys_changed();
                         }
                         for change in page {
                             // No receiver is not an error: nobody is listening right now.

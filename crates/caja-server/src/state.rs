@@ -11,6 +11,7 @@ use caja_store::batch::{BatchOptions, Batcher, Render};
 use caja_store::Store;
 use tokio_util::task::TaskTracker;
 
+use crate::key_cache::KeyCache;
 use crate::limits::Limiters;
 use crate::live::Hub;
 use crate::ServerConfig;
@@ -24,6 +25,7 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     store: Store,
+    keys: KeyCache,
     hub: Arc<Hub>,
     batcher: Option<Batcher>,
     config: ServerConfig,
@@ -55,6 +57,7 @@ impl AppState {
         });
         Self(Arc::new(Inner {
             hub: Hub::new(config.stream_buffer),
+            keys: KeyCache::default(),
             batcher,
             store,
             config,
@@ -68,6 +71,11 @@ impl AppState {
 
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// Valid keys, remembered between requests.
+    pub(crate) fn keys(&self) -> &KeyCache {
+        &self.0.keys
     }
 
     /// This process's live fan-out of the change feed.

@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use caja_core::ids::KeyId;
 use caja_core::order::Order;
 use caja_core::product::Product;
 use caja_core::time::{self, Timestamp};
@@ -31,6 +32,9 @@ use crate::{Store, StoreError};
 
 /// The PostgreSQL channel a commit with changes notifies, so other replicas wake up.
 pub const CHANNEL: &str = "caja_changes";
+
+/// The event a key revocation appends: for caches, never for subscribers.
+pub const KEY_REVOKED: &str = "key.revoked";
 
 /// Renders resources as the API shows them.
 pub trait PublicJson: Send + Sync {
@@ -98,6 +102,15 @@ impl NewChange {
             kind,
             resource_id: o.id.to_string(),
             data: json.order(o),
+        }
+    }
+
+    /// Internal: no topic carries it; replicas drop cached keys when they read it.
+    pub(crate) fn key_revoked(id: &KeyId) -> Self {
+        Self {
+            kind: KEY_REVOKED.to_owned(),
+            resource_id: id.to_string(),
+            data: format!("{{\"id\":\"{id}\"}}"),
         }
     }
 

@@ -7,6 +7,7 @@ use caja_core::rate::RateLimit;
 use caja_core::time::{self, Timestamp};
 use sqlx::any::AnyRow;
 
+use crate::changes::NewChange;
 use crate::rows::{opt_text, opt_timestamp, text, timestamp};
 use crate::{Store, StoreError};
 
@@ -119,7 +120,10 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         let record = record(&row)?;
-        tx.commit().await?;
+        // Through the feed, so every replica's key cache forgets this key within moments.
+        let change = NewChange::key_revoked(id);
+        self.commit_with(tx, &[change]).await?;
+        self.keys_changed();
         Ok(record)
     }
 

@@ -4,6 +4,7 @@
 //! connection would only queue on the file lock) and a small pool of readers that WAL lets
 //! run beside it. PostgreSQL gets one pool for both.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,9 @@ pub struct Store {
     pub(crate) json: Arc<dyn PublicJson>,
     /// Woken after each local commit that appended changes.
     pub(crate) signal: Arc<Notify>,
+    /// Bumped whenever a key may have changed, here or (through the feed) elsewhere, so
+    /// caches of keys know to look again.
+    keys_generation: Arc<AtomicU64>,
 }
 
 /// Connection counts for the metrics endpoint.
@@ -104,7 +108,19 @@ impl Store {
             feed,
             json: crate::changes::id_only(),
             signal: Arc::new(Notify::new()),
+            keys_generation: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Changes whenever a key was revoked (by this process, or by another one as read from
+    /// the change feed): a key cached under an older generation must be looked up again.
+    pub fn keys_generation(&self) -> u64 {
+        self.keys_generation.load(Ordering::SeqCst)
+    }
+
+    /// Records that some key changed.
+    pub fn keys_changed(&self) {
+        self.keys_generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Sets how resources are rendered into the change feed: as the API shows them.
