@@ -24,6 +24,7 @@ use caja_core::ids::{OrderId, ProductId};
 use caja_core::order::{self, CheckoutRefusal, NewOrder, Order, OrderStatus};
 use caja_core::product::{Product, Stock, Version};
 use caja_core::time;
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -201,41 +202,59 @@ async fn fast(
     let mut tx = store.begin_write().await?;
     let mut outcomes: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
 
-    // 1. Claim every key, in key order, before touching any product. Every writer takes
-    //    keys before products (the per-request path claims its one key first, too), so
-    //    no two transactions ever wait on each other in opposite orders. A key that
-    //    another transaction is writing makes this statement wait for it (bounded by
-    //    `lock_timeout`); a key answered before is simply not claimed.
-    if engine == Engine::Postgres {
-        sqlx::query(&format!(
-            "SET LOCAL lock_timeout = {}",
-            options.key_wait.as_millis().max(1)
-        ))
-        .execute(&mut *tx)
-        .await?;
-    }
+    // 1. Find out which keys are new. On PostgreSQL, claim every key, in key order, before
+    //    touching any product. Every writer takes keys before products (the per-request
+    //    path claims its one key first, too), so no two transactions ever wait on each
+    //    other in opposite orders. A key that another transaction is writing makes this
+    //    statement wait for it (bounded by `lock_timeout`); a key answered before is
+    //    simply not claimed. On SQLite this transaction holds the one write lock, so
+    //    reading which keys exist is enough: nobody else can add one before commit.
     let now = time::now();
-    let claimed = claim_keys(&mut tx, engine, jobs, time::format(&now)).await?;
-    if engine == Engine::Postgres {
-        sqlx::query("SET LOCAL lock_timeout = 0")
+    let scopes: Vec<&IdempotencyScope> = jobs.iter().map(|j| &j.scope).collect();
+    let (claimed, known) = match engine {
+        Engine::Postgres => {
+            sqlx::query(&format!(
+                "SET LOCAL lock_timeout = {}",
+                options.key_wait.as_millis().max(1)
+            ))
             .execute(&mut *tx)
             .await?;
-    }
-    let answered: Vec<&IdempotencyScope> = jobs
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !claimed[*i])
-        .map(|(_, j)| &j.scope)
-        .collect();
-    if !answered.is_empty() {
-        let positions: Vec<usize> = (0..jobs.len()).filter(|i| !claimed[*i]).collect();
-        for (k, row) in select_existing(&mut tx, engine, &answered).await? {
-            let i = positions[k];
-            outcomes[i] = Some(match decide(&row, &jobs[i].scope, true)? {
-                Claim::Replay { response, waited } => Outcome::Replay { response, waited },
-                _ => Outcome::Mismatch,
-            });
+            let claimed = claim_keys(&mut tx, engine, jobs, time::format(&now)).await?;
+            sqlx::query("SET LOCAL lock_timeout = 0")
+                .execute(&mut *tx)
+                .await?;
+            let answered: Vec<&IdempotencyScope> = scopes
+                .iter()
+                .zip(&claimed)
+                .filter(|(_, c)| !**c)
+                .map(|(s, _)| *s)
+                .collect();
+            let positions: Vec<usize> = (0..jobs.len()).filter(|i| !claimed[*i]).collect();
+            let known: Vec<(usize, AnyRow)> = if answered.is_empty() {
+                Vec::new()
+            } else {
+                select_existing(&mut tx, engine, &answered)
+                    .await?
+                    .into_iter()
+                    .map(|(k, row)| (positions[k], row))
+                    .collect()
+            };
+            (claimed, known)
         }
+        Engine::Sqlite => {
+            let known = select_existing(&mut tx, engine, &scopes).await?;
+            let mut claimed = vec![true; jobs.len()];
+            for (i, _) in &known {
+                claimed[*i] = false;
+            }
+            (claimed, known)
+        }
+    };
+    for (i, row) in known {
+        outcomes[i] = Some(match decide(&row, &jobs[i].scope, false)? {
+            Claim::Replay { response, waited } => Outcome::Replay { response, waited },
+            _ => Outcome::Mismatch,
+        });
     }
     let fresh: Vec<usize> = (0..jobs.len()).filter(|i| claimed[*i]).collect();
     if fresh.is_empty() {
@@ -325,7 +344,7 @@ async fn fast(
         update_stock(&mut tx, engine, &before, &products, &moves, now).await?;
     }
 
-    // 5. Every answer, into the rows claimed in step 1.
+    // 5. Every answer, into the rows claimed in step 1 (inserted, on SQLite).
     let mut answers: Vec<(usize, StoredResponse)> = Vec::with_capacity(decided.len());
     for (i, d) in &decided {
         answers.push((*i, render(&jobs[*i].request_id, d.as_ref())));
@@ -548,7 +567,7 @@ async fn claim_keys(
         .collect())
 }
 
-/// Writes every answer into the row its key claimed.
+/// Writes every answer: into the row its key claimed, or as a new row.
 async fn store_answers(
     tx: &mut Transaction<'static, Any>,
     engine: Engine,
