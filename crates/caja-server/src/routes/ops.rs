@@ -57,7 +57,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         }
     };
     let migrator = Migrator::new(state.store(), Default::default(), Default::default());
-    let migrations = match migrator.pending().await {
+    let migrations = match migrator.pending_checked().await {
         Ok(pending) => {
             let ok = pending.is_empty();
             pass &= ok;

@@ -109,6 +109,19 @@ impl<'a> Migrator<'a> {
             .collect())
     }
 
+    /// Labels of the migrations not yet applied, after refusing a database that a newer
+    /// caja migrated or whose applied scripts changed: what a server must check before it
+    /// trusts a schema it did not migrate itself.
+    pub async fn pending_checked(&self) -> Result<Vec<String>, MigrateError> {
+        let rows = self.status().await?;
+        refuse_unknown_or_changed(&rows)?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| r.status == Status::Pending)
+            .map(|r| r.label())
+            .collect())
+    }
+
     /// Applies every pending migration in order, each in its own transaction with its
     /// history row, and stops at the first failure. `on_applied` hears of each as it lands.
     pub async fn up(

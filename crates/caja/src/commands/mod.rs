@@ -28,7 +28,7 @@ pub async fn prepare_schema(
 ) -> anyhow::Result<()> {
     let migrator = Migrator::new(store, db.lock_wait, db.store.busy_timeout);
     if no_migrate {
-        let pending = migrator.pending().await?;
+        let pending = migrator.pending_checked().await?;
         if !pending.is_empty() {
             return Err(MigrateError::Pending(pending).into());
         }

@@ -156,6 +156,21 @@ async fn a_database_from_a_newer_caja_is_refused(backend: Backend) {
         stderr.contains("9999_from_the_future") && stderr.contains("newer caja"),
         "{stderr}"
     );
+    // Without migrating, and for the read-only checker, the same refusal.
+    for args in [
+        vec!["serve", "--no-migrate", "--listen", "127.0.0.1:0"],
+        vec!["check"],
+    ] {
+        let mut args = args;
+        args.extend(["--database-url", &db.url]);
+        let out = caja(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("9999_from_the_future"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 async fn two_migrators_started_together_apply_each_migration_once(backend: Backend) {
