@@ -30,6 +30,9 @@ use tokio_util::sync::CancellationToken;
 /// `caja keys revoke`) is seen.
 const POLL_EVERY: Duration = Duration::from_millis(250);
 
+/// How long the tailer waits for its listener connection before polling without it.
+const LISTEN_WITHIN: Duration = Duration::from_secs(2);
+
 /// Events read from the table per query.
 const PAGE: i64 = 500;
 
@@ -64,22 +67,30 @@ impl From<Change> for Event {
     }
 }
 
+/// Events the broadcast ring holds: two pages, so one page sent in a burst never laps a
+/// subscriber that is keeping up. One that falls further behind catches up from the table.
+const RING: usize = 2 * PAGE as usize;
+
 /// The process's fan-out point.
 pub struct Hub {
     tx: broadcast::Sender<Arc<Event>>,
-    /// How far (in events) a live subscriber may fall behind the head.
+    /// How far (in events) a live subscriber may fall behind what was sent before it is
+    /// cut off.
     buffer: i64,
     /// The newest seq the tailer has read (and is about to broadcast).
     head: AtomicI64,
+    /// The newest seq broadcast.
+    sent: AtomicI64,
 }
 
 impl Hub {
     pub fn new(buffer: usize) -> Arc<Self> {
-        let (tx, _) = broadcast::channel(buffer.max(1));
+        let (tx, _) = broadcast::channel(RING);
         Arc::new(Self {
             tx,
             buffer: buffer as i64,
             head: AtomicI64::new(0),
+            sent: AtomicI64::new(0),
         })
     }
 
@@ -106,10 +117,19 @@ impl Hub {
         self.head.store(head, Ordering::SeqCst);
         loop {
             if listener.is_none() {
-                listener = match store.listen_for_changes().await {
-                    Ok(l) => l,
-                    Err(e) => {
+                // Bounded: a database that does not answer must not stop the polling below.
+                listener = match tokio::time::timeout(LISTEN_WITHIN, store.listen_for_changes())
+                    .await
+                {
+                    Ok(Ok(l)) => l,
+                    Ok(Err(e)) => {
                         tracing::warn!(error = %e, "change listener failed; polling until it is back");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            "change listener did not connect in time; polling until it is back"
+                        );
                         None
                     }
                 };
@@ -137,8 +157,10 @@ impl Hub {
                             store.keys_changed();
                         }
                         for change in page {
+                            let seq = change.seq;
                             // No receiver is not an error: nobody is listening right now.
                             let _ = self.tx.send(Arc::new(Event::from(change)));
+                            self.sent.store(seq, Ordering::SeqCst);
                         }
                         if !full {
                             break;
@@ -161,6 +183,16 @@ async fn remote(listener: &mut Option<ChangeListener>) -> Result<(), StoreError>
     }
 }
 
+/// What a subscription yields next.
+pub enum Item {
+    Event(Arc<Event>),
+    /// Events this subscriber had not seen were removed by retention: it must reload its
+    /// state; the feed goes on after `resume_from`.
+    Reset {
+        resume_from: i64,
+    },
+}
+
 /// Why a subscription stopped.
 #[derive(Debug)]
 pub enum Stop {
@@ -181,6 +213,9 @@ pub struct Subscription {
     topics: Vec<Topic>,
     /// The newest seq this subscriber has passed (sent or filtered out).
     pub last: i64,
+    /// Read from the table up to here before following the broadcast: the feed's head
+    /// when the subscription started, which the tailer may not have reached yet.
+    target: i64,
     backlog: VecDeque<Arc<Event>>,
     catching_up: bool,
 }
@@ -188,8 +223,9 @@ pub struct Subscription {
 /// What a new subscription starts with.
 pub enum Start {
     Ok(Subscription),
-    /// `after` is older than retention: the client must reload its state; the subscription
-    /// goes on from the newest event.
+    /// `after` is older than retention (or newer than anything committed, as after a
+    /// restore from backup): the client must reload its state; the subscription goes on
+    /// from the newest event.
     Reset(Subscription),
 }
 
@@ -203,13 +239,14 @@ impl Subscription {
         // Subscribe before reading anything, so nothing committed from now on is missed.
         let rx = hub.tx.subscribe();
         let horizon = store.change_horizon().await?;
-        let reset = after < horizon.pruned_through;
+        let reset = after < horizon.pruned_through || after > horizon.last;
         let sub = Subscription {
             store,
             hub,
             rx,
             topics,
             last: if reset { horizon.last } else { after },
+            target: horizon.last,
             backlog: VecDeque::new(),
             catching_up: true,
         };
@@ -221,26 +258,32 @@ impl Subscription {
     }
 
     /// The next event this subscriber wants, in seq order, waiting for it if need be.
-    pub async fn next(&mut self) -> Result<Arc<Event>, Stop> {
+    /// Cancel-safe: dropping the future loses nothing.
+    pub async fn next(&mut self) -> Result<Item, Stop> {
         loop {
             if let Some(e) = self.backlog.pop_front() {
                 self.last = e.seq;
                 if wanted(&self.topics, &e.kind, &e.resource_id) {
-                    return Ok(e);
+                    return Ok(Item::Event(e));
                 }
                 continue;
             }
             if self.catching_up {
-                if self.last < self.hub.head() {
+                if self.last < self.target.max(self.hub.head()) {
                     let page = self
                         .store
                         .changes_after(self.last, PAGE)
                         .await
                         .map_err(Stop::Store)?;
-                    if page.is_empty() {
-                        // The head is ahead of what this reader sees yet; follow the live
-                        // stream, whose gap check brings it back here if need be.
-                        self.catching_up = false;
+                    // Seqs have no gaps, so a page that does not start right after `last`
+                    // (or no page at all below the head) means retention removed events.
+                    if page.first().map(|c| c.seq) != Some(self.last + 1) {
+                        let horizon = self.store.change_horizon().await.map_err(Stop::Store)?;
+                        let resume_from = page.first().map_or(horizon.last, |c| c.seq - 1);
+                        self.last = resume_from;
+                        self.backlog
+                            .extend(page.into_iter().map(|c| Arc::new(Event::from(c))));
+                        return Ok(Item::Reset { resume_from });
                     }
                     self.backlog
                         .extend(page.into_iter().map(|c| Arc::new(Event::from(c))));
@@ -262,7 +305,7 @@ impl Subscription {
                 // The ring moved past this subscriber. Within the buffer it catches up from
                 // the table (a burst, or a brief stall); beyond it, it is cut off.
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if self.hub.head() - self.last > self.hub.buffer {
+                    if self.hub.sent.load(Ordering::SeqCst) - self.last > self.hub.buffer {
                         return Err(Stop::Slow { last: self.last });
                     }
                     self.catching_up = true;

@@ -390,17 +390,14 @@ impl ServeFlags {
             return Err(invalid("changes_retention", "must be at least 60 seconds"));
         }
         let stream_buffer = self.stream_buffer.or(file.stream_buffer).unwrap_or(4096);
-        if !(16..=1_000_000).contains(&stream_buffer) {
-            return Err(invalid("stream_buffer", "must be between 16 and 1000000"));
+        if !(1024..=1_000_000).contains(&stream_buffer) {
+            return Err(invalid("stream_buffer", "must be between 1024 and 1000000"));
         }
         let stream_heartbeat = secs(
             "stream_heartbeat",
             self.stream_heartbeat.or(file.stream_heartbeat),
             15,
         )?;
-        if stream_heartbeat.is_zero() {
-            return Err(invalid("stream_heartbeat", "must be at least 1 second"));
-        }
         Ok(ServeSettings {
             db,
             listen,

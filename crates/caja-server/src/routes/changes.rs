@@ -78,23 +78,18 @@ pub async fn poll(
             .saturating_sub(Duration::from_secs(1)),
     );
     let horizon = state.store().change_horizon().await?;
-    if after < horizon.pruned_through {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "changes-pruned",
-            "Events no longer kept",
-            format!(
-                "events up to {} were removed by retention: reload your state, then poll from resume_from",
-                horizon.pruned_through
-            ),
-        )
-        .with("resume_from", horizon.last));
+    if after < horizon.pruned_through || after > horizon.last {
+        return Err(pruned(horizon.last));
     }
     let deadline = Instant::now() + wait;
     // Subscribe before reading, so an event committed in between still wakes us.
     let mut live = state.hub().subscribe();
     loop {
         let page = state.store().changes_after(after, limit).await?;
+        // Seqs have no gaps: a page that skips some means retention removed them meanwhile.
+        if page.first().is_some_and(|c| c.seq != after + 1) {
+            return Err(pruned(state.store().change_horizon().await?.last));
+        }
         let full = page.len() as i64 == limit;
         let mut events = Vec::new();
         for change in page {
@@ -113,6 +108,17 @@ pub async fn poll(
         // Nothing wanted yet: wait for the next commit anywhere (or the deadline).
         let _ = tokio::time::timeout_at(deadline, live.recv()).await;
     }
+}
+
+/// `after` names events no longer kept (or never committed here, as after a restore).
+fn pruned(resume_from: i64) -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "changes-pruned",
+        "Events no longer kept",
+        "the events after this cursor are no longer kept: reload your state, then poll from resume_from",
+    )
+    .with("resume_from", resume_from)
 }
 
 /// The list envelope, written by hand: every event is already rendered JSON.

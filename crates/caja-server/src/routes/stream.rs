@@ -23,7 +23,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use caja_core::auth::Role;
+use caja_core::auth::{ApiKeySecret, KeyHash, Role};
 use caja_core::feed::Topic;
 use futures_util::stream::{self, Stream, StreamExt};
 use futures_util::{FutureExt, SinkExt};
@@ -33,8 +33,12 @@ use serde_json::json;
 use crate::auth::{caller, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiQuery;
-use crate::live::{Start, Stop, Subscription};
+use crate::live::{Item, Start, Stop, Subscription};
 use crate::AppState;
+
+/// Longest a write to a client may take: one that reads nothing for this long is gone
+/// or stuck, and is dropped rather than held open.
+const SEND_WITHIN: Duration = Duration::from_secs(20);
 
 /// Most events queued before one flush.
 const FLUSH_EVERY: usize = 64;
@@ -78,7 +82,10 @@ pub async fn stream(
     if let Ok(ws) = ws {
         // A key in the upgrade's header is checked now; otherwise in the first message.
         let preauth = match token {
-            Some(t) => Some(caller(&state, Some(&t), addr.ip()).await?),
+            Some(t) => Some((
+                caller(&state, Some(&t), addr.ip()).await?,
+                Grant::new(&state, &t),
+            )),
             None => None,
         };
         // Small buffers: ten thousand idle screens must not cost ten thousand times the
@@ -103,6 +110,7 @@ pub async fn stream(
         ));
     }
     let who = caller(&state, token.as_deref(), addr.ip()).await?;
+    let grant = Grant::new(&state, token.as_deref().unwrap_or_default());
     let topics = Topic::parse_list(q.topics.as_deref().unwrap_or(""), who.role)?;
     let last_event_id = headers
         .get("last-event-id")
@@ -116,7 +124,7 @@ pub async fn stream(
     let after = last_event_id.or(q.after).unwrap_or(0).max(0);
     let start =
         Subscription::start(state.store().clone(), state.hub().clone(), topics, after).await?;
-    Ok(sse(start, state.config().stream_heartbeat).into_response())
+    Ok(sse(state.clone(), grant, start).into_response())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -128,27 +136,82 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// The key a stream was opened with, so a revocation while it is open ends it.
+struct Grant {
+    hash: KeyHash,
+    generation: u64,
+}
+
+impl Grant {
+    fn new(state: &AppState, token: &str) -> Self {
+        Self {
+            hash: ApiKeySecret::presented(token).hash(),
+            generation: state.store().keys_generation(),
+        }
+    }
+
+    /// True once the key has been revoked. Looks only when some key changed.
+    async fn revoked(&mut self, state: &AppState) -> bool {
+        let now = state.store().keys_generation();
+        if now == self.generation {
+            return false;
+        }
+        self.generation = now;
+        match state.keys().find(state.store(), &self.hash).await {
+            Ok(found) => found.is_none_or(|k| k.revoked_at.is_some()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-check a stream's key; keeping it open");
+                false
+            }
+        }
+    }
+}
+
+fn revoked_notice() -> serde_json::Value {
+    json!({"type": "error", "status": 401, "error": "unauthorized", "detail": "this API key has been revoked"})
+}
+
+fn reset_notice(resume_from: i64) -> serde_json::Value {
+    json!({"type": "reset", "resume_from": resume_from})
+}
+
 /// The SSE body: a reset notice if need be, then every event with its seq as `id`.
-fn sse(start: Start, heartbeat: Duration) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+fn sse(
+    state: AppState,
+    grant: Grant,
+    start: Start,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let heartbeat = state.config().stream_heartbeat;
     let (sub, reset) = match start {
         Start::Ok(sub) => (sub, false),
         Start::Reset(sub) => (sub, true),
     };
-    let first = reset.then(|| {
+    let reset_event = |resume_from: i64| {
         SseEvent::default()
             .event("reset")
-            .id(sub.last.to_string())
-            .data(json!({"type": "reset", "resume_from": sub.last}).to_string())
-    });
-    let events = stream::unfold(Some(sub), |sub| async move {
-        let mut sub = sub?;
-        match sub.next().await {
-            Ok(e) => {
+            .id(resume_from.to_string())
+            .data(reset_notice(resume_from).to_string())
+    };
+    let first = reset.then(|| reset_event(sub.last));
+    let events = stream::unfold(Some((sub, grant, state)), move |open| async move {
+        let (mut sub, mut grant, state) = open?;
+        let next = sub.next().await;
+        if grant.revoked(&state).await {
+            let event = SseEvent::default()
+                .event("error")
+                .data(revoked_notice().to_string());
+            return Some((Ok(event), None));
+        }
+        match next {
+            Ok(Item::Event(e)) => {
                 let event = SseEvent::default()
                     .id(e.seq.to_string())
                     .event(e.kind.as_str())
                     .data(e.json.as_str());
-                Some((Ok(event), Some(sub)))
+                Some((Ok(event), Some((sub, grant, state))))
+            }
+            Ok(Item::Reset { resume_from }) => {
+                Some((Ok(reset_event(resume_from)), Some((sub, grant, state))))
             }
             Err(Stop::Slow { last }) => {
                 metrics::counter!("caja_stream_slow_disconnects_total").increment(1);
@@ -184,11 +247,11 @@ struct SubscribeMessage {
 async fn websocket(
     state: AppState,
     mut socket: WebSocket,
-    preauth: Option<Caller>,
+    preauth: Option<(Caller, Grant)>,
     addr: SocketAddr,
 ) {
-    let sub = match subscribe(&state, &mut socket, preauth, addr).await {
-        Ok(sub) => sub,
+    let (sub, grant) = match subscribe(&state, &mut socket, preauth, addr).await {
+        Ok(opened) => opened,
         Err((code, problem)) => {
             let _ = socket.send(Message::text(problem.to_string())).await;
             close(&mut socket, code, problem["detail"].as_str().unwrap_or("")).await;
@@ -196,7 +259,7 @@ async fn websocket(
         }
     };
     metrics::gauge!("caja_stream_subscribers").increment(1.0);
-    follow(&state, socket, sub).await;
+    follow(&state, socket, sub, grant).await;
     metrics::gauge!("caja_stream_subscribers").decrement(1.0);
 }
 
@@ -204,9 +267,9 @@ async fn websocket(
 async fn subscribe(
     state: &AppState,
     socket: &mut WebSocket,
-    preauth: Option<Caller>,
+    preauth: Option<(Caller, Grant)>,
     addr: SocketAddr,
-) -> Result<Subscription, (u16, serde_json::Value)> {
+) -> Result<(Subscription, Grant), (u16, serde_json::Value)> {
     let refuse = |code: u16, status: u16, kind: &str, detail: String| {
         (
             code,
@@ -234,17 +297,20 @@ async fn subscribe(
             "the first message must be a subscribe with after ≥ 0".into(),
         ));
     }
-    let who = match (preauth, msg.key) {
-        (Some(who), _) => who,
-        (None, key) => caller(state, key.as_deref(), addr.ip())
-            .await
-            .map_err(|e| {
-                let status = e.status().as_u16();
-                (
-                    4000 + status,
-                    json!({"type": "error", "status": status, "error": e.kind(), "detail": e.detail()}),
-                )
-            })?,
+    let (who, grant) = match (preauth, msg.key) {
+        (Some(opened), _) => opened,
+        (None, key) => {
+            let who = caller(state, key.as_deref(), addr.ip())
+                .await
+                .map_err(|e| {
+                    let status = e.status().as_u16();
+                    (
+                        4000 + status,
+                        json!({"type": "error", "status": status, "error": e.kind(), "detail": e.detail()}),
+                    )
+                })?;
+            (who, Grant::new(state, key.as_deref().unwrap_or_default()))
+        }
     };
     let topics: Vec<Topic> = msg
         .topics
@@ -277,11 +343,12 @@ async fn subscribe(
     let hello = json!({"type": "subscribed", "topics": names, "after": msg.after, "role": role_name(who.role)});
     let sent = socket.send(Message::text(hello.to_string())).await;
     if reset {
-        let notice = json!({"type": "reset", "resume_from": sub.last});
-        let _ = socket.send(Message::text(notice.to_string())).await;
+        let _ = socket
+            .send(Message::text(reset_notice(sub.last).to_string()))
+            .await;
     }
     sent.map_err(|_| refuse(CLOSE_BAD_REQUEST, 400, "gone", String::new()))?;
-    Ok(sub)
+    Ok((sub, grant))
 }
 
 fn role_name(role: Role) -> String {
@@ -289,59 +356,86 @@ fn role_name(role: Role) -> String {
 }
 
 /// Sends events as they come, heartbeats when idle, until the client leaves, the server
-/// stops, or the client falls too far behind.
-async fn follow(state: &AppState, mut socket: WebSocket, mut sub: Subscription) {
+/// stops, the key is revoked, or the client falls too far behind (or stops reading).
+async fn follow(state: &AppState, mut socket: WebSocket, mut sub: Subscription, mut grant: Grant) {
     let heartbeat = state.config().stream_heartbeat;
     loop {
         tokio::select! {
-            next = sub.next() => match next {
-                Ok(e) => {
-                    // Queue what is ready without waiting, then write it all with one
-                    // flush: under load one syscall carries many events.
-                    let mut pending = None;
-                    if socket.feed(Message::Text(e.json.clone())).await.is_err() {
-                        return;
-                    }
-                    for _ in 0..FLUSH_EVERY {
-                        match sub.next().now_or_never() {
-                            Some(Ok(e)) => {
-                                if socket.feed(Message::Text(e.json.clone())).await.is_err() {
-                                    return;
-                                }
-                            }
-                            Some(Err(stop)) => {
-                                pending = Some(stop);
-                                break;
-                            }
-                            None => break,
-                        }
-                    }
-                    if socket.flush().await.is_err() {
-                        return;
-                    }
-                    if let Some(stop) = pending {
-                        end(&mut socket, stop).await;
-                        return;
+            next = sub.next() => {
+                // Take what else is ready without waiting, then write it all with one
+                // flush: under load one syscall carries many events.
+                let mut items = vec![next];
+                while items.len() < FLUSH_EVERY && items.last().is_some_and(Result::is_ok) {
+                    match sub.next().now_or_never() {
+                        Some(item) => items.push(item),
+                        None => break,
                     }
                 }
-                Err(stop) => {
+                if grant.revoked(state).await {
+                    refuse_revoked(&mut socket).await;
+                    return;
+                }
+                let mut stop = None;
+                let written = tokio::time::timeout(SEND_WITHIN, async {
+                    for item in items {
+                        let frame = match item {
+                            Ok(Item::Event(e)) => Message::Text(e.json.clone()),
+                            Ok(Item::Reset { resume_from }) => {
+                                Message::text(reset_notice(resume_from).to_string())
+                            }
+                            Err(s) => {
+                                stop = Some(s);
+                                break;
+                            }
+                        };
+                        socket.feed(frame).await?;
+                    }
+                    socket.flush().await
+                })
+                .await;
+                if !matches!(written, Ok(Ok(()))) {
+                    if written.is_err() {
+                        // Not reading at all: no room even for a close frame.
+                        metrics::counter!("caja_stream_slow_disconnects_total").increment(1);
+                    }
+                    return;
+                }
+                if let Some(stop) = stop {
                     end(&mut socket, stop).await;
                     return;
                 }
-            },
+            }
             incoming = socket.recv() => match incoming {
                 // Pings are answered by the library; anything else from the client is ignored.
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
             _ = tokio::time::sleep(heartbeat) => {
+                if grant.revoked(state).await {
+                    refuse_revoked(&mut socket).await;
+                    return;
+                }
                 let beat = json!({"type": "heartbeat", "seq": sub.last});
-                if socket.send(Message::text(beat.to_string())).await.is_err() {
+                let sent = tokio::time::timeout(
+                    SEND_WITHIN,
+                    socket.send(Message::text(beat.to_string())),
+                )
+                .await;
+                if !matches!(sent, Ok(Ok(()))) {
                     return;
                 }
             }
         }
     }
+}
+
+async fn refuse_revoked(socket: &mut WebSocket) {
+    let _ = tokio::time::timeout(
+        SEND_WITHIN,
+        socket.send(Message::text(revoked_notice().to_string())),
+    )
+    .await;
+    close(socket, 4401, "this API key has been revoked").await;
 }
 
 /// Tells the client why its stream ends, then closes it.
@@ -375,10 +469,9 @@ async fn end(socket: &mut WebSocket, stop: Stop) {
 async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     // A close reason is at most 123 bytes.
     let reason: String = reason.chars().take(100).collect();
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = tokio::time::timeout(SEND_WITHIN, socket.send(frame)).await;
 }

@@ -23,6 +23,7 @@ on_both_engines!(
     concurrent_orders_reach_every_subscriber_in_one_gap_free_order,
     a_slow_consumer_is_cut_off_and_others_are_not,
     a_subscriber_behind_retention_is_told_to_reload,
+    a_stream_ends_when_its_key_is_revoked,
 );
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -470,6 +471,29 @@ async fn a_subscriber_behind_retention_is_told_to_reload(backend: Backend) {
     app.product("AFTER-RESET", 1).await;
     let live = next_message(&mut ws).await.unwrap();
     assert_eq!(live["seq"].as_i64().unwrap(), resume + 1);
+}
+
+async fn a_stream_ends_when_its_key_is_revoked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let clerk = app.key(Role::Clerk).await;
+    let mut ws = subscribe(&app.base, &clerk, &["products"], head(&app).await).await;
+    app.product("BEFORE-REVOKE", 1).await;
+    assert_eq!(
+        next_message(&mut ws).await.unwrap()["type"],
+        "product.created"
+    );
+    let keys = app.store.list_keys().await.unwrap();
+    let id = keys
+        .iter()
+        .find(|k| k.role == Role::Clerk)
+        .unwrap()
+        .id
+        .clone();
+    app.store.revoke_key(&id).await.unwrap();
+    app.product("AFTER-REVOKE", 1).await;
+    let refused = next_message(&mut ws).await.unwrap();
+    assert_eq!(refused["status"], 401, "{refused}");
+    assert!(next_message(&mut ws).await.is_none(), "then closed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
