@@ -228,22 +228,17 @@ fn order_response(status: StatusCode, order: &Order) -> Response {
 fn checkout_refusal(r: CheckoutRefusal) -> ApiError {
     match r {
         CheckoutRefusal::OutOfStock(lines) => {
-            metrics::counter!("caja_orders_refused_total", "reason" => "out-of-stock").increment(1);
             let detail = format!("{} line(s) ask for more than is in stock", lines.len());
             ApiError::new(StatusCode::CONFLICT, "out-of-stock", "Out of stock", detail)
                 .with("lines", serde_json::to_value(lines).unwrap_or_default())
         }
-        CheckoutRefusal::UnknownProducts(ids) => {
-            metrics::counter!("caja_orders_refused_total", "reason" => "unknown-product")
-                .increment(1);
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown-product",
-                "Unknown product",
-                format!("no live product {}", ids.join(", ")),
-            )
-            .with("product_ids", ids)
-        }
+        CheckoutRefusal::UnknownProducts(ids) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown-product",
+            "Unknown product",
+            format!("no live product {}", ids.join(", ")),
+        )
+        .with("product_ids", ids),
     }
 }
 
@@ -285,40 +280,74 @@ pub async fn create(
     caller: Caller,
     req: Idempotent<CreateOrder>,
 ) -> ApiResult<Response> {
-    caller.require(Action::Sell)?;
     let started = Instant::now();
-    let new = req.body.parse(&state)?;
+    let result = checkout(&state, &caller, &req).await;
+    // Counted here, once per request that decided something now: never for a replay, and
+    // never twice for a batch that fell back to the per-request path.
+    match &result {
+        Ok(Decided::Fresh(stored)) if stored.status == 201 => {
+            metrics::counter!("caja_orders_created_total").increment(1);
+        }
+        Ok(Decided::Fresh(stored)) => {
+            let kind = serde_json::from_str::<serde_json::Value>(&stored.body)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| stored.status.to_string());
+            metrics::counter!("caja_orders_refused_total", "reason" => kind).increment(1);
+        }
+        Ok(Decided::Replayed(_)) => {}
+        Err(e) => {
+            metrics::counter!("caja_orders_refused_total", "reason" => e.kind()).increment(1);
+        }
+    }
+    metrics::histogram!("caja_checkout_duration_seconds").record(started.elapsed().as_secs_f64());
+    Ok(match result? {
+        Decided::Fresh(stored) => respond(stored, false),
+        Decided::Replayed(response) => response,
+    })
+}
+
+/// A checkout's answer: decided by this request, or replayed from the first with its key.
+enum Decided {
+    Fresh(StoredResponse),
+    Replayed(Response),
+}
+
+async fn checkout(
+    state: &AppState,
+    caller: &Caller,
+    req: &Idempotent<CreateOrder>,
+) -> ApiResult<Decided> {
+    caller.require(Action::Sell)?;
+    let new = req.body.parse(state)?;
     let request_id = current_request_id().unwrap_or_default();
-    let response = match state.batcher() {
+    match state.batcher() {
         Some(batcher) => {
             // No read-only look for a stored answer first: the batch claims every key and
             // replays those answered before, and a fresh checkout (the common case) saves
             // a round trip.
             match batcher
-                .checkout(scope(&caller, &req), new, request_id)
+                .checkout(scope(caller, req), new, request_id)
                 .await?
             {
-                Outcome::Fresh(stored) => respond(stored, false),
-                Outcome::Replay { response, waited } => replayed(response, waited),
-                Outcome::Mismatch => return Err(mismatch()),
+                Outcome::Fresh(stored) => Ok(Decided::Fresh(stored)),
+                Outcome::Replay { response, waited } => {
+                    Ok(Decided::Replayed(replayed(response, waited)))
+                }
+                Outcome::Mismatch => Err(mismatch()),
             }
         }
         None => {
-            let mut work = match claim(&state, &caller, &req).await? {
-                Claimed::Replay(r) => return Ok(r),
+            let mut work = match claim(state, caller, req).await? {
+                Claimed::Replay(r) => return Ok(Decided::Replayed(r)),
                 Claimed::Fresh(w) => w,
             };
             let decided = work.create_order(&new, state.order_ttl()).await?;
             let stored = render_checkout(&request_id, decided.as_ref());
             work.commit(&stored).await?;
-            respond(stored, false)
+            Ok(Decided::Fresh(stored))
         }
-    };
-    if response.status() == StatusCode::CREATED {
-        metrics::counter!("caja_orders_created_total").increment(1);
     }
-    metrics::histogram!("caja_checkout_duration_seconds").record(started.elapsed().as_secs_f64());
-    Ok(response)
 }
 
 /// The one rendering of a checkout's outcome, shared by the batched and per-request paths

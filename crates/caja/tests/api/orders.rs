@@ -20,7 +20,60 @@ on_both_engines!(
     an_unpaid_order_expires_and_gives_its_stock_back,
     orders_are_listed_by_status,
     clerks_sell_but_do_not_refund,
+    checkouts_are_counted_by_outcome,
 );
+
+/// The value of one metric line (name with labels), 0 if absent.
+async fn metric(app: &crate::helpers::TestApp, line: &str) -> f64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(line) && l[line.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn checkouts_are_counted_by_outcome(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let p = app.product("COUNTED", 1).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The recorder is shared by every test in this process: compare before and after.
+    let created = "caja_orders_created_total";
+    let short = "caja_orders_refused_total{reason=\"out-of-stock\"}";
+    let invalid = "caja_orders_refused_total{reason=\"invalid-field\"}";
+    let replays = "caja_idempotent_replays_total";
+    let before = [
+        metric(&app, created).await,
+        metric(&app, short).await,
+        metric(&app, invalid).await,
+        metric(&app, replays).await,
+    ];
+    assert_eq!(app.order("count-1", &[(&p, 1)]).await.status, 201);
+    assert_eq!(app.order("count-1", &[(&p, 1)]).await.status, 201);
+    assert_eq!(app.order("count-2", &[(&p, 1)]).await.status, 409);
+    assert_eq!(app.order("count-3", &[(&p, 0)]).await.status, 422);
+    let after = [
+        metric(&app, created).await,
+        metric(&app, short).await,
+        metric(&app, invalid).await,
+        metric(&app, replays).await,
+    ];
+    // Other tests run alongside in this process, so each counter grew by at least one.
+    assert!(after[0] - before[0] >= 1.0, "{before:?} {after:?}");
+    assert!(after[1] - before[1] >= 1.0, "{before:?} {after:?}");
+    assert!(after[2] - before[2] >= 1.0, "{before:?} {after:?}");
+    assert!(after[3] - before[3] >= 1.0, "{before:?} {after:?}");
+}
 
 async fn a_checkout_reserves_stock_and_snapshots_its_lines(backend: Backend) {
     let app = spawn_app(backend).await;
