@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use caja_store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
@@ -14,31 +15,6 @@ const SWEEP_BATCH: i64 = 500;
 pub fn spawn(state: &AppState, shutdown: CancellationToken) {
     let hub = state.hub().clone();
     state.spawn_task(hub.tail(state.store().clone(), shutdown.clone()));
-    let pruner = state.clone();
-    let stop = shutdown.clone();
-    state.spawn_task(async move {
-        let retention = pruner.config().changes_retention;
-        let every = (retention / 24).clamp(Duration::from_secs(1), Duration::from_secs(3600));
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let Ok(retention) = chrono::Duration::from_std(retention) else {
-                return;
-            };
-            match pruner
-                .store()
-                .prune_changes(caja_core::time::now() - retention)
-                .await
-            {
-                Ok(n) if n > 0 => tracing::info!(count = n, "pruned old change-feed events"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "change-feed pruning failed; retrying later"),
-            }
-        }
-    });
     let sweeper = state.clone();
     let stop = shutdown.clone();
     state.spawn_task(async move {
@@ -63,27 +39,52 @@ pub fn spawn(state: &AppState, shutdown: CancellationToken) {
             }
         }
     });
-    let purger = state.clone();
+    retention(
+        state,
+        shutdown.clone(),
+        state.config().idempotency_retention,
+        "idempotency keys",
+        |store, before| async move { store.purge_idempotency_keys(before).await },
+    );
+    retention(
+        state,
+        shutdown,
+        state.config().changes_retention,
+        "change-feed events",
+        |store, before| async move { store.prune_changes(before).await },
+    );
+}
+
+/// Deletes what is older than `keep`, every 1/24 of it (between a second and an hour),
+/// until shutdown.
+fn retention<F, Fut>(
+    state: &AppState,
+    shutdown: CancellationToken,
+    keep: Duration,
+    what: &'static str,
+    delete_before: F,
+) where
+    F: Fn(Store, caja_core::time::Timestamp) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<u64, StoreError>> + Send,
+{
+    let store = state.store().clone();
     state.spawn_task(async move {
-        let retention = purger.config().idempotency_retention;
-        let every = (retention / 24).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        let Ok(keep_for) = chrono::Duration::from_std(keep) else {
+            return;
+        };
+        let every = (keep / 24).clamp(Duration::from_secs(1), Duration::from_secs(3600));
         let mut tick = tokio::time::interval(every);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let Ok(retention) = chrono::Duration::from_std(retention) else {
-                return;
-            };
-            match purger
-                .store()
-                .purge_idempotency_keys(caja_core::time::now() - retention)
-                .await
-            {
-                Ok(n) if n > 0 => tracing::info!(count = n, "purged old idempotency keys"),
+            match delete_before(store.clone(), caja_core::time::now() - keep_for).await {
+                Ok(n) if n > 0 => tracing::info!(count = n, what, "removed past retention"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "idempotency purge failed; retrying later"),
+                Err(e) => {
+                    tracing::warn!(error = %e, what, "retention cleanup failed; retrying later")
+                }
             }
         }
     });

@@ -1,7 +1,6 @@
 //! Keys and roles: 401 without a valid key, 403 for the wrong role, rate limits.
 
 use caja_core::auth::Role;
-use caja_core::ids::KeyId;
 use caja_core::rate::RateLimit;
 use caja_server::ServerConfig;
 use serde_json::json;
@@ -39,14 +38,7 @@ async fn a_revoked_key_is_401(backend: Backend) {
     let clerk = app.key(Role::Clerk).await;
     let ok = send(app.client.get(app.url("/v1/products")).bearer_auth(&clerk)).await;
     assert_eq!(ok.status, 200);
-    let keys = app.store.list_keys().await.unwrap();
-    let id: KeyId = keys
-        .iter()
-        .find(|k| k.role == Role::Clerk)
-        .unwrap()
-        .id
-        .clone();
-    app.store.revoke_key(&id).await.unwrap();
+    app.revoke_first(Role::Clerk).await;
     let r = send(app.client.get(app.url("/v1/products")).bearer_auth(&clerk)).await;
     r.assert_problem(401, "unauthorized");
     assert!(r.body["detail"].as_str().unwrap().contains("revoked"));

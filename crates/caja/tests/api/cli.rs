@@ -116,6 +116,21 @@ impl Drop for Server {
     }
 }
 
+/// The key the replicas of [`two_replicas`] are provisioned with.
+pub const REPLICA_KEY: &str = "provisioned-admin-key-0123456789-abcdefghij";
+
+/// Two `caja serve` processes on one fresh PostgreSQL database, both ready.
+pub async fn two_replicas() -> (TestDb, Server, Server, reqwest::Client) {
+    let db = TestDb::new(Backend::Postgres).await;
+    let env = [("CAJA_ADMIN_KEY", REPLICA_KEY)];
+    let a = Server::start(&db, &[], &env);
+    let b = Server::start(&db, &[], &env);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &a.base).await;
+    wait_ready(&client, &b.base).await;
+    (db, a, b, client)
+}
+
 pub async fn wait_ready(client: &reqwest::Client, base: &str) {
     for _ in 0..400 {
         if let Ok(r) = client.get(format!("{base}/ready")).send().await {

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::cli::{wait_ready, Server};
+use crate::cli::{two_replicas, wait_ready, Server, REPLICA_KEY};
 use crate::helpers::{send, spawn_app_with, Backend, TestDb};
 use crate::migrate::caja;
 
-const KEY: &str = "provisioned-admin-key-0123456789-abcdefghij";
+const KEY: &str = REPLICA_KEY;
 
 on_both_engines!(
     acknowledged_orders_survive_kill_9,
@@ -48,13 +48,7 @@ async fn order(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres_sell_once_per_key_and_never_oversell() {
-    let db = TestDb::new(Backend::Postgres).await;
-    let env = [("CAJA_ADMIN_KEY", KEY)];
-    let a = Server::start(&db, &[], &env);
-    let b = Server::start(&db, &[], &env);
-    let client = reqwest::Client::new();
-    wait_ready(&client, &a.base).await;
-    wait_ready(&client, &b.base).await;
+    let (db, a, b, client) = two_replicas().await;
     let product = create_product(&client, &a.base, 50).await;
 
     // 100 keys, each sent once to each replica, all at once.

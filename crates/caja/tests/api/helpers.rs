@@ -328,6 +328,28 @@ impl TestApp {
             .expect("stock")
     }
 
+    /// Revokes the first key of `role`, as `caja keys revoke` would.
+    pub async fn revoke_first(&self, role: Role) {
+        let keys = self.store.list_keys().await.expect("keys");
+        let key = keys
+            .iter()
+            .find(|k| k.role == role)
+            .expect("a key of that role");
+        self.store.revoke_key(&key.id).await.expect("revoke");
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Asserts that `caja check` finds the books balanced.
     pub async fn assert_books_balance(&self) {
         let (_, violations) = self.store.check().await.expect("check");

@@ -11,8 +11,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::cli::{wait_ready, Server};
-use crate::helpers::{send, spawn_app, spawn_app_with, Backend, TestApp, TestDb};
+use crate::cli::{two_replicas, REPLICA_KEY};
+use crate::helpers::{send, spawn_app, spawn_app_with, Backend, TestApp};
 
 on_both_engines!(
     polling_returns_every_change_in_commit_order,
@@ -28,8 +28,9 @@ on_both_engines!(
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// All events after `after`, paged through `GET /v1/changes`.
-async fn all_changes(app: &TestApp, after: i64, topics: &str) -> Vec<Value> {
+/// All events after `after` (of `topics`, or all), paged through `GET /v1/changes`, and
+/// the cursor the paging ended at.
+async fn page_through(app: &TestApp, after: i64, topics: &str) -> (Vec<Value>, i64) {
     let mut out = Vec::new();
     let mut cursor = after;
     loop {
@@ -41,24 +42,20 @@ async fn all_changes(app: &TestApp, after: i64, topics: &str) -> Vec<Value> {
         let data = r.body["data"].as_array().unwrap().clone();
         let next: i64 = r.body["next_cursor"].as_str().unwrap().parse().unwrap();
         if next == cursor {
-            return out;
+            return (out, cursor);
         }
         out.extend(data);
         cursor = next;
     }
 }
 
+async fn all_changes(app: &TestApp, after: i64, topics: &str) -> Vec<Value> {
+    page_through(app, after, topics).await.0
+}
+
+/// The newest seq in the feed.
 async fn head(app: &TestApp) -> i64 {
-    let r = send(app.get("/v1/changes?after=0&limit=1000")).await;
-    let mut cursor: i64 = r.body["next_cursor"].as_str().unwrap().parse().unwrap();
-    loop {
-        let r = send(app.get(&format!("/v1/changes?after={cursor}&limit=1000"))).await;
-        let next: i64 = r.body["next_cursor"].as_str().unwrap().parse().unwrap();
-        if next == cursor {
-            return cursor;
-        }
-        cursor = next;
-    }
+    page_through(app, 0, "").await.1
 }
 
 async fn connect(base: &str) -> Ws {
@@ -482,30 +479,30 @@ async fn a_stream_ends_when_its_key_is_revoked(backend: Backend) {
         next_message(&mut ws).await.unwrap()["type"],
         "product.created"
     );
-    let keys = app.store.list_keys().await.unwrap();
-    let id = keys
-        .iter()
-        .find(|k| k.role == Role::Clerk)
-        .unwrap()
-        .id
-        .clone();
-    app.store.revoke_key(&id).await.unwrap();
+    app.revoke_first(Role::Clerk).await;
     app.product("AFTER-REVOKE", 1).await;
     let refused = next_message(&mut ws).await.unwrap();
     assert_eq!(refused["status"], 401, "{refused}");
     assert!(next_message(&mut ws).await.is_none(), "then closed");
 }
 
+/// Creates a product through the replica at `base`.
+async fn create_on(client: &reqwest::Client, base: &str, sku: &str) {
+    let body = json!({"sku": sku, "name": sku, "price": {"amount": 100, "currency": "MXN"}});
+    let r = send(
+        client
+            .post(format!("{base}/v1/products"))
+            .bearer_auth(REPLICA_KEY)
+            .json(&body),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_whose_listener_connection_dies_still_delivers_every_event() {
-    const KEY: &str = "provisioned-admin-key-0123456789-abcdefghij";
-    let db = TestDb::new(Backend::Postgres).await;
-    let env = [("CAJA_ADMIN_KEY", KEY)];
-    let a = Server::start(&db, &[], &env);
-    let b = Server::start(&db, &[], &env);
-    let client = reqwest::Client::new();
-    wait_ready(&client, &a.base).await;
-    wait_ready(&client, &b.base).await;
+    const KEY: &str = REPLICA_KEY;
+    let (db, a, b, client) = two_replicas().await;
     let mut ws = subscribe(&b.base, KEY, &["products"], 0).await;
     // Kill every LISTEN connection on this database: both replicas lose their listener.
     let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
@@ -518,17 +515,7 @@ async fn a_replica_whose_listener_connection_dies_still_delivers_every_event() {
     .unwrap();
     assert!(!killed.is_empty(), "the replicas listen");
     for i in 0..20 {
-        let sku = format!("AFTER-KILL-{i}");
-        let r = send(
-            client
-                .post(format!("{}/v1/products", a.base))
-                .bearer_auth(KEY)
-                .json(
-                    &json!({"sku": sku, "name": sku, "price": {"amount": 100, "currency": "MXN"}}),
-                ),
-        )
-        .await;
-        assert_eq!(r.status, 201, "{}", r.body);
+        create_on(&client, &a.base, &format!("AFTER-KILL-{i}")).await;
     }
     let got = events_until(&mut ws, 20).await;
     let skus: Vec<String> = got
@@ -545,26 +532,11 @@ async fn a_replica_whose_listener_connection_dies_still_delivers_every_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_on_one_replica_reach_a_websocket_subscriber_on_another() {
-    const KEY: &str = "provisioned-admin-key-0123456789-abcdefghij";
-    let db = TestDb::new(Backend::Postgres).await;
-    let env = [("CAJA_ADMIN_KEY", KEY)];
-    let a = Server::start(&db, &[], &env);
-    let b = Server::start(&db, &[], &env);
-    let client = reqwest::Client::new();
-    wait_ready(&client, &a.base).await;
-    wait_ready(&client, &b.base).await;
+    const KEY: &str = REPLICA_KEY;
+    let (_db, a, b, client) = two_replicas().await;
     let mut ws = subscribe(&b.base, KEY, &["products"], 0).await;
     for sku in ["REPLICA-1", "REPLICA-2"] {
-        let r = send(
-            client
-                .post(format!("{}/v1/products", a.base))
-                .bearer_auth(KEY)
-                .json(
-                    &json!({"sku": sku, "name": sku, "price": {"amount": 100, "currency": "MXN"}}),
-                ),
-        )
-        .await;
-        assert_eq!(r.status, 201, "{}", r.body);
+        create_on(&client, &a.base, sku).await;
         let e = next_message(&mut ws).await.unwrap();
         assert_eq!(e["type"], "product.created");
         assert_eq!(e["data"]["sku"], sku);

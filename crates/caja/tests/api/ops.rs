@@ -65,15 +65,7 @@ async fn ready_reports_the_database_and_fails_with_pending_migrations(backend: B
 async fn metrics_show_requests_latency_and_the_pool(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(send(app.get("/v1/products")).await.status, 200);
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(text.contains("caja_http_requests_total{"), "{text}");
     assert!(text.contains("route=\"/v1/products\""), "{text}");
     assert!(text.contains("status=\"200\""));

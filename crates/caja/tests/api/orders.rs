@@ -25,15 +25,7 @@ on_both_engines!(
 
 /// The value of one metric line (name with labels), 0 if absent.
 async fn metric(app: &crate::helpers::TestApp, line: &str) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find(|l| l.starts_with(line) && l[line.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())

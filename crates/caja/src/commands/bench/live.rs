@@ -291,36 +291,30 @@ async fn follow(mut ws: Ws, stop: Arc<AtomicBool>, target: Arc<AtomicI64>) -> Su
     s
 }
 
+/// The newest seq in the feed.
 async fn head(client: &reqwest::Client, c: &Common) -> anyhow::Result<i64> {
-    let mut cursor = 0i64;
-    loop {
-        let page: Value = client
-            .get(format!("{}/v1/changes?after={cursor}&limit=1000", c.url))
-            .bearer_auth(&c.key)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let next: i64 = page["next_cursor"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(cursor);
-        if next == cursor {
-            return Ok(cursor);
-        }
-        cursor = next;
-    }
+    Ok(page_through(client, c, 0, "").await?.1)
 }
 
 /// The seqs of every `products` event after `after`.
 async fn topic_seqs(client: &reqwest::Client, c: &Common, after: i64) -> anyhow::Result<Vec<i64>> {
+    Ok(page_through(client, c, after, "products").await?.0)
+}
+
+/// Pages through `GET /v1/changes` after `after`: the seqs of the events of `topics` (all
+/// when empty), and the cursor it ended at.
+async fn page_through(
+    client: &reqwest::Client,
+    c: &Common,
+    after: i64,
+    topics: &str,
+) -> anyhow::Result<(Vec<i64>, i64)> {
     let mut out = Vec::new();
     let mut cursor = after;
     loop {
         let page: Value = client
             .get(format!(
-                "{}/v1/changes?after={cursor}&limit=1000&topics=products",
+                "{}/v1/changes?after={cursor}&limit=1000&topics={topics}",
                 c.url
             ))
             .bearer_auth(&c.key)
@@ -334,7 +328,7 @@ async fn topic_seqs(client: &reqwest::Client, c: &Common, after: i64) -> anyhow:
             .and_then(|s| s.parse().ok())
             .unwrap_or(cursor);
         if next == cursor {
-            return Ok(out);
+            return Ok((out, cursor));
         }
         if let Some(events) = page["data"].as_array() {
             out.extend(events.iter().filter_map(|e| e["seq"].as_i64()));
