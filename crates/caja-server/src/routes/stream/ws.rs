@@ -1,38 +1,18 @@
-//! `GET /v1/stream`: the change feed live, over WebSocket or Server-Sent Events.
-//!
-//! A browser cannot set headers on a WebSocket, so the route sits outside the header-auth
-//! middleware: a WebSocket client sends its key in its first message (or in the upgrade's
-//! `Authorization` header), an SSE client in `Authorization`. Either way the key is checked
-//! by the same function as every other route, once, at subscribe time, and never logged.
-//!
-//! WebSocket protocol (JSON text frames):
-//! - client, first: `{"type":"subscribe","key":"…","topics":["orders"],"after":0}`
-//! - server: `{"type":"subscribed","topics":[…],"after":N}`, then each event
-//!   (`{"seq","type":"order.paid","id","data","at"}`), `{"type":"heartbeat","seq":N}` when
-//!   idle, `{"type":"reset","resume_from":N}` when `after` is older than retention, and
-//!   on a refusal or a slow consumer `{"type":"error",…}` followed by a close frame.
+//! The change feed over WebSocket: the subscribe handshake, then events flushed in
+//! groups, heartbeats, and a close frame that says why a stream ended.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use caja_core::auth::{ApiKeySecret, KeyHash, Role};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use caja_core::auth::Role;
 use caja_core::feed::Topic;
-use futures_util::stream::{self, Stream, StreamExt};
 use futures_util::{FutureExt, SinkExt};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::{reset_notice, revoked_notice, Grant};
 use crate::auth::{caller, Caller};
-use crate::error::{ApiError, ApiResult};
-use crate::json::ApiQuery;
 use crate::live::{Item, Start, Stop, Subscription};
 use crate::AppState;
 
@@ -52,186 +32,6 @@ const CLOSE_BAD_REQUEST: u16 = 4400;
 const CLOSE_SLOW: u16 = 4408;
 const CLOSE_UNAVAILABLE: u16 = 4503;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/stream", get(stream))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct StreamQuery {
-    /// SSE: comma-separated topics (none: every topic the key may see).
-    pub topics: Option<String>,
-    /// SSE: events after this seq (`Last-Event-ID` wins when both are sent).
-    pub after: Option<i64>,
-}
-
-#[utoipa::path(get, path = "/v1/stream", tag = "live", params(StreamQuery),
-    responses(
-        (status = 101, description = "WebSocket: send `{\"type\":\"subscribe\",\"key\",\"topics\",\"after\"}` first"),
-        (status = 200, description = "Server-Sent Events (`Accept: text/event-stream`): `id` is the seq"),
-        (status = 401, description = "No valid key", body = crate::openapi::Problem),
-    ))]
-pub async fn stream(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    ApiQuery(q): ApiQuery<StreamQuery>,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
-) -> ApiResult<Response> {
-    let token = bearer(&headers);
-    if let Ok(ws) = ws {
-        // A key in the upgrade's header is checked now; otherwise in the first message.
-        let preauth = match token {
-            Some(t) => Some((
-                caller(&state, Some(&t), addr.ip()).await?,
-                Grant::new(&state, &t),
-            )),
-            None => None,
-        };
-        // Small buffers: ten thousand idle screens must not cost ten thousand times the
-        // 128 KiB defaults. Clients only ever send a short subscribe message.
-        return Ok(ws
-            .read_buffer_size(4 * 1024)
-            .write_buffer_size(16 * 1024)
-            .max_message_size(64 * 1024)
-            .on_upgrade(move |socket| websocket(state, socket, preauth, addr))
-            .into_response());
-    }
-    let wants_sse = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/event-stream"));
-    if !wants_sse {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "stream-transport",
-            "Choose a transport",
-            "open /v1/stream as a WebSocket, or send Accept: text/event-stream",
-        ));
-    }
-    let who = caller(&state, token.as_deref(), addr.ip()).await?;
-    let grant = Grant::new(&state, token.as_deref().unwrap_or_default());
-    let topics = Topic::parse_list(q.topics.as_deref().unwrap_or(""), who.role)?;
-    let last_event_id = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.trim()
-                .parse::<i64>()
-                .map_err(|_| ApiError::invalid_field("Last-Event-ID", "must be a seq"))
-        })
-        .transpose()?;
-    let after = last_event_id.or(q.after).unwrap_or(0).max(0);
-    let start =
-        Subscription::start(state.store().clone(), state.hub().clone(), topics, after).await?;
-    Ok(sse(state.clone(), grant, start).into_response())
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-        .filter(|t| !t.is_empty())
-}
-
-/// The key a stream was opened with, so a revocation while it is open ends it.
-struct Grant {
-    hash: KeyHash,
-    generation: u64,
-}
-
-impl Grant {
-    fn new(state: &AppState, token: &str) -> Self {
-        Self {
-            hash: ApiKeySecret::presented(token).hash(),
-            generation: state.store().keys_generation(),
-        }
-    }
-
-    /// True once the key has been revoked. Looks only when some key changed.
-    async fn revoked(&mut self, state: &AppState) -> bool {
-        let now = state.store().keys_generation();
-        if now == self.generation {
-            return false;
-        }
-        self.generation = now;
-        match state.keys().find(state.store(), &self.hash).await {
-            Ok(found) => found.is_none_or(|k| k.revoked_at.is_some()),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not re-check a stream's key; keeping it open");
-                false
-            }
-        }
-    }
-}
-
-fn revoked_notice() -> serde_json::Value {
-    json!({"type": "error", "status": 401, "error": "unauthorized", "detail": "this API key has been revoked"})
-}
-
-fn reset_notice(resume_from: i64) -> serde_json::Value {
-    json!({"type": "reset", "resume_from": resume_from})
-}
-
-/// The SSE body: a reset notice if need be, then every event with its seq as `id`.
-fn sse(
-    state: AppState,
-    grant: Grant,
-    start: Start,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let heartbeat = state.config().stream_heartbeat;
-    let (sub, reset) = match start {
-        Start::Ok(sub) => (sub, false),
-        Start::Reset(sub) => (sub, true),
-    };
-    let reset_event = |resume_from: i64| {
-        SseEvent::default()
-            .event("reset")
-            .id(resume_from.to_string())
-            .data(reset_notice(resume_from).to_string())
-    };
-    let first = reset.then(|| reset_event(sub.last));
-    let events = stream::unfold(Some((sub, grant, state)), move |open| async move {
-        let (mut sub, mut grant, state) = open?;
-        let next = sub.next().await;
-        if grant.revoked(&state).await {
-            let event = SseEvent::default()
-                .event("error")
-                .data(revoked_notice().to_string());
-            return Some((Ok(event), None));
-        }
-        match next {
-            Ok(Item::Event(e)) => {
-                let event = SseEvent::default()
-                    .id(e.seq.to_string())
-                    .event(e.kind.as_str())
-                    .data(e.json.as_str());
-                Some((Ok(event), Some((sub, grant, state))))
-            }
-            Ok(Item::Reset { resume_from }) => {
-                Some((Ok(reset_event(resume_from)), Some((sub, grant, state))))
-            }
-            Err(Stop::Slow { last }) => {
-                metrics::counter!("caja_stream_slow_disconnects_total").increment(1);
-                let event = SseEvent::default().event("error").data(
-                    json!({"type": "error", "error": "slow-consumer", "last_seq": last})
-                        .to_string(),
-                );
-                Some((Ok(event), None))
-            }
-            Err(Stop::Closed) => None,
-            Err(Stop::Store(e)) => {
-                tracing::warn!(error = %e, "stream ended: the change feed could not be read");
-                None
-            }
-        }
-    });
-    let all = stream::iter(first.map(Ok)).chain(events);
-    Sse::new(all).keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubscribeMessage {
@@ -244,7 +44,7 @@ struct SubscribeMessage {
     after: i64,
 }
 
-async fn websocket(
+pub(super) async fn websocket(
     state: AppState,
     mut socket: WebSocket,
     preauth: Option<(Caller, Grant)>,

@@ -16,7 +16,9 @@
 //! anything else goes wrong the batch is rolled back and its checkouts run one by one on
 //! the per-request path, which settles them exactly as if never batched.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod statements;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,15 +27,17 @@ use caja_core::order::{self, CheckoutRefusal, NewOrder, Order, OrderStatus};
 use caja_core::product::{Product, Stock, Version};
 use caja_core::time;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::changes::NewChange;
 use crate::ledger::lock_products;
 use crate::location::Engine;
-use crate::params::Params;
 use crate::work::{decide, select_existing, Claim, IdempotencyScope, StoredResponse};
 use crate::{Store, StoreError};
+use statements::{
+    claim_keys, insert_lines, insert_moves, insert_orders, store_answers, update_stock,
+};
 
 /// Turns a checkout's outcome into the response stored and sent for it.
 pub type Render =
@@ -376,226 +380,4 @@ async fn fast(
         .into_iter()
         .map(|o| o.ok_or(StoreError::NotFound))
         .collect())
-}
-
-/// Rows per multi-row statement, well under both engines' parameter limits.
-const CHUNK: usize = 256;
-
-async fn insert_orders(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    orders: &[&Order],
-) -> Result<(), StoreError> {
-    for chunk in orders.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
-             customer_name, customer_email, created_at, updated_at, expires_at) VALUES {}",
-            Params::new(engine).rows(chunk.len(), 13)
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for o in chunk {
-            let at = time::format(&o.created_at);
-            q = q
-                .bind(o.id.as_str())
-                .bind(o.number)
-                .bind(o.status.as_str())
-                .bind(o.subtotal)
-                .bind(o.tip)
-                .bind(o.total)
-                .bind(o.currency.as_str())
-                .bind(o.note.as_deref())
-                .bind(o.customer.as_ref().map(|c| c.name.as_str()))
-                .bind(o.customer.as_ref().and_then(|c| c.email.as_deref()))
-                .bind(at.clone())
-                .bind(at)
-                .bind(time::format(&o.expires_at));
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-async fn insert_lines(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    orders: &[&Order],
-) -> Result<(), StoreError> {
-    let lines: Vec<(&Order, usize)> = orders
-        .iter()
-        .flat_map(|o| (0..o.lines.len()).map(move |i| (*o, i)))
-        .collect();
-    for chunk in lines.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, \
-             unit_price, line_total) VALUES {}",
-            Params::new(engine).rows(chunk.len(), 8)
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for (o, i) in chunk {
-            let l = &o.lines[*i];
-            q = q
-                .bind(o.id.as_str())
-                .bind(*i as i64 + 1)
-                .bind(l.product_id.as_str())
-                .bind(l.sku.as_str())
-                .bind(l.name.as_str())
-                .bind(l.quantity)
-                .bind(l.unit_price)
-                .bind(l.line_total);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// One `sale` row per line, each with the stock it left, in the order they were decided.
-async fn insert_moves(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    before: &BTreeMap<ProductId, i64>,
-    moves: &[(ProductId, i64, OrderId)],
-    now: time::Timestamp,
-) -> Result<(), StoreError> {
-    let mut stock = before.clone();
-    let at = time::format(&now);
-    for chunk in moves.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO stock_movements (product_id, delta, reason, note, order_id, stock_after, created_at) VALUES {}",
-            Params::new(engine).rows(chunk.len(), 7)
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for (product, quantity, order) in chunk {
-            let left = stock.entry(product.clone()).or_default();
-            *left -= quantity;
-            q = q
-                .bind(product.as_str())
-                .bind(-quantity)
-                .bind("sale")
-                .bind(None::<String>)
-                .bind(order.as_str())
-                .bind(*left)
-                .bind(at.clone());
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-async fn update_stock(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    before: &BTreeMap<ProductId, i64>,
-    after: &BTreeMap<ProductId, Product>,
-    moves: &[(ProductId, i64, OrderId)],
-    now: time::Timestamp,
-) -> Result<(), StoreError> {
-    let mut count: BTreeMap<&ProductId, i64> = BTreeMap::new();
-    for (p, _, _) in moves {
-        *count.entry(p).or_default() += 1;
-    }
-    let rows: Vec<(&ProductId, i64, i64, i64)> = count
-        .into_iter()
-        .filter_map(|(id, n)| Some((id, after.get(id)?.stock.value(), n, *before.get(id)?)))
-        .collect();
-    let at = time::format(&now);
-    // One statement per chunk, however many products the batch touched: a flash sale
-    // spread over a thousand products must not cost a thousand round trips. The rows are
-    // locked; the guard on the old stock only documents the expectation.
-    for chunk in rows.chunks(CHUNK) {
-        let sql = format!(
-            "UPDATE products SET stock = v.column2, version = version + v.column3, \
-             updated_at = v.column4 FROM (VALUES {}) AS v \
-             WHERE products.id = v.column1 AND products.stock = v.column5",
-            Params::new(engine).rows(chunk.len(), 5)
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for (id, stock, n, was) in chunk {
-            q = q
-                .bind(id.as_str())
-                .bind(*stock)
-                .bind(*n)
-                .bind(at.as_str())
-                .bind(*was);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// Inserts an unanswered row for every job's key, in key order; says which jobs claimed
-/// theirs (the others were answered before, by this replica or another).
-async fn claim_keys(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    jobs: &[Job],
-    at: String,
-) -> Result<Vec<bool>, StoreError> {
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by(|&a, &b| scope_key(&jobs[a].scope).cmp(&scope_key(&jobs[b].scope)));
-    let mut claimed: HashSet<(String, String)> = HashSet::with_capacity(jobs.len());
-    for chunk in order.chunks(CHUNK) {
-        let mut params = Params::new(engine);
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|_| {
-                let (a, b, c, d) = (params.next(), params.next(), params.next(), params.next());
-                format!("({a}, {b}, {c}, 0, '', '', {d})")
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) \
-             VALUES {} ON CONFLICT (key_id, key) DO NOTHING RETURNING key_id, key",
-            rows.join(", ")
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for &i in chunk {
-            let scope = &jobs[i].scope;
-            q = q
-                .bind(scope.key_id.as_str())
-                .bind(scope.key.as_str())
-                .bind(scope.fingerprint.as_str())
-                .bind(at.clone());
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            let key_id: String = row.try_get("key_id")?;
-            let key: String = row.try_get("key")?;
-            claimed.insert((key_id, key));
-        }
-    }
-    Ok(jobs
-        .iter()
-        .map(|j| claimed.contains(&scope_key(&j.scope)))
-        .collect())
-}
-
-/// Writes every answer: into the row its key claimed, or as a new row.
-async fn store_answers(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    jobs: &[Job],
-    answers: &[(usize, StoredResponse)],
-    now: time::Timestamp,
-) -> Result<(), StoreError> {
-    let at = time::format(&now);
-    for chunk in answers.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) \
-             VALUES {} ON CONFLICT (key_id, key) DO UPDATE SET status = excluded.status, \
-             headers = excluded.headers, body = excluded.body",
-            Params::new(engine).rows(chunk.len(), 7)
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for (i, response) in chunk {
-            let scope = &jobs[*i].scope;
-            q = q
-                .bind(scope.key_id.as_str())
-                .bind(scope.key.as_str())
-                .bind(scope.fingerprint.as_str())
-                .bind(i64::from(response.status))
-                .bind(crate::work::encode_headers(&response.headers))
-                .bind(response.body.as_str())
-                .bind(at.clone());
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
 }
