@@ -3,7 +3,8 @@
 //! A browser cannot set headers on a WebSocket, so the route sits outside the header-auth
 //! middleware: a WebSocket client sends its key in its first message (or in the upgrade's
 //! `Authorization` header), an SSE client in `Authorization`. Either way the key is checked
-//! by the same function as every other route, once, at subscribe time, and never logged.
+//! by the same function as every other route at subscribe time, checked again whenever
+//! some key is revoked (a revoked key's streams end), and never logged.
 //!
 //! WebSocket protocol (JSON text frames):
 //! - client, first: `{"type":"subscribe","key":"…","topics":["orders"],"after":0}`
