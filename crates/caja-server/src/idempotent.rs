@@ -104,6 +104,21 @@ pub async fn claim<T>(
     }
 }
 
+/// Answers a request refused before any work (a body that does not validate, an id that
+/// cannot exist), storing the refusal under its key like any other answer: a retry gets
+/// the same refusal replayed, and the key cannot be reused for another request.
+pub async fn refuse<T>(
+    state: &AppState,
+    caller: &Caller,
+    req: &Idempotent<T>,
+    refusal: ApiError,
+) -> ApiResult<Response> {
+    match claim(state, caller, req).await? {
+        Claimed::Replay(r) => Ok(r),
+        Claimed::Fresh(work) => finish(work, refusal.into_response()).await,
+    }
+}
+
 pub fn mismatch() -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -24,7 +24,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotent::{claim, finish, mismatch, replayed, respond, scope, Claimed, Idempotent};
+use crate::idempotent::{
+    claim, finish, mismatch, refuse, replayed, respond, scope, Claimed, Idempotent,
+};
 use crate::json::ApiQuery;
 use crate::request::current_request_id;
 use crate::routes::products::MoneyBody;
@@ -296,6 +298,9 @@ pub async fn create(
             metrics::counter!("caja_orders_refused_total", "reason" => kind).increment(1);
         }
         Ok(Decided::Replayed(_)) => {}
+        Ok(Decided::Refused { kind, .. }) => {
+            metrics::counter!("caja_orders_refused_total", "reason" => *kind).increment(1);
+        }
         Err(e) => {
             metrics::counter!("caja_orders_refused_total", "reason" => e.kind()).increment(1);
         }
@@ -303,7 +308,7 @@ pub async fn create(
     metrics::histogram!("caja_checkout_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(match result? {
         Decided::Fresh(stored) => respond(stored, false),
-        Decided::Replayed(response) => response,
+        Decided::Replayed(response) | Decided::Refused { response, .. } => response,
     })
 }
 
@@ -311,6 +316,11 @@ pub async fn create(
 enum Decided {
     Fresh(StoredResponse),
     Replayed(Response),
+    /// Refused before any work, and stored under the key all the same.
+    Refused {
+        response: Response,
+        kind: &'static str,
+    },
 }
 
 async fn checkout(
@@ -319,7 +329,15 @@ async fn checkout(
     req: &Idempotent<CreateOrder>,
 ) -> ApiResult<Decided> {
     caller.require(Action::Sell)?;
-    let new = req.body.parse(state)?;
+    let new = match req.body.parse(state) {
+        Ok(new) => new,
+        Err(e) => {
+            let refusal = ApiError::from(e);
+            let kind = refusal.kind();
+            let response = refuse(state, caller, req, refusal).await?;
+            return Ok(Decided::Refused { response, kind });
+        }
+    };
     let request_id = current_request_id().unwrap_or_default();
     match state.batcher() {
         Some(batcher) => {
@@ -436,7 +454,10 @@ async fn act<T>(
     req: &Idempotent<T>,
     request: ActionRequest,
 ) -> ApiResult<Response> {
-    let id = order_id(id)?;
+    let id = match order_id(id) {
+        Ok(id) => id,
+        Err(e) => return refuse(state, caller, req, e).await,
+    };
     let mut work = match claim(state, caller, req).await? {
         Claimed::Replay(r) => return Ok(r),
         Claimed::Fresh(w) => w,
@@ -463,7 +484,14 @@ pub async fn pay(
     req: Idempotent<PaymentBody>,
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
-    let body = &req.body;
+    let request = match payment(&state, &req.body) {
+        Ok(request) => request,
+        Err(e) => return refuse(&state, &caller, &req, e).await,
+    };
+    act(&state, &caller, &id, &req, request).await
+}
+
+fn payment(state: &AppState, body: &PaymentBody) -> ApiResult<ActionRequest> {
     let method: PaymentMethod = body.method.parse()?;
     let amount = Money::parse_price(
         "amount",
@@ -472,12 +500,11 @@ pub async fn pay(
         state.config().currency,
     )?;
     let reference = text::optional("reference", body.reference.as_deref(), 200)?;
-    let request = ActionRequest::Pay {
+    Ok(ActionRequest::Pay {
         method,
         amount: amount.amount,
         reference,
-    };
-    act(&state, &caller, &id, &req, request).await
+    })
 }
 
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders",

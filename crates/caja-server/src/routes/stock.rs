@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotent::{claim, finish, Claimed, Idempotent};
+use crate::idempotent::{claim, finish, refuse, Claimed, Idempotent};
 use crate::json::ApiQuery;
 use crate::AppState;
 
@@ -94,10 +94,10 @@ pub async fn create(
     req: Idempotent<CreateMovement>,
 ) -> ApiResult<Response> {
     caller.require(Action::ManageStock)?;
-    let id = product_id(&id)?;
-    let delta = ledger::parse_delta(req.body.delta)?;
-    let reason = Reason::parse_manual(&req.body.reason)?;
-    let note = text::optional("note", req.body.note.as_deref(), 1000)?;
+    let (id, delta, reason, note) = match movement(&id, &req.body) {
+        Ok(parsed) => parsed,
+        Err(e) => return refuse(&state, &caller, &req, e).await,
+    };
     let note = note.as_deref();
     let mut work = match claim(&state, &caller, &req).await? {
         Claimed::Replay(r) => return Ok(r),
@@ -136,6 +136,19 @@ pub async fn create(
         .into_response(),
     };
     finish(work, response).await
+}
+
+/// A movement request, parsed: product, delta, reason, note.
+fn movement(
+    id: &str,
+    body: &CreateMovement,
+) -> ApiResult<(ProductId, i64, Reason, Option<String>)> {
+    Ok((
+        product_id(id)?,
+        ledger::parse_delta(body.delta)?,
+        Reason::parse_manual(&body.reason)?,
+        text::optional("note", body.note.as_deref(), 1000)?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/products/{id}/stock-movements", tag = "stock",

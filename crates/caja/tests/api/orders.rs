@@ -21,7 +21,57 @@ on_both_engines!(
     orders_are_listed_by_status,
     clerks_sell_but_do_not_refund,
     checkouts_are_counted_by_outcome,
+    a_refused_body_binds_its_key_like_any_answer,
 );
+
+async fn a_refused_body_binds_its_key_like_any_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let p = app.product("BOUND", 5).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A body that does not validate is answered, and the answer is stored under its key.
+    let first = app.order("bound-1", &[(&p, 0)]).await;
+    first.assert_problem(422, "invalid-field");
+    let again = app.order("bound-1", &[(&p, 0)]).await;
+    assert_eq!(again.status, 422);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body, "the same answer, byte for byte");
+    // The key cannot be reused for another request, even a valid one.
+    app.order("bound-1", &[(&p, 1)])
+        .await
+        .assert_problem(422, "idempotency-key-mismatch");
+    assert_eq!(app.stock(&p).await, 5);
+
+    // The same for a payment that does not parse and a movement with a bad reason.
+    let order = app.order("bound-2", &[(&p, 1)]).await;
+    let pay = format!("/v1/orders/{}/payments", order.body["id"].as_str().unwrap());
+    let bad = json!({"method": "barter", "amount": order.body["total"]});
+    let good = json!({"method": "cash", "amount": order.body["total"]});
+    send(app.post_idem(&pay, "bound-pay", &bad))
+        .await
+        .assert_problem(422, "invalid-field");
+    send(app.post_idem(&pay, "bound-pay", &good))
+        .await
+        .assert_problem(422, "idempotency-key-mismatch");
+    let moves = format!("/v1/products/{p}/stock-movements");
+    send(app.post_idem(
+        &moves,
+        "bound-move",
+        &json!({"delta": 1, "reason": "theft"}),
+    ))
+    .await
+    .assert_problem(422, "invalid-field");
+    send(app.post_idem(
+        &moves,
+        "bound-move",
+        &json!({"delta": 1, "reason": "restock"}),
+    ))
+    .await
+    .assert_problem(422, "idempotency-key-mismatch");
+    assert_eq!(app.stock(&p).await, 4);
+    app.assert_books_balance().await;
+}
 
 /// The value of one metric line (name with labels), 0 if absent.
 async fn metric(app: &crate::helpers::TestApp, line: &str) -> f64 {
@@ -270,12 +320,17 @@ async fn writes_without_a_valid_idempotency_key_are_refused(backend: Backend) {
     .await
     .assert_problem(400, "idempotency-key-missing");
     assert_eq!(app.stock(&a).await, 5);
-    for (lines, field) in [
+    for (i, (lines, field)) in [
         (json!([]), "lines"),
         (json!([{"product_id": a, "quantity": 0}]), "quantity"),
         (json!([{"product_id": a, "quantity": 1001}]), "quantity"),
-    ] {
-        let r = send(app.post_idem("/v1/orders", "v", &json!({"lines": lines}))).await;
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Each refusal binds its key, so each gets a key of its own.
+        let key = format!("v-{i}");
+        let r = send(app.post_idem("/v1/orders", &key, &json!({"lines": lines}))).await;
         r.assert_problem(422, "invalid-field");
         assert_eq!(r.body["field"], field);
     }
