@@ -66,6 +66,21 @@ const CHECKS: &[(&str, &str)] = &[
              OR COALESCE(SUM(p.amount), o.total) <> o.total",
     ),
     (
+        "the change feed holds every seq its counter handed out, after what retention removed",
+        "SELECT 'events ' || CAST(COUNT(c.seq) AS TEXT) || ' (newest ' || CAST(COALESCE(MAX(c.seq), p.value) AS TEXT) \
+             || '), counter ' || CAST(s.value AS TEXT) || ', pruned through ' || CAST(p.value AS TEXT) AS detail \
+         FROM counters s JOIN counters p ON s.name = 'change_seq' AND p.name = 'changes_pruned_through' \
+         LEFT JOIN changes c ON c.seq > p.value \
+         GROUP BY s.value, p.value \
+         HAVING COUNT(c.seq) <> s.value - p.value OR COALESCE(MAX(c.seq), p.value) <> s.value",
+    ),
+    (
+        "every order created while the feed kept events has its order.created event",
+        "SELECT o.id || ': no order.created event' AS detail FROM orders o \
+         WHERE o.created_at >= (SELECT MIN(at) FROM changes) \
+           AND o.id NOT IN (SELECT resource_id FROM changes WHERE type = 'order.created')",
+    ),
+    (
         "ledger rows of an order name an order that exists",
         "SELECT CAST(m.id AS TEXT) || ': order ' || m.order_id AS detail FROM stock_movements m \
          LEFT JOIN orders o ON o.id = m.order_id WHERE m.order_id IS NOT NULL AND o.id IS NULL",
