@@ -115,6 +115,12 @@ async fn checkouts_are_counted_by_outcome(backend: Backend) {
     assert!(after[1] - before[1] >= 1.0, "{before:?} {after:?}");
     assert!(after[2] - before[2] >= 1.0, "{before:?} {after:?}");
     assert!(after[3] - before[3] >= 1.0, "{before:?} {after:?}");
+    assert!(
+        app.metrics()
+            .await
+            .contains("caja_checkout_duration_seconds_bucket{"),
+        "checkout latency is a histogram"
+    );
 }
 
 async fn a_checkout_reserves_stock_and_snapshots_its_lines(backend: Backend) {
