@@ -176,6 +176,7 @@ impl Store {
         .await
         .map_err(|e| {
             if is_lock_timeout(&e) {
+                metrics::counter!("caja_idempotency_wait_timeouts_total").increment(1);
                 StoreError::KeyInFlight
             } else {
                 e.into()

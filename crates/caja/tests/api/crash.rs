@@ -265,6 +265,12 @@ async fn a_duplicate_waiting_too_long_for_the_first_gets_409_in_flight() {
     let r = app.order("busy", &[(&a, 1)]).await;
     r.assert_problem(409, "idempotency-key-in-flight");
     assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        app.metrics()
+            .await
+            .contains("caja_idempotency_wait_timeouts_total "),
+        "the wait that ran out is counted"
+    );
     first.rollback().await.unwrap();
     assert_eq!(
         app.order("busy", &[(&a, 1)]).await.status,
