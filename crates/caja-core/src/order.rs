@@ -275,6 +275,34 @@ pub struct Order {
     pub expires_at: Timestamp,
 }
 
+impl Order {
+    /// A new order awaiting payment, from a checkout priced at `now`.
+    pub fn pending(
+        new: &NewOrder,
+        lines: Vec<OrderLine>,
+        subtotal: i64,
+        number: i64,
+        now: Timestamp,
+        ttl: chrono::Duration,
+    ) -> Self {
+        Self {
+            id: OrderId::generate(),
+            number,
+            status: OrderStatus::PendingPayment,
+            lines,
+            subtotal,
+            tip: new.tip.amount,
+            total: subtotal + new.tip.amount,
+            currency: new.tip.currency,
+            note: new.note.clone(),
+            customer: new.customer.clone(),
+            created_at: now,
+            updated_at: now,
+            expires_at: now + ttl,
+        }
+    }
+}
+
 /// A line that cannot be sold as asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shortage {

@@ -218,48 +218,44 @@ pub struct Subscription {
     target: i64,
     backlog: VecDeque<Arc<Event>>,
     catching_up: bool,
-}
-
-/// What a new subscription starts with.
-pub enum Start {
-    Ok(Subscription),
-    /// `after` is older than retention (or newer than anything committed, as after a
-    /// restore from backup): the client must reload its state; the subscription goes on
-    /// from the newest event.
-    Reset(Subscription),
+    /// A reset to announce before anything else.
+    reset: Option<i64>,
 }
 
 impl Subscription {
+    /// Starts after `after`. An `after` older than retention (or newer than anything
+    /// committed, as after a restore from backup) makes the first item a reset: the client
+    /// must reload its state, and the feed goes on from the newest event.
     pub async fn start(
         store: Store,
         hub: Arc<Hub>,
         topics: Vec<Topic>,
         after: i64,
-    ) -> Result<Start, StoreError> {
+    ) -> Result<Subscription, StoreError> {
         // Subscribe before reading anything, so nothing committed from now on is missed.
         let rx = hub.tx.subscribe();
         let horizon = store.change_horizon().await?;
-        let reset = after < horizon.pruned_through || after > horizon.last;
-        let sub = Subscription {
+        let reset =
+            (after < horizon.pruned_through || after > horizon.last).then_some(horizon.last);
+        Ok(Subscription {
             store,
             hub,
             rx,
             topics,
-            last: if reset { horizon.last } else { after },
+            last: reset.unwrap_or(after),
             target: horizon.last,
             backlog: VecDeque::new(),
             catching_up: true,
-        };
-        Ok(if reset {
-            Start::Reset(sub)
-        } else {
-            Start::Ok(sub)
+            reset,
         })
     }
 
     /// The next event this subscriber wants, in seq order, waiting for it if need be.
     /// Cancel-safe: dropping the future loses nothing.
     pub async fn next(&mut self) -> Result<Item, Stop> {
+        if let Some(resume_from) = self.reset.take() {
+            return Ok(Item::Reset { resume_from });
+        }
         loop {
             if let Some(e) = self.backlog.pop_front() {
                 self.last = e.seq;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use caja_core::ids::{OrderId, ProductId};
 use caja_core::ledger::{self, Reason};
 use caja_core::page::{Page, PageLimit};
-use caja_core::product::{Product, Stock};
+use caja_core::product::{Product, Stock, Version};
 use caja_core::time::{self, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -136,6 +136,15 @@ pub(crate) async fn record(
     })
 }
 
+/// A locked product as `record` left it: the stock the ledger row says, one version on.
+/// Saves reading back a row this transaction just wrote.
+pub(crate) fn moved(p: &mut Product, m: &Movement) -> Result<(), StoreError> {
+    p.stock = Stock::stored(m.stock_after)?;
+    p.version = Version(p.version.0 + 1);
+    p.updated_at = m.created_at;
+    Ok(())
+}
+
 /// Writes the `initial` row of a product created with stock.
 pub(crate) async fn record_initial(
     tx: &mut Transaction<'static, Any>,
@@ -188,11 +197,15 @@ impl Work {
         }
         let at = time::now();
         let m = record(&mut self.tx, product_id, delta, reason, note, None, at).await?;
-        let after = lock_products(&mut self.tx, &[product_id], "").await?;
-        let product = after.into_values().next().ok_or(StoreError::NotFound)?;
+        let mut product = current;
+        moved(&mut product, &m)?;
+        self.changes.push(NewChange::product(
+            &*self.store.json,
+            "stock_changed",
+            &product,
+        ));
         self.changes
-            .push(NewChange::product(&*self.json, "stock_changed", &product));
-        self.changes.push(NewChange::movement(&*self.json, &m));
+            .push(NewChange::movement(&*self.store.json, &m));
         Ok(Ok((m, product)))
     }
 }

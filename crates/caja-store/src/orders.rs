@@ -18,8 +18,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::changes::NewChange;
-use crate::ledger::{lock_products, record};
+use crate::ledger::{lock_products, moved, record};
 use crate::location::Engine;
+use crate::params::Params;
 use crate::rows::{int, opt_text, text, timestamp};
 use crate::work::Work;
 use crate::{Store, StoreError};
@@ -202,11 +203,11 @@ async fn release(
     at: Timestamp,
 ) -> Result<Vec<Product>, StoreError> {
     let ids: Vec<&ProductId> = order.lines.iter().map(|l| &l.product_id).collect();
-    lock_products(tx, &ids, lock).await?;
+    let mut products = lock_products(tx, &ids, lock).await?;
     let mut lines: Vec<&OrderLine> = order.lines.iter().collect();
     lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
     for line in lines {
-        record(
+        let m = record(
             tx,
             &line.product_id,
             line.quantity,
@@ -216,8 +217,11 @@ async fn release(
             at,
         )
         .await?;
+        if let Some(p) = products.get_mut(&line.product_id) {
+            moved(p, &m)?;
+        }
     }
-    Ok(lock_products(tx, &ids, "").await?.into_values().collect())
+    Ok(products.into_values().collect())
 }
 
 async fn set_status(
@@ -258,54 +262,12 @@ impl Work {
         .await?
         .try_get("value")?;
         let now = time::now();
-        let order = Order {
-            id: OrderId::generate(),
-            number,
-            status: OrderStatus::PendingPayment,
-            lines,
-            subtotal,
-            tip: new.tip.amount,
-            total: subtotal + new.tip.amount,
-            currency: new.tip.currency,
-            note: new.note.clone(),
-            customer: new.customer.clone(),
-            created_at: now,
-            updated_at: now,
-            expires_at: now + ttl,
-        };
-        sqlx::query(&format!(
-            "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)"
-        ))
-        .bind(order.id.as_str())
-        .bind(order.number)
-        .bind(order.status.as_str())
-        .bind(order.subtotal)
-        .bind(order.tip)
-        .bind(order.total)
-        .bind(order.currency.as_str())
-        .bind(order.note.as_deref())
-        .bind(order.customer.as_ref().map(|c| c.name.as_str()))
-        .bind(order.customer.as_ref().and_then(|c| c.email.as_deref()))
-        .bind(time::format(&now))
-        .bind(time::format(&order.expires_at))
-        .execute(&mut *self.tx)
-        .await?;
-        for (i, line) in order.lines.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price, line_total) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(order.id.as_str())
-            .bind(i as i64 + 1)
-            .bind(line.product_id.as_str())
-            .bind(&line.sku)
-            .bind(&line.name)
-            .bind(line.quantity)
-            .bind(line.unit_price)
-            .bind(line.line_total)
-            .execute(&mut *self.tx)
-            .await?;
-            record(
+        let order = Order::pending(new, lines, subtotal, number, now, ttl);
+        insert_orders(&mut self.tx, self.engine, &[&order]).await?;
+        insert_lines(&mut self.tx, self.engine, &[&order]).await?;
+        let mut products = products;
+        for line in &order.lines {
+            let m = record(
                 &mut self.tx,
                 &line.product_id,
                 -line.quantity,
@@ -315,12 +277,15 @@ impl Work {
                 now,
             )
             .await?;
+            if let Some(p) = products.get_mut(&line.product_id) {
+                moved(p, &m)?;
+            }
         }
         self.changes
-            .push(NewChange::order(&*self.json, true, &order));
-        for p in lock_products(&mut self.tx, &ids, "").await?.values() {
+            .push(NewChange::order(&*self.store.json, true, &order));
+        for p in products.values() {
             self.changes
-                .push(NewChange::product(&*self.json, "stock_changed", p));
+                .push(NewChange::product(&*self.store.json, "stock_changed", p));
         }
         Ok(Ok(order))
     }
@@ -389,10 +354,10 @@ impl Work {
     /// Queues the feed events of an order's new status and of the stock it moved.
     fn note_changes(&mut self, order: &Order, products: &[Product]) {
         self.changes
-            .push(NewChange::order(&*self.json, false, order));
+            .push(NewChange::order(&*self.store.json, false, order));
         for p in products {
             self.changes
-                .push(NewChange::product(&*self.json, "stock_changed", p));
+                .push(NewChange::product(&*self.store.json, "stock_changed", p));
         }
     }
 }
@@ -470,4 +435,78 @@ impl Store {
         }
         Ok(expired)
     }
+}
+
+/// Rows per multi-row statement, well under both engines' parameter limits. A one-row
+/// statement (the per-request path) has one text and is kept prepared; a batch's texts
+/// vary with its size and are not.
+pub(crate) const CHUNK: usize = 256;
+
+/// Writes orders with one statement per [`CHUNK`] of them.
+pub(crate) async fn insert_orders(
+    tx: &mut Transaction<'static, Any>,
+    engine: Engine,
+    orders: &[&Order],
+) -> Result<(), StoreError> {
+    for chunk in orders.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
+             customer_name, customer_email, created_at, updated_at, expires_at) VALUES {}",
+            Params::new(engine).rows(chunk.len(), 13)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for o in chunk {
+            let at = time::format(&o.created_at);
+            q = q
+                .bind(o.id.as_str())
+                .bind(o.number)
+                .bind(o.status.as_str())
+                .bind(o.subtotal)
+                .bind(o.tip)
+                .bind(o.total)
+                .bind(o.currency.as_str())
+                .bind(o.note.as_deref())
+                .bind(o.customer.as_ref().map(|c| c.name.as_str()))
+                .bind(o.customer.as_ref().and_then(|c| c.email.as_deref()))
+                .bind(at.clone())
+                .bind(at)
+                .bind(time::format(&o.expires_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Writes every line of these orders with one statement per [`CHUNK`] of lines.
+pub(crate) async fn insert_lines(
+    tx: &mut Transaction<'static, Any>,
+    engine: Engine,
+    orders: &[&Order],
+) -> Result<(), StoreError> {
+    let lines: Vec<(&Order, usize)> = orders
+        .iter()
+        .flat_map(|o| (0..o.lines.len()).map(move |i| (*o, i)))
+        .collect();
+    for chunk in lines.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, \
+             unit_price, line_total) VALUES {}",
+            Params::new(engine).rows(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for (o, i) in chunk {
+            let l = &o.lines[*i];
+            q = q
+                .bind(o.id.as_str())
+                .bind(*i as i64 + 1)
+                .bind(l.product_id.as_str())
+                .bind(l.sku.as_str())
+                .bind(l.name.as_str())
+                .bind(l.quantity)
+                .bind(l.unit_price)
+                .bind(l.line_total);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }

@@ -8,7 +8,6 @@
 //! `lock_timeout`), on SQLite the single write lock does. Either way it then finds the
 //! stored response and replays it; it never writes a second time.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use caja_core::idempotency::{Fingerprint, IdempotencyKey};
@@ -17,9 +16,7 @@ use caja_core::time;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use tokio::sync::Notify;
-
-use crate::changes::{NewChange, PublicJson};
+use crate::changes::NewChange;
 use crate::location::Engine;
 use crate::{Store, StoreError};
 
@@ -61,8 +58,8 @@ pub struct Work {
     scope: IdempotencyScope,
     /// Events for the change feed, appended just before commit.
     pub(crate) changes: Vec<NewChange>,
-    pub(crate) json: Arc<dyn PublicJson>,
-    signal: Arc<Notify>,
+    /// The store that opened it: how resources render, and how commits are announced.
+    pub(crate) store: Store,
 }
 
 const SELECT: &str =
@@ -201,8 +198,7 @@ impl Store {
             engine: self.engine(),
             scope,
             changes: Vec::new(),
-            json: self.json.clone(),
-            signal: self.signal.clone(),
+            store: self.clone(),
         }))
     }
 
@@ -233,12 +229,7 @@ impl Work {
         .bind(self.scope.key.as_str())
         .execute(&mut *self.tx)
         .await?;
-        crate::changes::append(&mut self.tx, self.engine, &self.changes, time::now()).await?;
-        self.tx.commit().await?;
-        if !self.changes.is_empty() {
-            self.signal.notify_one();
-        }
-        Ok(())
+        self.store.commit_with(self.tx, &self.changes).await
     }
 
     /// ` FOR UPDATE` on PostgreSQL; nothing on SQLite, whose write lock already excludes

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use caja_core::ids::{OrderId, ProductId};
-use caja_core::order::{self, CheckoutRefusal, NewOrder, Order, OrderStatus};
+use caja_core::order::{self, CheckoutRefusal, NewOrder, Order};
 use caja_core::product::{Product, Stock, Version};
 use caja_core::time;
 use sqlx::any::AnyRow;
@@ -33,11 +33,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::changes::NewChange;
 use crate::ledger::lock_products;
 use crate::location::Engine;
+use crate::orders::{insert_lines, insert_orders};
 use crate::work::{decide, select_existing, Claim, IdempotencyScope, StoredResponse};
 use crate::{Store, StoreError};
-use statements::{
-    claim_keys, insert_lines, insert_moves, insert_orders, store_answers, update_stock,
-};
+use statements::{claim_keys, insert_moves, store_answers, update_stock};
 
 /// Turns a checkout's outcome into the response stored and sent for it.
 pub type Render =
@@ -291,31 +290,15 @@ async fn fast(
         let new = &jobs[i].order;
         match order::price(new, &products) {
             Ok((lines, subtotal)) => {
-                let id = OrderId::generate();
-                for l in &lines {
+                // Numbered below, once the batch knows how many orders it makes.
+                let o = Order::pending(new, lines, subtotal, 0, now, options.order_ttl);
+                for l in &o.lines {
                     if let Some(p) = products.get_mut(&l.product_id) {
                         p.stock = Stock::parse(p.stock.value() - l.quantity)?;
                     }
-                    moves.push((l.product_id.clone(), l.quantity, id.clone()));
+                    moves.push((l.product_id.clone(), l.quantity, o.id.clone()));
                 }
-                decided.push((
-                    i,
-                    Ok(Order {
-                        id,
-                        number: 0,
-                        status: OrderStatus::PendingPayment,
-                        lines,
-                        subtotal,
-                        tip: new.tip.amount,
-                        total: subtotal + new.tip.amount,
-                        currency: new.tip.currency,
-                        note: new.note.clone(),
-                        customer: new.customer.clone(),
-                        created_at: now,
-                        updated_at: now,
-                        expires_at: now + options.order_ttl,
-                    }),
-                ));
+                decided.push((i, Ok(o)));
             }
             Err(refusal) => decided.push((i, Err(refusal))),
         }

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashSet};
 
 use caja_core::ids::{OrderId, ProductId};
-use caja_core::order::Order;
 use caja_core::product::Product;
 use caja_core::time;
 use sqlx::{Any, Row, Transaction};
@@ -15,75 +14,7 @@ use crate::params::Params;
 use crate::work::StoredResponse;
 use crate::StoreError;
 
-/// Rows per multi-row statement, well under both engines' parameter limits.
-const CHUNK: usize = 256;
-
-pub(super) async fn insert_orders(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    orders: &[&Order],
-) -> Result<(), StoreError> {
-    for chunk in orders.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
-             customer_name, customer_email, created_at, updated_at, expires_at) VALUES {}",
-            Params::new(engine).rows(chunk.len(), 13)
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for o in chunk {
-            let at = time::format(&o.created_at);
-            q = q
-                .bind(o.id.as_str())
-                .bind(o.number)
-                .bind(o.status.as_str())
-                .bind(o.subtotal)
-                .bind(o.tip)
-                .bind(o.total)
-                .bind(o.currency.as_str())
-                .bind(o.note.as_deref())
-                .bind(o.customer.as_ref().map(|c| c.name.as_str()))
-                .bind(o.customer.as_ref().and_then(|c| c.email.as_deref()))
-                .bind(at.clone())
-                .bind(at)
-                .bind(time::format(&o.expires_at));
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-pub(super) async fn insert_lines(
-    tx: &mut Transaction<'static, Any>,
-    engine: Engine,
-    orders: &[&Order],
-) -> Result<(), StoreError> {
-    let lines: Vec<(&Order, usize)> = orders
-        .iter()
-        .flat_map(|o| (0..o.lines.len()).map(move |i| (*o, i)))
-        .collect();
-    for chunk in lines.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, \
-             unit_price, line_total) VALUES {}",
-            Params::new(engine).rows(chunk.len(), 8)
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for (o, i) in chunk {
-            let l = &o.lines[*i];
-            q = q
-                .bind(o.id.as_str())
-                .bind(*i as i64 + 1)
-                .bind(l.product_id.as_str())
-                .bind(l.sku.as_str())
-                .bind(l.name.as_str())
-                .bind(l.quantity)
-                .bind(l.unit_price)
-                .bind(l.line_total);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
+use crate::orders::CHUNK;
 
 /// One `sale` row per line, each with the stock it left, in the order they were decided.
 pub(super) async fn insert_moves(

@@ -31,7 +31,7 @@ use caja_core::feed::Topic;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::caller;
+use crate::auth::{bearer, caller};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiQuery;
 use crate::live::Subscription;
@@ -63,7 +63,7 @@ pub async fn stream(
     ApiQuery(q): ApiQuery<StreamQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    let token = bearer(&headers);
+    let token = bearer(&headers).map(str::to_owned);
     if let Ok(ws) = ws {
         // A key in the upgrade's header is checked now; otherwise in the first message.
         let preauth = match token {
@@ -107,18 +107,9 @@ pub async fn stream(
         })
         .transpose()?;
     let after = last_event_id.or(q.after).unwrap_or(0).max(0);
-    let start =
+    let sub =
         Subscription::start(state.store().clone(), state.hub().clone(), topics, after).await?;
-    Ok(sse::sse(state.clone(), grant, start).into_response())
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-        .filter(|t| !t.is_empty())
+    Ok(sse::sse(state.clone(), grant, sub).into_response())
 }
 
 /// The key a stream was opened with, so a revocation while it is open ends it.

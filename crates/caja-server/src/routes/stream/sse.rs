@@ -4,31 +4,26 @@
 use std::convert::Infallible;
 
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::{self, Stream};
 use serde_json::json;
 
 use super::{reset_notice, revoked_notice, Grant};
-use crate::live::{Item, Start, Stop};
+use crate::live::{Item, Stop, Subscription};
 use crate::AppState;
 
-/// The SSE body: a reset notice if need be, then every event with its seq as `id`.
+/// The SSE body: every event with its seq as `id`, and resets as `reset` events.
 pub(super) fn sse(
     state: AppState,
     grant: Grant,
-    start: Start,
+    sub: Subscription,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let heartbeat = state.config().stream_heartbeat;
-    let (sub, reset) = match start {
-        Start::Ok(sub) => (sub, false),
-        Start::Reset(sub) => (sub, true),
-    };
     let reset_event = |resume_from: i64| {
         SseEvent::default()
             .event("reset")
             .id(resume_from.to_string())
             .data(reset_notice(resume_from).to_string())
     };
-    let first = reset.then(|| reset_event(sub.last));
     let events = stream::unfold(Some((sub, grant, state)), move |open| async move {
         let (mut sub, mut grant, state) = open?;
         let next = sub.next().await;
@@ -64,6 +59,5 @@ pub(super) fn sse(
             }
         }
     });
-    let all = stream::iter(first.map(Ok)).chain(events);
-    Sse::new(all).keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
+    Sse::new(events).keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
 }

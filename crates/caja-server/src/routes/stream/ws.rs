@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use caja_core::auth::Role;
 use caja_core::feed::Topic;
 use futures_util::{FutureExt, SinkExt};
 use serde::Deserialize;
@@ -13,7 +12,7 @@ use serde_json::json;
 
 use super::{reset_notice, revoked_notice, Grant};
 use crate::auth::{caller, Caller};
-use crate::live::{Item, Start, Stop, Subscription};
+use crate::live::{Item, Stop, Subscription};
 use crate::AppState;
 
 /// Longest a write to a client may take: one that reads nothing for this long is gone
@@ -121,7 +120,7 @@ async fn subscribe(
     let topics = Topic::for_role(topics, who.role)
         .map_err(|e| refuse(CLOSE_FORBIDDEN, 403, "forbidden", e.to_string()))?;
     let names: Vec<String> = topics.iter().map(Topic::to_string).collect();
-    let start = Subscription::start(
+    let sub = Subscription::start(
         state.store().clone(),
         state.hub().clone(),
         topics,
@@ -136,23 +135,12 @@ async fn subscribe(
             "the change feed cannot be read right now; retry shortly".into(),
         )
     })?;
-    let (sub, reset) = match start {
-        Start::Ok(sub) => (sub, false),
-        Start::Reset(sub) => (sub, true),
-    };
-    let hello = json!({"type": "subscribed", "topics": names, "after": msg.after, "role": role_name(who.role)});
-    let sent = socket.send(Message::text(hello.to_string())).await;
-    if reset {
-        let _ = socket
-            .send(Message::text(reset_notice(sub.last).to_string()))
-            .await;
-    }
-    sent.map_err(|_| refuse(CLOSE_BAD_REQUEST, 400, "gone", String::new()))?;
+    let hello = json!({"type": "subscribed", "topics": names, "after": msg.after, "role": who.role.to_string()});
+    socket
+        .send(Message::text(hello.to_string()))
+        .await
+        .map_err(|_| refuse(CLOSE_BAD_REQUEST, 400, "gone", String::new()))?;
     Ok((sub, grant))
-}
-
-fn role_name(role: Role) -> String {
-    role.to_string()
 }
 
 /// Sends events as they come, heartbeats when idle, until the client leaves, the server

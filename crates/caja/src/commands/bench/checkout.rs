@@ -72,17 +72,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let mut products = Vec::with_capacity(args.products);
     for i in 0..args.products {
-        let body = json!({"sku": format!("bench-{run_id}-{i}"), "name": format!("bench {i}"), "price": {"amount": 100, "currency": "MXN"}, "stock": args.stock});
-        let created: Value = client
-            .post(format!("{}/v1/products", c.url))
-            .bearer_auth(&c.key)
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        products.push(created["id"].as_str().unwrap_or_default().to_owned());
+        let sku = format!("bench-{run_id}-{i}");
+        products.push(c.create_product(&client, &sku, args.stock).await?);
     }
     let products = Arc::new(products);
     let ledger = Arc::new(Mutex::new(Ledger::default()));

@@ -66,16 +66,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let client = c.client()?;
     let run_id = ulid::Ulid::new().to_string().to_lowercase();
-    let product: Value = client
-        .post(format!("{}/v1/products", c.url))
-        .bearer_auth(&c.key)
-        .json(&json!({"sku": format!("bench-live-{run_id}"), "name": "bench live", "price": {"amount": 100, "currency": "MXN"}, "stock": 0}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
+    let product_id = c
+        .create_product(&client, &format!("bench-live-{run_id}"), 0)
         .await?;
-    let product_id = product["id"].as_str().unwrap_or_default().to_owned();
     let start = head(&client, c).await?;
     let ws_url = format!("{}/v1/stream", c.url.replacen("http", "ws", 1));
 
@@ -177,9 +170,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "in_order": {"ok": in_order == args.subscribers, "detail": format!("{in_order} of {} in seq order", args.subscribers)},
         "writes_succeeded": {"ok": failed.load(Ordering::Relaxed) == 0, "detail": format!("{writes} committed, {} failed", failed.load(Ordering::Relaxed))},
     });
-    let ok = checks
-        .as_object()
-        .is_some_and(|m| m.values().all(|c| c["ok"] == true));
+    let ok = report::all_ok(&checks);
     let mut out = json!({
         "benchmark": "live",
         "subscribers": args.subscribers,
@@ -234,17 +225,7 @@ fn print_human(out: &Value) {
     if let Some(rss) = out.get("server_rss_peak_mb") {
         println!("server RSS peak  {rss} MB");
     }
-    if let Some(checks) = out["checks"].as_object() {
-        for (name, c) in checks {
-            let ok = c["ok"].as_bool().unwrap_or(false);
-            println!(
-                "check {:<38} {} {}",
-                name,
-                if ok { "ok  " } else { "FAIL" },
-                c["detail"].as_str().unwrap_or("")
-            );
-        }
-    }
+    report::print_checks(out);
 }
 
 async fn subscribe(url: &str, key: &str, topics: &[&str], after: i64) -> anyhow::Result<Ws> {

@@ -57,6 +57,26 @@ impl Common {
         }
     }
 
+    /// Creates a product for the run to use; returns its id.
+    async fn create_product(
+        &self,
+        client: &reqwest::Client,
+        sku: &str,
+        stock: i64,
+    ) -> anyhow::Result<String> {
+        let body = serde_json::json!({"sku": sku, "name": sku, "price": {"amount": 100, "currency": "MXN"}, "stock": stock});
+        let created: serde_json::Value = client
+            .post(format!("{}/v1/products", self.url))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(created["id"].as_str().unwrap_or_default().to_owned())
+    }
+
     fn client(&self) -> anyhow::Result<reqwest::Client> {
         Ok(reqwest::Client::builder()
             .pool_max_idle_per_host(self.concurrency)

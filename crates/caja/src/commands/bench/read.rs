@@ -18,20 +18,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let c = &args.common;
     let client = c.client()?;
     let run_id = ulid::Ulid::new().to_string().to_lowercase();
-    let created: serde_json::Value = client
-        .post(format!("{}/v1/products", c.url))
-        .bearer_auth(&c.key)
-        .json(&json!({"sku": format!("bench-read-{run_id}"), "name": "bench read", "price": {"amount": 100, "currency": "MXN"}, "stock": 1}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
+    let id = c
+        .create_product(&client, &format!("bench-read-{run_id}"), 1)
         .await?;
-    let path = format!(
-        "{}/v1/products/{}",
-        c.url,
-        created["id"].as_str().unwrap_or_default()
-    );
+    let path = format!("{}/v1/products/{id}", c.url);
     let pace = Pace::new(c.budget()?, c.json);
     let mut workers = Vec::new();
     for _ in 0..c.concurrency {

@@ -165,17 +165,30 @@ pub fn print(report: &Value, json: bool) {
             report["server_rss_peak_mb"]
         );
     }
-    if let Some(checks) = report.get("checks").and_then(Value::as_object) {
-        for (name, c) in checks {
-            let ok = c["ok"].as_bool().unwrap_or(false);
-            println!(
-                "check {:<28} {} {}",
-                name,
-                if ok { "ok  " } else { "FAIL" },
-                c["detail"].as_str().unwrap_or("")
-            );
-        }
+    print_checks(report);
+}
+
+/// One line per check of a report: its name, ok or FAIL, and what was found.
+pub fn print_checks(report: &Value) {
+    let Some(checks) = report.get("checks").and_then(Value::as_object) else {
+        return;
+    };
+    let width = checks.keys().map(String::len).max().unwrap_or(0);
+    for (name, c) in checks {
+        let ok = c["ok"].as_bool().unwrap_or(false);
+        println!(
+            "check {name:<width$} {} {}",
+            if ok { "ok  " } else { "FAIL" },
+            c["detail"].as_str().unwrap_or("")
+        );
     }
+}
+
+/// Did every check pass?
+pub fn all_ok(checks: &Value) -> bool {
+    checks
+        .as_object()
+        .is_some_and(|m| m.values().all(|c| c["ok"] == true))
 }
 
 /// The server's resident memory, from its /metrics (MB, now and peak).
