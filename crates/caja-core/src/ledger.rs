@@ -3,7 +3,22 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::ids::{OrderId, ProductId};
+use crate::time::Timestamp;
 use crate::DomainError;
+
+/// One ledger row: a movement of one product's stock, with the stock it left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    pub id: i64,
+    pub product_id: ProductId,
+    pub delta: i64,
+    pub reason: Reason,
+    pub note: Option<String>,
+    pub order_id: Option<OrderId>,
+    pub stock_after: i64,
+    pub created_at: Timestamp,
+}
 
 /// Why a unit of stock moved. The first four are entered by people; the rest are written
 /// by caja itself as orders move.
@@ -77,7 +92,8 @@ impl fmt::Display for Reason {
 
 /// A manual movement's size: non-zero, at most a million units either way.
 pub fn parse_delta(delta: i64) -> Result<i64, DomainError> {
-    if delta == 0 || delta.abs() > 1_000_000 {
+    // `unsigned_abs`: `i64::MIN.abs()` would overflow.
+    if delta == 0 || delta.unsigned_abs() > 1_000_000 {
         return Err(DomainError::invalid(
             "delta",
             "must be a non-zero number of units, at most 1000000 either way",
@@ -117,6 +133,8 @@ mod tests {
     fn a_movement_moves_something() {
         assert!(parse_delta(0).is_err());
         assert!(parse_delta(1_000_001).is_err());
+        assert!(parse_delta(i64::MIN).is_err());
+        assert!(parse_delta(i64::MAX).is_err());
         assert_eq!(parse_delta(-3).unwrap(), -3);
     }
 }

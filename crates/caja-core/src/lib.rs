@@ -6,6 +6,7 @@
 //! database or a clock.
 
 pub mod auth;
+pub mod command;
 pub mod error;
 pub mod feed;
 pub mod idempotency;

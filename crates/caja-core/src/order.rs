@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::command::Refusal;
 use crate::ids::{OrderId, ProductId};
 use crate::money::{Currency, Money, MAX_AMOUNT};
 use crate::product::Product;
@@ -150,6 +151,45 @@ pub fn transition(
     }
 }
 
+/// How an order was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentMethod {
+    Cash,
+    Card,
+    Transfer,
+    Provider,
+}
+
+impl PaymentMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cash => "cash",
+            Self::Card => "card",
+            Self::Transfer => "transfer",
+            Self::Provider => "provider",
+        }
+    }
+}
+
+impl FromStr for PaymentMethod {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "cash" => Self::Cash,
+            "card" => Self::Card,
+            "transfer" => Self::Transfer,
+            "provider" => Self::Provider,
+            _ => {
+                return Err(DomainError::invalid(
+                    "method",
+                    "must be one of cash, card, transfer, provider",
+                ))
+            }
+        })
+    }
+}
+
 /// How big one order may be (settings `order_max_quantity`, `order_max_lines`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderLimits {
@@ -279,8 +319,7 @@ impl Order {
     /// A new order awaiting payment, from a checkout priced at `now`.
     pub fn pending(
         new: &NewOrder,
-        lines: Vec<OrderLine>,
-        subtotal: i64,
+        priced: Priced,
         number: i64,
         now: Timestamp,
         ttl: chrono::Duration,
@@ -289,10 +328,10 @@ impl Order {
             id: OrderId::generate(),
             number,
             status: OrderStatus::PendingPayment,
-            lines,
-            subtotal,
+            lines: priced.lines,
+            subtotal: priced.subtotal,
             tip: new.tip.amount,
-            total: subtotal + new.tip.amount,
+            total: priced.total,
             currency: new.tip.currency,
             note: new.note.clone(),
             customer: new.customer.clone(),
@@ -311,21 +350,22 @@ pub struct Shortage {
     pub available: i64,
 }
 
-/// Why a checkout is refused after looking at the catalog.
+/// The most one order may total, in minor units: far below `i64::MAX`, so no sum of
+/// totals that `caja check` or a report adds up can overflow.
+pub const MAX_ORDER_TOTAL: i64 = 1_000_000_000_000_000;
+
+/// A checkout's lines as sold, and what they add up to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckoutRefusal {
-    /// Some lines name products that do not exist or are archived.
-    UnknownProducts(Vec<String>),
-    /// Some lines ask for more than is in stock; every short line is listed.
-    OutOfStock(Vec<Shortage>),
+pub struct Priced {
+    pub lines: Vec<OrderLine>,
+    pub subtotal: i64,
+    pub total: i64,
 }
 
 /// Prices a checkout against the locked products (sorted like `lines`), or says why not.
-/// `products` holds what the database found; missing ids are unknown.
-pub fn price(
-    order: &NewOrder,
-    products: &BTreeMap<ProductId, Product>,
-) -> Result<(Vec<OrderLine>, i64), CheckoutRefusal> {
+/// `products` holds what the database found; missing ids are unknown. Every sum is
+/// checked: an order past [`MAX_ORDER_TOTAL`] is refused, never wrapped or saturated.
+pub fn price(order: &NewOrder, products: &BTreeMap<ProductId, Product>) -> Result<Priced, Refusal> {
     let unknown: Vec<String> = order
         .lines
         .iter()
@@ -333,8 +373,11 @@ pub fn price(
         .map(|l| l.product_id.to_string())
         .collect();
     if !unknown.is_empty() {
-        return Err(CheckoutRefusal::UnknownProducts(unknown));
+        return Err(Refusal::UnknownProducts(unknown));
     }
+    let too_large = Refusal::AmountTooLarge {
+        max: MAX_ORDER_TOTAL,
+    };
     let mut shortages = Vec::new();
     let mut lines = Vec::with_capacity(order.lines.len());
     let mut subtotal: i64 = 0;
@@ -350,10 +393,14 @@ pub fn price(
             });
             continue;
         }
-        // Prices are at most 10^12 and quantities at most 10^6 (the limits' ceiling): a line
-        // stays below 10^18, and a thousand lines are summed with a checked add below.
-        let line_total = p.price.amount * l.quantity;
-        subtotal = subtotal.saturating_add(line_total);
+        let line_total = p
+            .price
+            .amount
+            .checked_mul(l.quantity)
+            .ok_or_else(|| too_large.clone())?;
+        subtotal = subtotal
+            .checked_add(line_total)
+            .ok_or_else(|| too_large.clone())?;
         lines.push(OrderLine {
             product_id: p.id.clone(),
             sku: p.sku.as_str().to_owned(),
@@ -364,9 +411,17 @@ pub fn price(
         });
     }
     if !shortages.is_empty() {
-        return Err(CheckoutRefusal::OutOfStock(shortages));
+        return Err(Refusal::OutOfStock(shortages));
     }
-    Ok((lines, subtotal))
+    let total = subtotal
+        .checked_add(order.tip.amount)
+        .filter(|t| *t <= MAX_ORDER_TOTAL)
+        .ok_or(too_large)?;
+    Ok(Priced {
+        lines,
+        subtotal,
+        total,
+    })
 }
 
 /// A tip as received: non-negative, in the store currency.
@@ -557,11 +612,12 @@ mod tests {
         .into_iter()
         .map(|p| (p.id.clone(), p))
         .collect();
-        let (lines, subtotal) = price(&order(&[(1, 2), (2, 1)]), &products).unwrap();
-        assert_eq!(subtotal, 2 * 100 + 200);
-        assert_eq!(lines[0].line_total, 200);
+        let priced = price(&order(&[(1, 2), (2, 1)]), &products).unwrap();
+        assert_eq!(priced.subtotal, 2 * 100 + 200);
+        assert_eq!(priced.total, priced.subtotal);
+        assert_eq!(priced.lines[0].line_total, 200);
         match price(&order(&[(1, 6), (2, 1), (3, 1)]), &products) {
-            Err(CheckoutRefusal::OutOfStock(s)) => {
+            Err(Refusal::OutOfStock(s)) => {
                 assert_eq!(s.len(), 2);
                 assert_eq!((s[0].requested, s[0].available), (6, 5));
                 assert_eq!((s[1].requested, s[1].available), (1, 0));
@@ -578,10 +634,30 @@ mod tests {
             .collect();
         assert_eq!(
             price(&order(&[(1, 1), (2, 1)]), &products),
-            Err(CheckoutRefusal::UnknownProducts(vec![
+            Err(Refusal::UnknownProducts(vec![
                 pid(1).to_string(),
                 pid(2).to_string()
             ]))
         );
+    }
+
+    #[test]
+    fn totals_past_the_maximum_are_refused_not_wrapped() {
+        let mut huge = product(1, 1_000_000, false);
+        huge.price.amount = crate::money::MAX_AMOUNT;
+        let products: BTreeMap<_, _> = [(huge.id.clone(), huge)].into_iter().collect();
+        let too_large = Err(Refusal::AmountTooLarge {
+            max: MAX_ORDER_TOTAL,
+        });
+        assert_eq!(price(&order(&[(1, 1_000_000)]), &products), too_large);
+        let mut tipped = order(&[(1, 1000)]);
+        assert_eq!(
+            price(&tipped, &products).unwrap().total,
+            1000 * crate::money::MAX_AMOUNT
+        );
+        tipped.tip.amount = i64::MAX;
+        assert_eq!(price(&tipped, &products), too_large);
+        tipped.tip.amount = 1;
+        assert_eq!(price(&tipped, &products), too_large);
     }
 }

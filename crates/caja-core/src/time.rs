@@ -2,11 +2,56 @@
 //! width. Fixed width makes the stored text sort in time order on both engines, so range
 //! scans and comparisons need no engine-specific date type.
 
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::DomainError;
 
 pub type Timestamp = DateTime<Utc>;
+
+/// The one source of "now". Code that decides by time asks a clock it was given, so tests
+/// move time forward instead of sleeping.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> Timestamp;
+}
+
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        now()
+    }
+}
+
+/// The wall clock plus an offset that only grows: time keeps flowing (so timestamps
+/// still order events), and a test jumps past a deadline with [`MovableClock::advance`].
+#[derive(Debug, Default)]
+pub struct MovableClock {
+    offset_micros: AtomicI64,
+}
+
+impl MovableClock {
+    pub fn advance(&self, by: chrono::Duration) {
+        let micros = by.num_microseconds().unwrap_or(i64::MAX).max(0);
+        self.offset_micros.fetch_add(micros, Ordering::SeqCst);
+    }
+}
+
+impl Clock for MovableClock {
+    fn now(&self) -> Timestamp {
+        let offset = chrono::Duration::microseconds(self.offset_micros.load(Ordering::SeqCst));
+        truncate(Utc::now())
+            .checked_add_signed(offset)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
 
 /// The current time truncated to what storage keeps, so a value read back equals the value
 /// written.
@@ -40,6 +85,16 @@ mod tests {
         assert_eq!(parse("t", &format(&a)).unwrap(), a);
         assert!(format(&a) < format(&b));
         assert_eq!(format(&a).len(), "2026-01-01T00:00:00.000000Z".len());
+    }
+
+    #[test]
+    fn a_movable_clock_jumps_forward_and_keeps_flowing() {
+        let clock = MovableClock::default();
+        let before = clock.now();
+        clock.advance(chrono::Duration::hours(1));
+        let after = clock.now();
+        assert!(after - before >= chrono::Duration::hours(1));
+        assert!(after - before < chrono::Duration::hours(2));
     }
 
     #[test]

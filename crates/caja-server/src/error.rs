@@ -9,6 +9,8 @@ use std::fmt;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use caja_core::command::Refusal;
+use caja_core::product::{Stock, Version};
 use caja_core::DomainError;
 use caja_store::StoreError;
 use serde_json::{json, Map, Value};
@@ -215,23 +217,99 @@ impl From<DomainError> for ApiError {
     }
 }
 
+impl From<&Refusal> for ApiError {
+    fn from(r: &Refusal) -> Self {
+        match r {
+            Refusal::UnknownProducts(ids) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-product",
+                "Unknown product",
+                format!("no live product {}", ids.join(", ")),
+            )
+            .with("product_ids", ids.clone()),
+            Refusal::OutOfStock(lines) => Self::new(
+                StatusCode::CONFLICT,
+                "out-of-stock",
+                "Out of stock",
+                format!("{} line(s) ask for more than is in stock", lines.len()),
+            )
+            .with("lines", serde_json::to_value(lines).unwrap_or_default()),
+            Refusal::NotEnoughStock { available } => Self::new(
+                StatusCode::CONFLICT,
+                "out-of-stock",
+                "Out of stock",
+                format!("only {available} in stock: stock never goes below zero"),
+            )
+            .with("available", *available),
+            Refusal::AmountTooLarge { max } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "amount-too-large",
+                "Amount too large",
+                format!("the order's total would exceed {max} minor units"),
+            )
+            .with("max", *max),
+            Refusal::OrderNotFound => Self::not_found("no such order"),
+            Refusal::ProductNotFound => Self::not_found("no such product"),
+            Refusal::InvalidTransition(t) => Self::new(
+                StatusCode::CONFLICT,
+                "invalid-transition",
+                "Invalid transition",
+                t.to_string(),
+            )
+            .with("current_status", t.from.as_str()),
+            Refusal::AmountMismatch { total } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "amount-mismatch",
+                "Wrong amount",
+                format!("a payment must be for the order's total, {total}"),
+            )
+            .with("total", *total),
+            Refusal::Archived => Self::new(
+                StatusCode::CONFLICT,
+                "archived",
+                "Archived",
+                "the product is archived and cannot change",
+            ),
+            Refusal::StockLimit { current } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "stock-limit",
+                "Too much stock",
+                format!("stock is {current} and may not exceed {}", Stock::MAX),
+            )
+            .with("current", *current),
+            Refusal::StaleVersion { current } => Self::stale(*current),
+            Refusal::DuplicateSku => Self::duplicate_sku(),
+        }
+    }
+}
+
+impl ApiError {
+    fn stale(current: Version) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Stale version",
+            "the resource changed since you read it; read it again and reapply your change",
+        )
+        .with("current_etag", current.etag())
+    }
+
+    fn duplicate_sku() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "duplicate-sku",
+            "Duplicate sku",
+            "a live product already has this sku",
+        )
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {
             StoreError::NotFound => Self::not_found("no such resource"),
-            StoreError::DuplicateSku => Self::new(
-                StatusCode::CONFLICT,
-                "duplicate-sku",
-                "Duplicate sku",
-                "a live product already has this sku",
-            ),
-            StoreError::StaleVersion { current } => Self::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition-failed",
-                "Stale version",
-                "the resource changed since you read it; read it again and reapply your change",
-            )
-            .with("current_etag", current.etag()),
+            StoreError::DuplicateSku => Self::duplicate_sku(),
+            StoreError::StaleVersion { current } => Self::stale(*current),
             StoreError::Archived => Self::new(
                 StatusCode::CONFLICT,
                 "archived",
@@ -245,14 +323,16 @@ impl From<StoreError> for ApiError {
                 "a request with this Idempotency-Key is still running; retry after the time in Retry-After to get its result",
             )
             .retry_after(1),
-            StoreError::ShuttingDown | StoreError::Retry(_) => Self::new(
+            StoreError::ShuttingDown | StoreError::Retry(_) | StoreError::GuardMismatch(_) => {
+                Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily-unavailable",
                 "Try again",
                 "the write could not be completed now; retry it with the same Idempotency-Key",
             )
             .retry_after(1)
-            .caused_by(&e),
+            .caused_by(&e)
+            }
             StoreError::Unavailable(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database-unavailable",

@@ -2,30 +2,35 @@
 //! money or stock.
 //!
 //! [`Idempotent`] reads the `Idempotency-Key` and the body and fingerprints the request;
-//! [`claim`] either replays a stored answer or hands the handler a [`Work`] transaction;
-//! [`finish`] stores the handler's response in that same transaction and commits. A 5xx is
-//! never stored (the transaction is dropped), so the client can retry it.
+//! [`command`] hands the parsed command to the store's one writer, which claims the key,
+//! decides, and stores the answer in the same transaction as the effect; [`refuse`] stores
+//! a refusal of the body the same way. A 5xx is never stored, so the client can retry it.
 
-use axum::body::{to_bytes, Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use caja_core::command::Command;
 use caja_core::idempotency::{Fingerprint, IdempotencyKey};
-use caja_store::{Claim, IdempotencyScope, StoredResponse, Work};
+use caja_store::writer::{IdempotencyScope, Settled, Submission, Verdict, Write};
+use caja_store::{StoreError, StoredResponse};
 use serde::de::DeserializeOwned;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::request::current_request_id;
 use crate::AppState;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
 
-/// A write request: its key, its fingerprint and its parsed body.
+/// A write request: its key, its fingerprint and its parsed body. A body that is JSON but
+/// does not fit the request's shape (an unknown field, a float for an integer) is an
+/// `Err` here, for the handler to store under the key with [`refuse`].
 pub struct Idempotent<T> {
     pub key: IdempotencyKey,
     pub fingerprint: Fingerprint,
-    pub body: T,
+    pub body: Result<T, ApiError>,
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for Idempotent<T> {
@@ -73,7 +78,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Idempotent<T> {
             .and_then(|v| serde_json::to_vec(&v).ok())
             .unwrap_or_else(|| bytes.to_vec());
         let fingerprint = Fingerprint::new(&method, &path, &canonical);
-        let body = crate::json::parse(&bytes)?;
+        let body = match crate::json::parse(&bytes) {
+            Err(e) if e.status() != StatusCode::UNPROCESSABLE_ENTITY => return Err(e),
+            parsed => parsed,
+        };
         Ok(Self {
             key,
             fingerprint,
@@ -82,40 +90,73 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Idempotent<T> {
     }
 }
 
-/// What a claim gives the handler.
-pub enum Claimed {
-    Fresh(Work),
-    Replay(Response),
-}
-
-pub async fn claim<T>(
-    state: &AppState,
-    caller: &Caller,
-    req: &Idempotent<T>,
-) -> ApiResult<Claimed> {
-    match state
-        .store()
-        .claim(scope(caller, req), state.config().idempotency_wait)
-        .await?
-    {
-        Claim::Fresh(work) => Ok(Claimed::Fresh(work)),
-        Claim::Replay { response, waited } => Ok(Claimed::Replay(replayed(response, waited))),
-        Claim::Mismatch => Err(mismatch()),
+impl<T> Idempotent<T> {
+    /// The scope of this request for `caller`: whose key, which key, what request.
+    pub fn scope(&self, caller: &Caller) -> IdempotencyScope {
+        IdempotencyScope {
+            key_id: caller.key_id.clone(),
+            key: self.key.clone(),
+            fingerprint: self.fingerprint.clone(),
+        }
     }
 }
 
-/// Answers a request refused before any work (a body that does not validate, an id that
-/// cannot exist), storing the refusal under its key like any other answer: a retry gets
-/// the same refusal replayed, and the key cannot be reused for another request.
-pub async fn refuse<T>(
+/// A write's response, and how it was decided if it was decided now (`None` for a
+/// replay), for the caller's metrics.
+pub struct Written {
+    pub response: Response,
+    pub verdict: Option<Verdict>,
+}
+
+/// Decides `command` on the writer under the request's key and answers it.
+pub async fn command(
     state: &AppState,
-    caller: &Caller,
-    req: &Idempotent<T>,
+    scope: Option<IdempotencyScope>,
+    command: Command,
+) -> ApiResult<Written> {
+    submit(state, scope, Write::Command(command)).await
+}
+
+/// Answers a request refused before it became a command (a body that does not validate,
+/// an id that cannot exist), storing the refusal under its key like any other answer: a
+/// retry gets the same refusal replayed, and the key cannot be reused for another request.
+pub async fn refuse(
+    state: &AppState,
+    scope: IdempotencyScope,
     refusal: ApiError,
-) -> ApiResult<Response> {
-    match claim(state, caller, req).await? {
-        Claimed::Replay(r) => Ok(r),
-        Claimed::Fresh(work) => finish(work, refusal.into_response()).await,
+) -> ApiResult<Written> {
+    if refusal.status().is_server_error() {
+        return Err(refusal);
+    }
+    let request_id = current_request_id().unwrap_or_default();
+    let write = Write::Refused {
+        response: crate::presenter::problem(&request_id, &refusal),
+        kind: refusal.kind(),
+    };
+    submit(state, Some(scope), write).await
+}
+
+async fn submit(
+    state: &AppState,
+    scope: Option<IdempotencyScope>,
+    write: Write,
+) -> ApiResult<Written> {
+    let submission = Submission {
+        scope,
+        request_id: current_request_id().unwrap_or_default(),
+        write,
+    };
+    match state.writer().submit(submission).await? {
+        Settled::Fresh { response, verdict } => Ok(Written {
+            response: respond(response, false),
+            verdict: Some(verdict),
+        }),
+        Settled::Replay { response, waited } => Ok(Written {
+            response: replayed(response, waited),
+            verdict: None,
+        }),
+        Settled::Mismatch => Err(mismatch()),
+        Settled::InFlight => Err(StoreError::KeyInFlight.into()),
     }
 }
 
@@ -129,7 +170,7 @@ pub fn mismatch() -> ApiError {
 }
 
 /// A stored answer sent again, counted.
-pub fn replayed(stored: StoredResponse, waited: bool) -> Response {
+fn replayed(stored: StoredResponse, waited: bool) -> Response {
     metrics::counter!("caja_idempotent_replays_total").increment(1);
     if waited {
         metrics::counter!("caja_idempotency_waits_total").increment(1);
@@ -137,46 +178,8 @@ pub fn replayed(stored: StoredResponse, waited: bool) -> Response {
     respond(stored, true)
 }
 
-/// The scope of a request: whose key, which key, what request.
-pub fn scope<T>(caller: &Caller, req: &Idempotent<T>) -> IdempotencyScope {
-    IdempotencyScope {
-        key_id: caller.key_id.clone(),
-        key: req.key.clone(),
-        fingerprint: req.fingerprint.clone(),
-    }
-}
-
-/// Headers worth replaying.
-const KEPT: [HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
-
-/// Stores `response` with the work's effects and commits; returns the response to send.
-pub async fn finish(work: Work, response: Response) -> ApiResult<Response> {
-    let (parts, body) = response.into_parts();
-    if parts.status.is_server_error() {
-        // Dropping the work rolls everything back: nothing is stored, the client may retry.
-        drop(work);
-        return Ok(Response::from_parts(parts, body));
-    }
-    let bytes = to_bytes(body, usize::MAX)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let stored = StoredResponse {
-        status: parts.status.as_u16(),
-        headers: KEPT
-            .iter()
-            .filter_map(|name| {
-                let value = parts.headers.get(name)?.to_str().ok()?;
-                Some((name.as_str().to_owned(), value.to_owned()))
-            })
-            .collect(),
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    };
-    work.commit(&stored).await?;
-    Ok(Response::from_parts(parts, Body::from(bytes)))
-}
-
 /// The HTTP response for a stored answer; `replayed` adds `Idempotent-Replayed: true`.
-pub fn respond(stored: StoredResponse, replayed: bool) -> Response {
+fn respond(stored: StoredResponse, replayed: bool) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();

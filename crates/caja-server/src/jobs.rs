@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use caja_core::command::{Answer, Command};
+use caja_store::writer::{Settled, Submission, Verdict, Write};
 use caja_store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
@@ -25,16 +27,12 @@ pub fn spawn(state: &AppState, shutdown: CancellationToken) {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            match sweeper
-                .store()
-                .expire_due(caja_core::time::now(), SWEEP_BATCH)
-                .await
-            {
-                Ok(expired) if !expired.is_empty() => {
-                    metrics::counter!("caja_orders_expired_total").increment(expired.len() as u64);
-                    tracing::info!(count = expired.len(), "expired unpaid orders");
+            match sweep(&sweeper).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    metrics::counter!("caja_orders_expired_total").increment(n);
+                    tracing::info!(count = n, "expired unpaid orders");
                 }
-                Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retrying next tick"),
             }
         }
@@ -53,6 +51,35 @@ pub fn spawn(state: &AppState, shutdown: CancellationToken) {
         "change-feed events",
         |store, before| async move { store.prune_changes(before).await },
     );
+}
+
+/// Expires what is due now: one expire command per order, submitted together so the
+/// writer commits them as one batch. Each re-checks its order under lock, so an order paid
+/// meanwhile, or expired by another replica's sweeper, is left alone. Returns how many
+/// orders this sweep expired.
+pub(crate) async fn sweep(state: &AppState) -> Result<u64, StoreError> {
+    let due = state
+        .store()
+        .due_orders(state.store().now(), SWEEP_BATCH)
+        .await?;
+    let expiries = due.into_iter().map(|order| {
+        state.writer().submit(Submission {
+            scope: None,
+            request_id: String::new(),
+            write: Write::Command(Command::Expire { order }),
+        })
+    });
+    let mut expired = 0;
+    for settled in futures_util::future::join_all(expiries).await {
+        if let Settled::Fresh {
+            verdict: Verdict::Done(Answer::Order(_)),
+            ..
+        } = settled?
+        {
+            expired += 1;
+        }
+    }
+    Ok(expired)
 }
 
 /// Deletes what is older than `keep`, every 1/24 of it (between a second and an hour),
@@ -79,7 +106,8 @@ fn retention<F, Fut>(
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            match delete_before(store.clone(), caja_core::time::now() - keep_for).await {
+            let before = store.now() - keep_for;
+            match delete_before(store.clone(), before).await {
                 Ok(n) if n > 0 => tracing::info!(count = n, what, "removed past retention"),
                 Ok(_) => {}
                 Err(e) => {

@@ -15,7 +15,7 @@ mod limits;
 mod live;
 mod metrics;
 mod openapi;
-mod public_json;
+mod presenter;
 mod request;
 mod routes;
 mod state;
@@ -34,6 +34,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use config::ServerConfig;
 pub use error::{ApiError, PROBLEM_JSON};
 pub use openapi::openapi_document;
+pub use presenter::presenter;
 pub use state::AppState;
 
 /// The whole HTTP app.

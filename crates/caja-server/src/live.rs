@@ -81,6 +81,8 @@ pub struct Hub {
     head: AtomicI64,
     /// The newest seq broadcast.
     sent: AtomicI64,
+    /// Fired when the server begins to stop: every subscription ends at once.
+    stopping: CancellationToken,
 }
 
 impl Hub {
@@ -91,7 +93,18 @@ impl Hub {
             buffer: buffer as i64,
             head: AtomicI64::new(0),
             sent: AtomicI64::new(0),
+            stopping: CancellationToken::new(),
         })
+    }
+
+    /// Ends every subscription (streams close, long polls answer): the server is stopping.
+    pub fn stop(&self) {
+        self.stopping.cancel();
+    }
+
+    /// Resolves once the server begins to stop.
+    pub async fn stopped(&self) {
+        self.stopping.cancelled().await
     }
 
     pub fn head(&self) -> i64 {
@@ -253,6 +266,9 @@ impl Subscription {
     /// The next event this subscriber wants, in seq order, waiting for it if need be.
     /// Cancel-safe: dropping the future loses nothing.
     pub async fn next(&mut self) -> Result<Item, Stop> {
+        if self.hub.stopping.is_cancelled() {
+            return Err(Stop::Closed);
+        }
         if let Some(resume_from) = self.reset.take() {
             return Ok(Item::Reset { resume_from });
         }
@@ -292,7 +308,12 @@ impl Subscription {
                     continue;
                 }
             }
-            match self.rx.recv().await {
+            let received = tokio::select! {
+                biased;
+                _ = self.hub.stopping.cancelled() => return Err(Stop::Closed),
+                received = self.rx.recv() => received,
+            };
+            match received {
                 Ok(e) if e.seq <= self.last => {}
                 // A jump: this receiver started between the tailer's sends. The head moves
                 // before each send, so the table read that follows covers the gap and `e`.

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use caja_core::command::Policy;
 use caja_core::ids::KeyId;
-use caja_store::batch::{BatchOptions, Batcher, Render};
+use caja_store::writer::{Writer, WriterOptions};
 use caja_store::Store;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
 use crate::key_cache::KeyCache;
@@ -27,7 +29,7 @@ struct Inner {
     store: Store,
     keys: KeyCache,
     hub: Arc<Hub>,
-    batcher: Option<Batcher>,
+    writer: Writer,
     config: ServerConfig,
     limiters: Limiters,
     started: Instant,
@@ -37,28 +39,31 @@ struct Inner {
 }
 
 impl AppState {
+    /// The app's state over `store`, which must have been opened with
+    /// [`crate::presenter()`]. Starts the one writer; call it inside a Tokio runtime.
     pub fn new(store: Store, config: ServerConfig) -> Self {
         // Install the metrics recorder before the first request is counted.
         let _ = crate::metrics::handle();
-        let store = store.with_public_json(Arc::new(crate::public_json::ApiJson));
-        let ttl =
-            chrono::Duration::from_std(config.order_ttl).unwrap_or(chrono::Duration::minutes(15));
-        let batcher = config.write_batching.then(|| {
-            let render: Render = Arc::new(crate::routes::orders::render_checkout);
-            Batcher::start(
-                store.clone(),
-                render,
-                BatchOptions {
-                    max_batch: config.max_batch.max(1),
-                    order_ttl: ttl,
-                    key_wait: config.idempotency_wait,
+        let writer = Writer::start(
+            store.clone(),
+            WriterOptions {
+                // Batching off is batches of one through the same code: the baseline.
+                max_batch: if config.write_batching {
+                    config.max_batch.max(1)
+                } else {
+                    1
                 },
-            )
-        });
+                policy: Policy {
+                    order_ttl: chrono::Duration::from_std(config.order_ttl)
+                        .unwrap_or(chrono::Duration::minutes(15)),
+                },
+                key_wait: config.idempotency_wait,
+            },
+        );
         Self(Arc::new(Inner {
             hub: Hub::new(config.stream_buffer),
             keys: KeyCache::default(),
-            batcher,
+            writer,
             store,
             config,
             limiters: Limiters::default(),
@@ -87,14 +92,9 @@ impl AppState {
         &self.0.config
     }
 
-    /// The group-commit path for checkouts, unless batching is off.
-    pub(crate) fn batcher(&self) -> Option<&Batcher> {
-        self.0.batcher.as_ref()
-    }
-
-    /// How long an unpaid order holds its stock.
-    pub(crate) fn order_ttl(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.0.config.order_ttl).unwrap_or(chrono::Duration::minutes(15))
+    /// The one writer every command goes through.
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.0.writer
     }
 
     pub(crate) fn limiters(&self) -> &Limiters {
@@ -105,9 +105,11 @@ impl AppState {
         self.0.started.elapsed()
     }
 
-    /// From now on `/ready` fails, so a load balancer stops sending new work.
+    /// From now on `/ready` fails, so a load balancer stops sending new work, and every
+    /// live stream and long poll ends, so nothing open holds the shutdown up.
     pub fn begin_shutdown(&self) {
         self.0.shutting_down.store(true, Ordering::SeqCst);
+        self.0.hub.stop();
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -131,6 +133,12 @@ impl AppState {
         self.0.tasks.spawn(task);
     }
 
+    /// Holds shutdown's wait for background work until dropped: for tasks the app does not
+    /// spawn itself (an upgraded WebSocket), so they can say goodbye before the process ends.
+    pub(crate) fn task_token(&self) -> TaskTrackerToken {
+        self.0.tasks.token()
+    }
+
     /// Records a key's use in the background, at most once per [`TOUCH_EVERY`].
     pub(crate) fn note_key_used(&self, id: &KeyId) {
         let now = Instant::now();
@@ -149,7 +157,8 @@ impl AppState {
         let store = self.0.store.clone();
         let id = id.clone();
         self.0.tasks.spawn(async move {
-            if let Err(e) = store.touch_key(&id, caja_core::time::now()).await {
+            let now = store.now();
+            if let Err(e) = store.touch_key(&id, now).await {
                 tracing::warn!(key_id = %id, error = %e, "could not record key use");
             }
         });

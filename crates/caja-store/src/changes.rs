@@ -11,22 +11,20 @@
 //! is held only for the insert and the commit, and the counter is the last lock any writer
 //! takes, so it cannot be part of a deadlock.
 //!
-//! The resource's public JSON is rendered by the API layer through [`PublicJson`], so the
-//! feed carries exactly what `GET` would return after the change.
+//! The resource's public JSON is rendered by the store's [`Presenter`], so the feed carries
+//! exactly what `GET` would return after the change.
 
 use std::sync::Arc;
 
+use caja_core::command::Event;
 use caja_core::ids::KeyId;
-use caja_core::order::Order;
-use caja_core::product::Product;
 use caja_core::time::{self, Timestamp};
 use sqlx::postgres::PgListener;
 use sqlx::{Any, AnyPool, Row, Transaction};
 use tokio::sync::Notify;
 
-use crate::ledger::Movement;
-use crate::location::{DatabaseLocation, Engine};
-use crate::params::Params;
+use crate::dialect::Dialect;
+use crate::presenter::Presenter;
 use crate::rows::{int, text, timestamp};
 use crate::{Store, StoreError};
 
@@ -35,32 +33,6 @@ pub const CHANNEL: &str = "caja_changes";
 
 /// The event a key revocation appends: for caches, never for subscribers.
 pub const KEY_REVOKED: &str = "key.revoked";
-
-/// Renders resources as the API shows them.
-pub trait PublicJson: Send + Sync {
-    fn product(&self, p: &Product) -> String;
-    fn order(&self, o: &Order) -> String;
-    fn movement(&self, m: &Movement) -> String;
-}
-
-/// For stores that never serve (the command-line tools): events carry the id only.
-struct IdOnly;
-
-impl PublicJson for IdOnly {
-    fn product(&self, p: &Product) -> String {
-        format!("{{\"id\":\"{}\"}}", p.id)
-    }
-    fn order(&self, o: &Order) -> String {
-        format!("{{\"id\":\"{}\"}}", o.id)
-    }
-    fn movement(&self, m: &Movement) -> String {
-        format!("{{\"id\":{}}}", m.id)
-    }
-}
-
-pub(crate) fn id_only() -> Arc<dyn PublicJson> {
-    Arc::new(IdOnly)
-}
 
 /// One committed event as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,25 +55,12 @@ pub(crate) struct NewChange {
 }
 
 impl NewChange {
-    pub(crate) fn product(json: &dyn PublicJson, kind: &str, p: &Product) -> Self {
+    /// A decided command's event, rendered by the store's presenter.
+    pub(crate) fn event(presenter: &dyn Presenter, event: &Event) -> Self {
         Self {
-            kind: format!("product.{kind}"),
-            resource_id: p.id.to_string(),
-            data: json.product(p),
-        }
-    }
-
-    /// `order.created` for a new order, else `order.<status>`.
-    pub(crate) fn order(json: &dyn PublicJson, created: bool, o: &Order) -> Self {
-        let kind = if created {
-            "order.created".to_owned()
-        } else {
-            format!("order.{}", o.status.as_str())
-        };
-        Self {
-            kind,
-            resource_id: o.id.to_string(),
-            data: json.order(o),
+            kind: event.kind().to_owned(),
+            resource_id: event.resource_id().to_owned(),
+            data: presenter.event(event),
         }
     }
 
@@ -113,20 +72,12 @@ impl NewChange {
             data: format!("{{\"id\":\"{id}\"}}"),
         }
     }
-
-    pub(crate) fn movement(json: &dyn PublicJson, m: &Movement) -> Self {
-        Self {
-            kind: "stock.moved".to_owned(),
-            resource_id: m.product_id.to_string(),
-            data: json.movement(m),
-        }
-    }
 }
 
 /// Numbers and writes `changes`; call it as the transaction's last statement before commit.
 pub(crate) async fn append(
     tx: &mut Transaction<'static, Any>,
-    engine: Engine,
+    dialect: Dialect,
     changes: &[NewChange],
     at: Timestamp,
 ) -> Result<(), StoreError> {
@@ -146,7 +97,7 @@ pub(crate) async fn append(
     for chunk in changes.chunks(256) {
         let sql = format!(
             "INSERT INTO changes (seq, type, resource_id, data, at) VALUES {}",
-            Params::new(engine).rows(chunk.len(), 5)
+            dialect.params().rows(chunk.len(), 5)
         );
         let mut q = sqlx::query(&sql).persistent(false);
         for c in chunk {
@@ -160,15 +111,7 @@ pub(crate) async fn append(
         }
         q.execute(&mut **tx).await?;
     }
-    if engine == Engine::Postgres {
-        // Delivered by PostgreSQL at commit, and only if the transaction commits.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(last.to_string())
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
+    dialect.announce(tx, CHANNEL, last).await
 }
 
 /// What the feed holds: everything after `pruned_through` up to `last`.
@@ -246,14 +189,12 @@ impl Store {
     /// On PostgreSQL, a listener woken by every replica's commits; `None` on SQLite, where
     /// this process is the only writer.
     pub async fn listen_for_changes(&self) -> Result<Option<ChangeListener>, StoreError> {
-        match &self.location {
-            DatabaseLocation::Postgres(_) => {
-                let mut listener = PgListener::connect(&self.location.connect_url()).await?;
-                listener.listen(CHANNEL).await?;
-                Ok(Some(ChangeListener { listener }))
-            }
-            DatabaseLocation::Sqlite(_) => Ok(None),
+        if !self.dialect().can_listen() {
+            return Ok(None);
         }
+        let mut listener = PgListener::connect(&self.location.connect_url()).await?;
+        listener.listen(CHANNEL).await?;
+        Ok(Some(ChangeListener { listener }))
     }
 }
 

@@ -22,6 +22,10 @@ pub enum StoreError {
     /// duplicate of a request whose first copy failed).
     #[error("the write failed and may be retried: {0}")]
     Retry(String),
+    /// A guarded update found a row other than the one its batch loaded: the batch was
+    /// rolled back whole.
+    #[error("a write's guard did not match: {0}")]
+    GuardMismatch(String),
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error")]

@@ -70,7 +70,7 @@ impl Store {
         let claimed = sqlx::query(
             "INSERT INTO bootstrap (id, done_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
         )
-        .bind(time::format(&time::now()))
+        .bind(time::format(&self.now()))
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -110,7 +110,7 @@ impl Store {
     pub async fn revoke_key(&self, id: &KeyId) -> Result<ApiKeyRecord, StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(time::format(&time::now()))
+            .bind(time::format(&self.now()))
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
@@ -122,7 +122,8 @@ impl Store {
         let record = record(&row)?;
         // Through the feed, so every replica's key cache forgets this key within moments.
         let change = NewChange::key_revoked(id);
-        self.commit_with(tx, &[change]).await?;
+        let at = self.now();
+        self.commit_with(tx, &[change], at).await?;
         self.keys_changed();
         Ok(record)
     }

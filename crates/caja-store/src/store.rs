@@ -8,17 +8,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use caja_core::time::{SharedClock, SystemClock, Timestamp};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 use tokio::sync::Notify;
 
-use crate::changes::{NewChange, PublicJson};
+use crate::changes::NewChange;
+use crate::dialect::Dialect;
 use crate::location::{DatabaseLocation, Engine};
+use crate::presenter::Presenter;
 use crate::StoreError;
 
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
+    /// The one source of "now" for everything the store decides by time.
+    pub clock: SharedClock,
     /// Connections for reads (SQLite) or for everything (PostgreSQL).
     pub max_connections: u32,
     /// How long a request may wait for a connection before the database counts as down.
@@ -30,6 +35,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
+            clock: Arc::new(SystemClock),
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
@@ -39,15 +45,17 @@ impl Default for StoreOptions {
 
 #[derive(Clone)]
 pub struct Store {
+    dialect: Dialect,
     engine: Engine,
+    clock: SharedClock,
     pub(crate) location: DatabaseLocation,
     reader: AnyPool,
     writer: AnyPool,
     /// One connection of its own for the change-feed tailer, opened on first use, so
     /// live delivery never queues behind a burst of requests for the shared pool.
     feed: AnyPool,
-    /// How resources appear in the change feed.
-    pub(crate) json: Arc<dyn PublicJson>,
+    /// How answers and events are rendered: as the API shows them.
+    pub(crate) presenter: Arc<dyn Presenter>,
     /// Woken after each local commit that appended changes.
     pub(crate) signal: Arc<Notify>,
     /// Bumped whenever a key may have changed, here or (through the feed) elsewhere, so
@@ -64,9 +72,12 @@ pub struct PoolStats {
 
 impl Store {
     /// Opens the database (creating an SQLite file if needed) without touching its schema.
+    /// `presenter` renders every answer and event this store writes, so every process that
+    /// writes (server, command line, tests) writes the same bytes.
     pub async fn connect(
         location: &DatabaseLocation,
         options: &StoreOptions,
+        presenter: Arc<dyn Presenter>,
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let url = location.connect_url();
@@ -101,12 +112,14 @@ impl Store {
             }
         };
         Ok(Self {
+            dialect: Dialect::of(location.engine()),
             engine: location.engine(),
+            clock: options.clock.clone(),
             location: location.clone(),
             reader,
             writer,
             feed,
-            json: crate::changes::id_only(),
+            presenter,
             signal: Arc::new(Notify::new()),
             keys_generation: Arc::new(AtomicU64::new(0)),
         })
@@ -123,10 +136,17 @@ impl Store {
         self.keys_generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Sets how resources are rendered into the change feed: as the API shows them.
-    pub fn with_public_json(mut self, json: Arc<dyn PublicJson>) -> Self {
-        self.json = json;
-        self
+    /// Now, by the store's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub(crate) fn presenter(&self) -> &dyn Presenter {
+        &*self.presenter
     }
 
     /// Appends `changes` to the feed as the transaction's last statement, commits, and
@@ -135,8 +155,9 @@ impl Store {
         &self,
         mut tx: Transaction<'static, Any>,
         changes: &[NewChange],
+        at: Timestamp,
     ) -> Result<(), StoreError> {
-        crate::changes::append(&mut tx, self.engine, changes, caja_core::time::now()).await?;
+        crate::changes::append(&mut tx, self.dialect, changes, at).await?;
         tx.commit().await?;
         if !changes.is_empty() {
             self.signal.notify_one();
@@ -144,6 +165,8 @@ impl Store {
         Ok(())
     }
 
+    /// Which engine, for what a person reads (logs, `caja health`); code that needs to
+    /// differ per engine asks the dialect instead.
     pub fn engine(&self) -> Engine {
         self.engine
     }
@@ -164,14 +187,9 @@ impl Store {
         &self.feed
     }
 
-    /// Opens a write transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes can never fail
-    /// half-way because another process wrote in between.
+    /// Opens a write transaction on the writer connection.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.engine {
-            Engine::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Engine::Postgres => self.writer.begin().await?,
-        })
+        self.dialect.begin_write(&self.writer).await
     }
 
     /// Round-trips to the database; returns how long it took.
@@ -186,7 +204,7 @@ impl Store {
             size: self.reader.size(),
             idle: self.reader.num_idle() as u32,
         };
-        if self.engine == Engine::Sqlite {
+        if self.dialect.writers_are_serialized() {
             stats.size += self.writer.size();
             stats.idle += self.writer.num_idle() as u32;
         }

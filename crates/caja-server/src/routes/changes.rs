@@ -105,8 +105,12 @@ pub async fn poll(
             // A page of events for other topics: read on rather than wait.
             continue;
         }
-        // Nothing wanted yet: wait for the next commit anywhere (or the deadline).
-        let _ = tokio::time::timeout_at(deadline, live.recv()).await;
+        // Nothing wanted yet: wait for the next commit anywhere (or the deadline). A server
+        // that begins to stop answers now, with what there is.
+        tokio::select! {
+            _ = tokio::time::timeout_at(deadline, live.recv()) => {}
+            _ = state.hub().stopped() => return Ok(envelope(&events, after)),
+        }
     }
 }
 

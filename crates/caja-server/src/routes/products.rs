@@ -1,5 +1,5 @@
-//! `/v1/products`: the catalog. Handlers parse, check the caller's role, and call the store;
-//! the rules live in `caja-core`.
+//! `/v1/products`: the catalog. Handlers parse, check the caller's role, and hand a command
+//! to the store's one writer; the rules live in `caja-core`.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use caja_core::auth::Action;
+use caja_core::command::Command;
 use caja_core::ids::ProductId;
 use caja_core::money::{Currency, Money};
 use caja_core::page::PageLimit;
@@ -17,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::idempotent::command;
 use crate::json::{ApiJson, ApiQuery};
 use crate::AppState;
 
@@ -202,12 +204,9 @@ pub async fn create(
 ) -> ApiResult<Response> {
     caller.require(Action::WriteCatalog)?;
     let new = body.parse(state.config().currency)?;
-    let product = state.store().create_product(&new).await?;
-    let mut response = with_etag(StatusCode::CREATED, &product);
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/products/{}", product.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(command(&state, None, Command::CreateProduct(new))
+        .await?
+        .response)
 }
 
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "products",
@@ -278,8 +277,12 @@ pub async fn update(
     let id = product_id(&id)?;
     let expected = if_match(&headers)?;
     let patch = body.parse(state.config().currency)?;
-    let product = state.store().update_product(&id, expected, &patch).await?;
-    Ok(with_etag(StatusCode::OK, &product))
+    let update = Command::UpdateProduct {
+        product: id,
+        expected,
+        patch,
+    };
+    Ok(command(&state, None, update).await?.response)
 }
 
 #[utoipa::path(delete, path = "/v1/products/{id}", tag = "products",
@@ -300,6 +303,9 @@ pub async fn archive(
     caller.require(Action::WriteCatalog)?;
     let id = product_id(&id)?;
     let expected = if_match(&headers)?;
-    let product = state.store().archive_product(&id, expected).await?;
-    Ok(with_etag(StatusCode::OK, &product))
+    let archive = Command::ArchiveProduct {
+        product: id,
+        expected,
+    };
+    Ok(command(&state, None, archive).await?.response)
 }

@@ -2,22 +2,22 @@
 //! through orders), one row per movement.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use caja_core::auth::Action;
+use caja_core::command::Command;
 use caja_core::ids::ProductId;
+use caja_core::ledger::Movement;
 use caja_core::ledger::{self, Reason};
 use caja_core::page::PageLimit;
 use caja_core::text;
-use caja_store::{MoveRefusal, Movement};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotent::{claim, finish, refuse, Claimed, Idempotent};
+use crate::idempotent::{command, refuse, Idempotent};
 use crate::json::ApiQuery;
 use crate::AppState;
 
@@ -56,7 +56,7 @@ impl From<&Movement> for MovementBody {
             delta: m.delta,
             reason: m.reason.to_string(),
             note: m.note.clone(),
-            order_id: m.order_id.clone(),
+            order_id: m.order_id.as_ref().map(ToString::to_string),
             stock_after: m.stock_after,
             created_at: caja_core::time::format(&m.created_at),
         }
@@ -85,7 +85,8 @@ fn product_id(raw: &str) -> ApiResult<ProductId> {
            ("Idempotency-Key" = String, Header, description = "Repeated on retries")),
     request_body = CreateMovement,
     responses((status = 201, description = "Recorded", body = MovementBody),
-              (status = 409, description = "Would take stock below zero, or the product is archived", body = crate::openapi::Problem)),
+              (status = 409, description = "Would take stock below zero, or the product is archived", body = crate::openapi::Problem),
+              (status = 422, description = "Invalid movement, or stock would pass its limit", body = crate::openapi::Problem)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -94,61 +95,22 @@ pub async fn create(
     req: Idempotent<CreateMovement>,
 ) -> ApiResult<Response> {
     caller.require(Action::ManageStock)?;
-    let (id, delta, reason, note) = match movement(&id, &req.body) {
-        Ok(parsed) => parsed,
-        Err(e) => return refuse(&state, &caller, &req, e).await,
+    let scope = req.scope(&caller);
+    let written = match req.body.and_then(|body| movement(&id, &body)) {
+        Ok(cmd) => command(&state, Some(scope), cmd).await?,
+        Err(refusal) => refuse(&state, scope, refusal).await?,
     };
-    let note = note.as_deref();
-    let mut work = match claim(&state, &caller, &req).await? {
-        Claimed::Replay(r) => return Ok(r),
-        Claimed::Fresh(w) => w,
-    };
-    let response = match work.move_stock(&id, delta, reason, note).await? {
-        Ok((movement, _product)) => {
-            (StatusCode::CREATED, Json(MovementBody::from(&movement))).into_response()
-        }
-        Err(MoveRefusal::NotFound) => ApiError::not_found("no such product").into_response(),
-        Err(MoveRefusal::Archived) => ApiError::new(
-            StatusCode::CONFLICT,
-            "archived",
-            "Archived",
-            "the product is archived and its stock cannot move",
-        )
-        .into_response(),
-        Err(MoveRefusal::OutOfStock { available }) => ApiError::new(
-            StatusCode::CONFLICT,
-            "out-of-stock",
-            "Out of stock",
-            format!("only {available} in stock: stock never goes below zero"),
-        )
-        .with("available", available)
-        .into_response(),
-        Err(MoveRefusal::AboveLimit { current }) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "stock-limit",
-            "Too much stock",
-            format!(
-                "stock is {current} and may not exceed {}",
-                caja_core::product::Stock::MAX
-            ),
-        )
-        .with("current", current)
-        .into_response(),
-    };
-    finish(work, response).await
+    Ok(written.response)
 }
 
-/// A movement request, parsed: product, delta, reason, note.
-fn movement(
-    id: &str,
-    body: &CreateMovement,
-) -> ApiResult<(ProductId, i64, Reason, Option<String>)> {
-    Ok((
-        product_id(id)?,
-        ledger::parse_delta(body.delta)?,
-        Reason::parse_manual(&body.reason)?,
-        text::optional("note", body.note.as_deref(), 1000)?,
-    ))
+/// A movement request, parsed into its command.
+fn movement(id: &str, body: &CreateMovement) -> ApiResult<Command> {
+    Ok(Command::MoveStock {
+        product: product_id(id)?,
+        delta: ledger::parse_delta(body.delta)?,
+        reason: Reason::parse_manual(&body.reason)?,
+        note: text::optional("note", body.note.as_deref(), 1000)?,
+    })
 }
 
 #[utoipa::path(get, path = "/v1/products/{id}/stock-movements", tag = "stock",

@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
-use crate::Engine;
+use crate::dialect::Dialect;
 
 pub(crate) const TABLE: &str = "caja_schema_history";
 
@@ -41,19 +41,9 @@ pub(crate) async fn create_table<'e, E: Executor<'e, Database = Any>>(
 
 pub(crate) async fn table_exists(
     conn: &mut AnyConnection,
-    engine: Engine,
+    dialect: Dialect,
 ) -> Result<bool, sqlx::Error> {
-    let sql = match engine {
-        Engine::Sqlite => {
-            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'caja_schema_history'"
-        }
-        Engine::Postgres => {
-            "SELECT COUNT(*) AS n FROM pg_catalog.pg_tables \
-             WHERE schemaname = current_schema() AND tablename = 'caja_schema_history'"
-        }
-    };
-    let n: i64 = sqlx::query(sql).fetch_one(&mut *conn).await?.try_get("n")?;
-    Ok(n > 0)
+    dialect.table_exists(conn, TABLE).await
 }
 
 pub(crate) async fn read<'e, E: Executor<'e, Database = Any>>(

@@ -9,7 +9,8 @@ use sqlx::{Any, AnyConnection, Connection};
 
 use super::history::{self, Applied};
 use super::{embedded, lock, MigrateError, Migration};
-use crate::{Engine, Store};
+use crate::dialect::Dialect;
+use crate::Store;
 
 /// Runs migrations against one store.
 pub struct Migrator<'a> {
@@ -79,8 +80,8 @@ impl<'a> Migrator<'a> {
         }
     }
 
-    fn engine(&self) -> Engine {
-        self.store.engine()
+    fn dialect(&self) -> Dialect {
+        self.store.dialect()
     }
 
     async fn connection(&self) -> Result<PoolConnection<Any>, MigrateError> {
@@ -90,7 +91,7 @@ impl<'a> Migrator<'a> {
     /// Every migration the binary or the database knows, in version order. Reads only.
     pub async fn status(&self) -> Result<Vec<StatusRow>, MigrateError> {
         let mut conn = self.connection().await?;
-        let applied = if history::table_exists(&mut conn, self.engine()).await? {
+        let applied = if history::table_exists(&mut conn, self.dialect()).await? {
             history::read(&mut *conn).await?
         } else {
             Vec::new()
@@ -129,9 +130,9 @@ impl<'a> Migrator<'a> {
         on_applied: &mut (dyn FnMut(&Report) + Send),
     ) -> Result<Vec<Report>, MigrateError> {
         let mut conn = self.connection().await?;
-        lock::acquire(&mut conn, self.engine(), self.lock_wait).await?;
+        lock::acquire(&mut conn, self.dialect(), self.lock_wait).await?;
         let result = self.up_locked(&mut conn, on_applied).await;
-        let released = lock::release(&mut conn, self.engine(), self.busy_timeout).await;
+        let released = lock::release(&mut conn, self.dialect(), self.busy_timeout).await;
         let reports = result?;
         released?;
         Ok(reports)
@@ -198,9 +199,9 @@ impl<'a> Migrator<'a> {
         on_reverted: &mut (dyn FnMut(&Report) + Send),
     ) -> Result<Vec<Report>, MigrateError> {
         let mut conn = self.connection().await?;
-        lock::acquire(&mut conn, self.engine(), self.lock_wait).await?;
+        lock::acquire(&mut conn, self.dialect(), self.lock_wait).await?;
         let result = self.down_locked(&mut conn, steps, on_reverted).await;
-        let released = lock::release(&mut conn, self.engine(), self.busy_timeout).await;
+        let released = lock::release(&mut conn, self.dialect(), self.busy_timeout).await;
         let reports = result?;
         released?;
         Ok(reports)
@@ -212,7 +213,7 @@ impl<'a> Migrator<'a> {
         steps: usize,
         on_reverted: &mut (dyn FnMut(&Report) + Send),
     ) -> Result<Vec<Report>, MigrateError> {
-        if !history::table_exists(conn, self.engine()).await? {
+        if !history::table_exists(conn, self.dialect()).await? {
             return Ok(Vec::new());
         }
         let rows = compare(self.migrations, history::read(&mut *conn).await?);
@@ -293,10 +294,7 @@ impl<'a> Migrator<'a> {
         &self,
         conn: &'c mut AnyConnection,
     ) -> Result<sqlx::Transaction<'c, Any>, MigrateError> {
-        let begun = match self.engine() {
-            Engine::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => conn.begin().await,
-        };
+        let begun = self.dialect().begin_on(conn).await;
         begun.map_err(|e| {
             if lock::is_busy(&e) {
                 MigrateError::LockTimeout(self.lock_wait)

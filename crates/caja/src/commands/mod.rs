@@ -14,7 +14,7 @@ use crate::settings::DbSettings;
 
 /// Opens the database the settings name, with a message that says which one on failure.
 pub async fn open_store(db: &DbSettings) -> anyhow::Result<Store> {
-    Store::connect(&db.location, &db.store)
+    Store::connect(&db.location, &db.store, caja_server::presenter())
         .await
         .with_context(|| format!("cannot open the database at {}", db.location))
 }

@@ -1,9 +1,11 @@
 //! `spawn_app()` and the fresh-database plumbing behind it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use caja_core::auth::{ApiKeySecret, Role};
+use caja_core::time::{MovableClock, SharedClock, SystemClock};
 use caja_server::{AppState, ServerConfig};
 use caja_store::migrate::Migrator;
 use caja_store::{DatabaseLocation, NewApiKey, Store, StoreOptions};
@@ -92,7 +94,16 @@ impl TestDb {
     }
 
     pub async fn store(&self) -> Store {
-        Store::connect(&self.location, &StoreOptions::default())
+        self.store_with(Arc::new(SystemClock)).await
+    }
+
+    /// A store whose "now" is `clock`'s.
+    pub async fn store_with(&self, clock: SharedClock) -> Store {
+        let options = StoreOptions {
+            clock,
+            ..StoreOptions::default()
+        };
+        Store::connect(&self.location, &options, caja_server::presenter())
             .await
             .expect("connect to the test database")
     }
@@ -126,6 +137,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin_key: String,
     pub store: Store,
+    /// The app's clock: move it to pass a deadline instead of sleeping.
+    pub clock: Arc<MovableClock>,
     /// Kept so the database lives as long as the app.
     _db: TestDb,
     shutdown: CancellationToken,
@@ -143,7 +156,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
     let db = TestDb::new(backend).await;
-    let store = db.store().await;
+    let clock = Arc::new(MovableClock::default());
+    let store = db.store_with(clock.clone()).await;
     Migrator::new(&store, Duration::from_secs(30), Duration::from_secs(5))
         .up(&mut |_| {})
         .await
@@ -172,6 +186,7 @@ pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
         client: reqwest::Client::new(),
         admin_key: secret.reveal().to_owned(),
         store,
+        clock,
         _db: db,
         shutdown,
     };

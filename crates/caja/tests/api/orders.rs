@@ -18,6 +18,7 @@ on_both_engines!(
     every_illegal_transition_is_409_and_changes_nothing,
     a_payment_must_be_for_the_total,
     an_unpaid_order_expires_and_gives_its_stock_back,
+    a_payment_after_the_deadline_expires_the_order_even_before_the_sweeper,
     orders_are_listed_by_status,
     clerks_sell_but_do_not_refund,
     checkouts_are_counted_by_outcome,
@@ -540,7 +541,7 @@ async fn a_payment_must_be_for_the_total(backend: Backend) {
 
 async fn an_unpaid_order_expires_and_gives_its_stock_back(backend: Backend) {
     let config = ServerConfig {
-        order_ttl: Duration::from_millis(300),
+        order_ttl: Duration::from_secs(15 * 60),
         sweep_interval: Duration::from_millis(50),
         ..ServerConfig::default()
     };
@@ -549,22 +550,53 @@ async fn an_unpaid_order_expires_and_gives_its_stock_back(backend: Backend) {
     let o = app.order("o", &[(&a, 2)]).await.body;
     let id = o["id"].as_str().unwrap().to_owned();
     assert_eq!(app.stock(&a).await, 3);
-    let mut status = String::new();
-    for _ in 0..200 {
-        status = send(app.get(&format!("/v1/orders/{id}"))).await.body["status"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        if status == "expired" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, "expired");
+    let head = send(app.get("/v1/changes?limit=1000")).await.body["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Not due yet: the sweeper leaves it alone however often it looks.
+    app.clock.advance(chrono::Duration::minutes(14));
+    let quiet = send(app.get(&format!("/v1/changes?after={head}&topics=order:{id}"))).await;
+    assert_eq!(quiet.body["data"], json!([]));
+    // Past its time: the next sweep expires it, and the feed says so.
+    app.clock.advance(chrono::Duration::minutes(2));
+    let expired = send(app.get(&format!(
+        "/v1/changes?after={head}&topics=order:{id}&wait=10"
+    )))
+    .await;
+    assert_eq!(
+        expired.body["data"][0]["type"], "order.expired",
+        "{}",
+        expired.body
+    );
+    assert_eq!(
+        send(app.get(&format!("/v1/orders/{id}"))).await.body["status"],
+        "expired"
+    );
     assert_eq!(app.stock(&a).await, 5);
     let late = pay(&app, &o, "late").await;
     late.assert_problem(409, "invalid-transition");
     assert_eq!(late.body["current_status"], "expired");
+    app.assert_books_balance().await;
+}
+
+async fn a_payment_after_the_deadline_expires_the_order_even_before_the_sweeper(backend: Backend) {
+    let config = ServerConfig {
+        sweep_interval: Duration::from_secs(3600),
+        ..ServerConfig::default()
+    };
+    let app = spawn_app_with(backend, config).await;
+    let a = app.product("A", 5).await["id"].as_str().unwrap().to_owned();
+    let o = app.order("o", &[(&a, 2)]).await.body;
+    app.clock
+        .advance(chrono::Duration::from_std(ServerConfig::default().order_ttl).unwrap());
+    let late = pay(&app, &o, "late").await;
+    late.assert_problem(409, "invalid-transition");
+    assert_eq!(late.body["current_status"], "expired");
+    assert_eq!(app.stock(&a).await, 5, "the expiry gave the stock back");
+    let again = pay(&app, &o, "late").await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, late.body);
     app.assert_books_balance().await;
 }
 

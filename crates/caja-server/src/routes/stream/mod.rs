@@ -73,13 +73,18 @@ pub async fn stream(
             )),
             None => None,
         };
+        // Shutdown waits for the stream to send its close frame.
+        let running = state.task_token();
         // Small buffers: ten thousand idle screens must not cost ten thousand times the
         // 128 KiB defaults. Clients only ever send a short subscribe message.
         return Ok(ws
             .read_buffer_size(4 * 1024)
             .write_buffer_size(16 * 1024)
             .max_message_size(64 * 1024)
-            .on_upgrade(move |socket| ws::websocket(state, socket, preauth, addr))
+            .on_upgrade(move |socket| async move {
+                ws::websocket(state, socket, preauth, addr).await;
+                drop(running);
+            })
             .into_response());
     }
     let wants_sse = headers

@@ -49,7 +49,14 @@ pub(super) async fn websocket(
     preauth: Option<(Caller, Grant)>,
     addr: SocketAddr,
 ) {
-    let (sub, grant) = match subscribe(&state, &mut socket, preauth, addr).await {
+    let subscribed = tokio::select! {
+        subscribed = subscribe(&state, &mut socket, preauth, addr) => subscribed,
+        _ = state.hub().stopped() => {
+            close(&mut socket, 1001, "server stopping").await;
+            return;
+        }
+    };
+    let (sub, grant) = match subscribed {
         Ok(opened) => opened,
         Err((code, problem)) => {
             let _ = socket.send(Message::text(problem.to_string())).await;

@@ -1,0 +1,160 @@
+//! What decisions record for the writer to persist: rows to insert and update, ledger
+//! movements, payments, and the events of the change feed.
+
+use std::collections::BTreeSet;
+
+use crate::ids::{OrderId, ProductId};
+use crate::ledger::{Movement, Reason};
+use crate::order::{Order, OrderStatus, PaymentMethod};
+use crate::product::{Product, Stock, Version};
+use crate::time::Timestamp;
+
+use super::world::World;
+
+/// A payment row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub id: String,
+    pub order_id: OrderId,
+    pub method: PaymentMethod,
+    pub amount: i64,
+    pub reference: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductEvent {
+    Created,
+    Updated,
+    Archived,
+    StockChanged,
+}
+
+/// One event of the change feed, with the resource as it was right after the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Product(ProductEvent, Product),
+    OrderCreated(Order),
+    /// `order.<its new status>`.
+    Order(Order),
+    StockMoved(Movement),
+}
+
+impl Event {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Product(ProductEvent::Created, _) => "product.created",
+            Event::Product(ProductEvent::Updated, _) => "product.updated",
+            Event::Product(ProductEvent::Archived, _) => "product.archived",
+            Event::Product(ProductEvent::StockChanged, _) => "product.stock_changed",
+            Event::OrderCreated(_) => "order.created",
+            Event::Order(o) => match o.status {
+                OrderStatus::PendingPayment => "order.pending_payment",
+                OrderStatus::Paid => "order.paid",
+                OrderStatus::Fulfilled => "order.fulfilled",
+                OrderStatus::Cancelled => "order.cancelled",
+                OrderStatus::Expired => "order.expired",
+                OrderStatus::Refunded => "order.refunded",
+            },
+            Event::StockMoved(_) => "stock.moved",
+        }
+    }
+
+    pub fn resource_id(&self) -> &str {
+        match self {
+            Event::Product(_, p) => p.id.as_str(),
+            Event::OrderCreated(o) | Event::Order(o) => o.id.as_str(),
+            Event::StockMoved(m) => m.product_id.as_str(),
+        }
+    }
+}
+
+/// Everything a batch's decisions changed. Rows are named by id and written as the
+/// [`World`] holds them once every command is decided.
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    pub created_products: Vec<ProductId>,
+    /// Products changed that existed before the batch.
+    pub changed_products: BTreeSet<ProductId>,
+    pub created_orders: Vec<OrderId>,
+    /// Orders whose status changed that existed before the batch.
+    pub changed_orders: BTreeSet<OrderId>,
+    pub payments: Vec<Payment>,
+    pub movements: Vec<Movement>,
+    pub events: Vec<Event>,
+}
+
+impl Effects {
+    /// Moves a product's stock and records the ledger row. The caller has checked the
+    /// product exists and the result stays at or above zero; `None` otherwise.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn move_stock(
+        &mut self,
+        world: &mut World,
+        product_id: &ProductId,
+        delta: i64,
+        reason: Reason,
+        note: Option<&str>,
+        order_id: Option<&OrderId>,
+        now: Timestamp,
+    ) -> Option<Movement> {
+        let id = world.movement_ids.take();
+        let product = world.products.get_mut(product_id)?;
+        let after = product.stock.value().checked_add(delta)?;
+        product.stock = Stock::stored(after).ok()?;
+        product.version = Version(product.version.0 + 1);
+        product.updated_at = now;
+        let movement = Movement {
+            id,
+            product_id: product_id.clone(),
+            delta,
+            reason,
+            note: note.map(str::to_owned),
+            order_id: order_id.cloned(),
+            stock_after: after,
+            created_at: now,
+        };
+        self.movements.push(movement.clone());
+        self.product_changed(product_id);
+        Some(movement)
+    }
+
+    pub(crate) fn product_changed(&mut self, id: &ProductId) {
+        if !self.created_products.contains(id) {
+            self.changed_products.insert(id.clone());
+        }
+    }
+
+    pub(crate) fn order_changed(&mut self, id: &OrderId) {
+        if !self.created_orders.contains(id) {
+            self.changed_orders.insert(id.clone());
+        }
+    }
+
+    /// One `product.stock_changed` per product, with the product as it is now. Every
+    /// command announces the stock it moved itself, so the feed says the same whether the
+    /// command ran alone or in a batch.
+    pub(crate) fn stock_changed<'a>(
+        &mut self,
+        world: &World,
+        ids: impl IntoIterator<Item = &'a ProductId>,
+    ) {
+        let ids: BTreeSet<&ProductId> = ids.into_iter().collect();
+        for id in ids {
+            if let Some(p) = world.products.get(id) {
+                self.events
+                    .push(Event::Product(ProductEvent::StockChanged, p.clone()));
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.created_products.is_empty()
+            && self.changed_products.is_empty()
+            && self.created_orders.is_empty()
+            && self.changed_orders.is_empty()
+            && self.payments.is_empty()
+            && self.movements.is_empty()
+            && self.events.is_empty()
+    }
+}

@@ -1,0 +1,215 @@
+//! Commands: every write that moves money, stock or state, as data, with its pure decision.
+//!
+//! A route parses a request into a [`Command`]; the store's one writer loads the rows the
+//! command [`needs`](Command::needs) into a [`World`], calls [`decide`] with the batch's one
+//! `now`, and writes the [`Effects`] it recorded. Deciding is pure (rows and `now` in,
+//! effects and an [`Outcome`] out), so a batch of a hundred checkouts is decided in memory
+//! one after the other, each against the state the previous ones left, exactly as if they
+//! had run one transaction each. A new kind of write is one more variant here, its decision
+//! function, and the effects it records; the writer does not change.
+
+mod effects;
+mod orders;
+mod products;
+mod refusal;
+mod stock;
+mod world;
+
+use crate::ids::{OrderId, ProductId};
+use crate::ledger::Reason;
+use crate::order::{NewOrder, Order, PaymentMethod};
+use crate::product::{NewProduct, Product, ProductPatch, Sku, Version};
+use crate::time::Timestamp;
+
+pub use effects::{Effects, Event, Payment, ProductEvent};
+pub use refusal::Refusal;
+pub use world::{IdPool, World};
+
+pub use crate::ledger::Movement;
+
+/// One write, parsed and trusted.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Reserve every line or none and create an order awaiting payment.
+    Checkout(NewOrder),
+    Pay {
+        order: OrderId,
+        method: PaymentMethod,
+        amount: i64,
+        reference: Option<String>,
+    },
+    Cancel {
+        order: OrderId,
+    },
+    Fulfill {
+        order: OrderId,
+    },
+    Refund {
+        order: OrderId,
+        restock: bool,
+    },
+    /// The sweeper's: expire an unpaid order whose time is up (a no-op otherwise).
+    Expire {
+        order: OrderId,
+    },
+    /// A manual ledger movement (restock, correction, damage, return).
+    MoveStock {
+        product: ProductId,
+        delta: i64,
+        reason: Reason,
+        note: Option<String>,
+    },
+    CreateProduct(NewProduct),
+    UpdateProduct {
+        product: ProductId,
+        expected: Version,
+        patch: ProductPatch,
+    },
+    ArchiveProduct {
+        product: ProductId,
+        expected: Version,
+    },
+}
+
+/// The rows a command reads, which the writer locks and loads before deciding. Orders are
+/// loaded first; the products their lines name are added by the writer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub orders: Vec<OrderId>,
+    pub products: Vec<ProductId>,
+    /// Live products holding these skus (for uniqueness).
+    pub skus: Vec<Sku>,
+    /// The next order number (a lock on the counter).
+    pub order_numbers: bool,
+    /// Most ledger rows the command may write, not counting those of its orders' lines,
+    /// which the writer adds once the orders are loaded.
+    pub movements: usize,
+    /// Whether the command may release or restock the lines of the orders it names.
+    pub order_movements: bool,
+}
+
+impl Command {
+    pub fn needs(&self) -> Needs {
+        match self {
+            Command::Checkout(new) => Needs {
+                products: new.lines.iter().map(|l| l.product_id.clone()).collect(),
+                order_numbers: true,
+                movements: new.lines.len(),
+                ..Needs::default()
+            },
+            Command::Pay { order, .. }
+            | Command::Cancel { order }
+            | Command::Refund { order, .. }
+            | Command::Expire { order } => Needs {
+                orders: vec![order.clone()],
+                order_movements: true,
+                ..Needs::default()
+            },
+            Command::Fulfill { order } => Needs {
+                orders: vec![order.clone()],
+                ..Needs::default()
+            },
+            Command::MoveStock { product, .. } => Needs {
+                products: vec![product.clone()],
+                movements: 1,
+                ..Needs::default()
+            },
+            Command::CreateProduct(new) => Needs {
+                skus: vec![new.sku.clone()],
+                movements: 1,
+                ..Needs::default()
+            },
+            Command::UpdateProduct { product, patch, .. } => Needs {
+                products: vec![product.clone()],
+                skus: patch.sku.iter().cloned().collect(),
+                ..Needs::default()
+            },
+            Command::ArchiveProduct { product, .. } => Needs {
+                products: vec![product.clone()],
+                ..Needs::default()
+            },
+        }
+    }
+}
+
+/// What a decided command answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    OrderCreated(Order),
+    Order(Order),
+    ProductCreated(Product),
+    Product(Product),
+    Movement(Movement),
+    /// Nothing changed and nothing is owed an answer (an expiry that found the order
+    /// already settled).
+    Unchanged,
+}
+
+pub type Outcome = Result<Answer, Refusal>;
+
+/// The store's rules that come from settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// How long an unpaid order holds its stock.
+    pub order_ttl: chrono::Duration,
+}
+
+/// Decides one command against `world` at `now`: records its effects and returns its
+/// answer, or refuses. A refusal records no effect, with one deliberate exception: a
+/// payment that arrives after the order's expiry expires it (the expiry is a fact whatever
+/// the payment's fate) and is then refused.
+pub fn decide(
+    command: &Command,
+    world: &mut World,
+    effects: &mut Effects,
+    now: Timestamp,
+    policy: &Policy,
+) -> Outcome {
+    match command {
+        Command::Checkout(new) => orders::checkout(new, world, effects, now, policy),
+        Command::Pay {
+            order,
+            method,
+            amount,
+            reference,
+        } => orders::pay(
+            order,
+            *method,
+            *amount,
+            reference.as_deref(),
+            world,
+            effects,
+            now,
+        ),
+        Command::Cancel { order } => orders::cancel(order, world, effects, now),
+        Command::Fulfill { order } => orders::fulfill(order, world, effects, now),
+        Command::Refund { order, restock } => orders::refund(order, *restock, world, effects, now),
+        Command::Expire { order } => orders::expire(order, world, effects, now),
+        Command::MoveStock {
+            product,
+            delta,
+            reason,
+            note,
+        } => stock::move_stock(
+            product,
+            *delta,
+            *reason,
+            note.as_deref(),
+            world,
+            effects,
+            now,
+        ),
+        Command::CreateProduct(new) => products::create(new, world, effects, now),
+        Command::UpdateProduct {
+            product,
+            expected,
+            patch,
+        } => products::update(product, *expected, patch, world, effects, now),
+        Command::ArchiveProduct { product, expected } => {
+            products::archive(product, *expected, world, effects, now)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

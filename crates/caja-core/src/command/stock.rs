@@ -1,0 +1,36 @@
+//! Manual stock movements: restock, correction, damage, return.
+
+use crate::ids::ProductId;
+use crate::ledger::{self, Reason};
+use crate::product::Stock;
+use crate::time::Timestamp;
+
+use super::effects::{Effects, Event};
+use super::{Answer, Outcome, Refusal, World};
+
+pub(super) fn move_stock(
+    id: &ProductId,
+    delta: i64,
+    reason: Reason,
+    note: Option<&str>,
+    world: &mut World,
+    effects: &mut Effects,
+    now: Timestamp,
+) -> Outcome {
+    let product = world.products.get(id).ok_or(Refusal::ProductNotFound)?;
+    if product.archived {
+        return Err(Refusal::Archived);
+    }
+    let current = product.stock.value();
+    match ledger::apply(current, delta) {
+        None => return Err(Refusal::NotEnoughStock { available: current }),
+        Some(after) if after > Stock::MAX => return Err(Refusal::StockLimit { current }),
+        Some(_) => {}
+    }
+    let movement = effects
+        .move_stock(world, id, delta, reason, note, None, now)
+        .ok_or(Refusal::ProductNotFound)?;
+    effects.stock_changed(world, [id]);
+    effects.events.push(Event::StockMoved(movement.clone()));
+    Ok(Answer::Movement(movement))
+}

@@ -1,0 +1,305 @@
+//! The decisions, exercised in memory: no database, no clock.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::ledger::Reason;
+use crate::money::{Currency, Money};
+use crate::order::{OrderStatus, RequestedLine};
+use crate::product::{ProductName, Sku, Stock};
+
+fn mxn() -> Currency {
+    Currency::parse("c", "MXN").unwrap()
+}
+
+fn t0() -> Timestamp {
+    crate::time::parse("t", "2026-11-29T10:00:00Z").unwrap()
+}
+
+fn policy() -> Policy {
+    Policy {
+        order_ttl: chrono::Duration::minutes(15),
+    }
+}
+
+fn product(sku: &str, stock: i64) -> Product {
+    Product {
+        id: ProductId::generate(),
+        sku: Sku::parse(sku).unwrap(),
+        name: ProductName::parse(sku).unwrap(),
+        price: Money {
+            amount: 100,
+            currency: mxn(),
+        },
+        stock: Stock::parse(stock).unwrap(),
+        version: Version(1),
+        archived: false,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+fn world(products: &[&Product]) -> World {
+    World {
+        products: products
+            .iter()
+            .map(|p| (p.id.clone(), (*p).clone()))
+            .collect::<BTreeMap<_, _>>(),
+        movement_ids: IdPool::new(1..1000),
+        ..World::default()
+    }
+}
+
+fn checkout(p: &Product, quantity: i64) -> Command {
+    Command::Checkout(NewOrder {
+        lines: vec![RequestedLine {
+            product_id: p.id.clone(),
+            quantity,
+        }],
+        tip: Money {
+            amount: 0,
+            currency: mxn(),
+        },
+        note: None,
+        customer: None,
+    })
+}
+
+fn run(cmd: &Command, w: &mut World, e: &mut Effects, now: Timestamp) -> Outcome {
+    decide(cmd, w, e, now, &policy())
+}
+
+fn created(outcome: Outcome) -> Order {
+    match outcome {
+        Ok(Answer::OrderCreated(o)) => o,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn checkouts_in_one_batch_see_the_stock_the_earlier_ones_left() {
+    let p = product("A", 3);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let first = created(run(&checkout(&p, 2), &mut w, &mut e, t0()));
+    let second = run(&checkout(&p, 2), &mut w, &mut e, t0());
+    assert!(matches!(second, Err(Refusal::OutOfStock(ref s)) if s[0].available == 1));
+    let third = created(run(&checkout(&p, 1), &mut w, &mut e, t0()));
+    assert_eq!((first.number, third.number), (1, 2));
+    assert_eq!(w.products[&p.id].stock.value(), 0);
+    assert_eq!(
+        w.products[&p.id].version,
+        Version(3),
+        "one version per sale"
+    );
+    let after: Vec<i64> = e.movements.iter().map(|m| m.stock_after).collect();
+    assert_eq!(after, [1, 0]);
+    assert!(e.movements.iter().all(|m| m.reason == Reason::Sale));
+    assert_eq!(e.created_orders.len(), 2);
+    assert!(e.changed_products.contains(&p.id));
+    let kinds: Vec<&str> = e.events.iter().map(Event::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "order.created",
+            "product.stock_changed",
+            "order.created",
+            "product.stock_changed"
+        ],
+        "each command announces what it changed, batched or not"
+    );
+    let stock: Vec<&Event> = e
+        .events
+        .iter()
+        .filter(|e| e.kind() == "product.stock_changed")
+        .collect();
+    assert!(matches!(stock[0], Event::Product(_, p) if p.stock.value() == 1));
+    assert!(matches!(stock[1], Event::Product(_, p) if p.stock.value() == 0));
+}
+
+#[test]
+fn a_refused_command_records_nothing() {
+    let p = product("A", 1);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    assert!(run(&checkout(&p, 2), &mut w, &mut e, t0()).is_err());
+    let missing = Command::Cancel {
+        order: OrderId::generate(),
+    };
+    assert_eq!(
+        run(&missing, &mut w, &mut e, t0()),
+        Err(Refusal::OrderNotFound)
+    );
+    assert!(e.is_empty(), "{e:?}");
+    assert_eq!(w.last_order_number, 0);
+}
+
+#[test]
+fn the_order_life_moves_stock_and_money_as_it_should() {
+    let p = product("A", 5);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let o = created(run(&checkout(&p, 2), &mut w, &mut e, t0()));
+    let pay = |amount| Command::Pay {
+        order: o.id.clone(),
+        method: PaymentMethod::Cash,
+        amount,
+        reference: None,
+    };
+    assert_eq!(
+        run(&pay(1), &mut w, &mut e, t0()),
+        Err(Refusal::AmountMismatch { total: 200 })
+    );
+    assert!(
+        matches!(run(&pay(200), &mut w, &mut e, t0()), Ok(Answer::Order(ref o)) if o.status == OrderStatus::Paid)
+    );
+    assert_eq!(e.payments.len(), 1);
+    let refund = Command::Refund {
+        order: o.id.clone(),
+        restock: true,
+    };
+    run(&refund, &mut w, &mut e, t0()).unwrap();
+    assert_eq!(w.products[&p.id].stock.value(), 5);
+    assert_eq!(e.movements.last().unwrap().reason, Reason::RefundRestock);
+    assert!(matches!(
+        run(&refund, &mut w, &mut e, t0()),
+        Err(Refusal::InvalidTransition(_))
+    ));
+}
+
+#[test]
+fn a_late_payment_expires_the_order_and_is_refused() {
+    let p = product("A", 5);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let o = created(run(&checkout(&p, 2), &mut w, &mut e, t0()));
+    let late = t0() + chrono::Duration::minutes(15);
+    let pay = Command::Pay {
+        order: o.id.clone(),
+        method: PaymentMethod::Card,
+        amount: o.total,
+        reference: None,
+    };
+    match run(&pay, &mut w, &mut e, late) {
+        Err(Refusal::InvalidTransition(t)) => assert_eq!(t.from, OrderStatus::Expired),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.orders[&o.id].status, OrderStatus::Expired);
+    assert_eq!(w.products[&p.id].stock.value(), 5, "the expiry released it");
+    assert!(e.payments.is_empty());
+}
+
+#[test]
+fn expiry_waits_for_the_deadline_and_happens_once() {
+    let p = product("A", 5);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let o = created(run(&checkout(&p, 2), &mut w, &mut e, t0()));
+    let expire = Command::Expire {
+        order: o.id.clone(),
+    };
+    let early = t0() + chrono::Duration::minutes(14);
+    assert_eq!(run(&expire, &mut w, &mut e, early), Ok(Answer::Unchanged));
+    let due = t0() + chrono::Duration::minutes(15);
+    assert!(matches!(
+        run(&expire, &mut w, &mut e, due),
+        Ok(Answer::Order(_))
+    ));
+    assert_eq!(run(&expire, &mut w, &mut e, due), Ok(Answer::Unchanged));
+    assert_eq!(w.products[&p.id].stock.value(), 5);
+}
+
+#[test]
+fn manual_movements_keep_the_floor_and_the_ceiling() {
+    let p = product("A", 5);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let mv = |delta| Command::MoveStock {
+        product: p.id.clone(),
+        delta,
+        reason: Reason::Restock,
+        note: Some("truck".into()),
+    };
+    assert_eq!(
+        run(&mv(-6), &mut w, &mut e, t0()),
+        Err(Refusal::NotEnoughStock { available: 5 })
+    );
+    assert_eq!(
+        run(&mv(Stock::MAX), &mut w, &mut e, t0()),
+        Err(Refusal::StockLimit { current: 5 })
+    );
+    match run(&mv(3), &mut w, &mut e, t0()) {
+        Ok(Answer::Movement(m)) => {
+            assert_eq!(
+                (m.id, m.stock_after, m.note.as_deref()),
+                (1, 8, Some("truck"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn skus_stay_unique_among_live_products_within_a_batch() {
+    let p = product("A", 0);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let new = |sku: &str| {
+        Command::CreateProduct(NewProduct {
+            sku: Sku::parse(sku).unwrap(),
+            name: ProductName::parse("x").unwrap(),
+            price: p.price,
+            stock: Stock::parse(2).unwrap(),
+        })
+    };
+    assert_eq!(
+        run(&new("A"), &mut w, &mut e, t0()),
+        Err(Refusal::DuplicateSku)
+    );
+    let b = match run(&new("B"), &mut w, &mut e, t0()) {
+        Ok(Answer::ProductCreated(b)) => b,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        run(&new("B"), &mut w, &mut e, t0()),
+        Err(Refusal::DuplicateSku)
+    );
+    assert_eq!(e.movements[0].reason, Reason::Initial);
+    assert_eq!(e.movements[0].stock_after, 2);
+    let archive = Command::ArchiveProduct {
+        product: p.id.clone(),
+        expected: Version(1),
+    };
+    run(&archive, &mut w, &mut e, t0()).unwrap();
+    assert!(
+        run(&new("A"), &mut w, &mut e, t0()).is_ok(),
+        "archiving frees the sku"
+    );
+    let stale = Command::UpdateProduct {
+        product: b.id.clone(),
+        expected: Version(7),
+        patch: ProductPatch::default(),
+    };
+    assert_eq!(
+        run(&stale, &mut w, &mut e, t0()),
+        Err(Refusal::StaleVersion {
+            current: Version(1)
+        })
+    );
+    assert_eq!(e.created_products.len(), 2);
+    assert!(e.changed_products.contains(&p.id));
+}
+
+#[test]
+fn commands_name_what_they_read() {
+    let p = product("A", 1);
+    let needs = checkout(&p, 1).needs();
+    assert_eq!(needs.products, vec![p.id.clone()]);
+    assert!(needs.order_numbers);
+    assert_eq!(needs.movements, 1);
+    let cancel = Command::Cancel {
+        order: OrderId::generate(),
+    }
+    .needs();
+    assert!(cancel.order_movements && cancel.products.is_empty());
+}

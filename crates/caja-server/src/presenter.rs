@@ -1,0 +1,88 @@
+//! The one rendering of answers and events, handed to the store at connect time: a
+//! replayed answer, a live event and a `GET` show a resource the same way, byte for byte,
+//! whichever process wrote it.
+
+use std::sync::Arc;
+
+use caja_core::command::{Answer, Event, Outcome};
+use caja_store::{Presenter, StoredResponse};
+use serde::Serialize;
+
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::routes::orders::OrderBody;
+use crate::routes::products::ProductBody;
+use crate::routes::stock::MovementBody;
+
+/// The presenter every store of caja is opened with.
+pub fn presenter() -> Arc<dyn Presenter> {
+    Arc::new(ApiPresenter)
+}
+
+struct ApiPresenter;
+
+// Serializing these plain structs cannot fail; an empty object would still be valid JSON.
+fn json(body: &impl Serialize) -> String {
+    serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned())
+}
+
+const JSON: &str = "application/json";
+
+fn ok(status: u16, body: String, headers: &[(&str, String)]) -> StoredResponse {
+    let mut all = vec![("content-type".to_owned(), JSON.to_owned())];
+    all.extend(headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    StoredResponse {
+        status,
+        headers: all,
+        body,
+    }
+}
+
+impl Presenter for ApiPresenter {
+    fn answer(&self, request_id: &str, outcome: &Outcome) -> StoredResponse {
+        match outcome {
+            Ok(Answer::OrderCreated(o)) => ok(
+                201,
+                json(&OrderBody::from(o)),
+                &[("location", format!("/v1/orders/{}", o.id))],
+            ),
+            Ok(Answer::Order(o)) => ok(200, json(&OrderBody::from(o)), &[]),
+            Ok(Answer::ProductCreated(p)) => ok(
+                201,
+                json(&ProductBody::from(p)),
+                &[
+                    ("etag", p.version.etag()),
+                    ("location", format!("/v1/products/{}", p.id)),
+                ],
+            ),
+            Ok(Answer::Product(p)) => ok(
+                200,
+                json(&ProductBody::from(p)),
+                &[("etag", p.version.etag())],
+            ),
+            Ok(Answer::Movement(m)) => ok(201, json(&MovementBody::from(m)), &[]),
+            Ok(Answer::Unchanged) => StoredResponse {
+                status: 204,
+                headers: Vec::new(),
+                body: String::new(),
+            },
+            Err(refusal) => problem(request_id, &ApiError::from(refusal)),
+        }
+    }
+
+    fn event(&self, event: &Event) -> String {
+        match event {
+            Event::Product(_, p) => json(&ProductBody::from(p)),
+            Event::OrderCreated(o) | Event::Order(o) => json(&OrderBody::from(o)),
+            Event::StockMoved(m) => json(&MovementBody::from(m)),
+        }
+    }
+}
+
+/// A problem as stored under a key.
+pub(crate) fn problem(request_id: &str, e: &ApiError) -> StoredResponse {
+    StoredResponse {
+        status: e.status().as_u16(),
+        headers: vec![("content-type".into(), PROBLEM_JSON.into())],
+        body: e.body(Some(request_id.to_owned())),
+    }
+}

@@ -1,0 +1,214 @@
+//! The shapes of `/v1/orders` requests and responses, and their parsing into commands.
+
+use caja_core::command::Command;
+use caja_core::ids::{OrderId, ProductId};
+use caja_core::money::Money;
+use caja_core::order::{self, Customer, NewOrder, Order, OrderLine, PaymentMethod, RequestedLine};
+use caja_core::text;
+use caja_core::DomainError;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ApiResult};
+use crate::routes::products::MoneyBody;
+use crate::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineBody {
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerBody {
+    pub name: String,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrder {
+    pub lines: Vec<LineBody>,
+    pub tip: Option<MoneyBody>,
+    pub note: Option<String>,
+    pub customer: Option<CustomerBody>,
+}
+
+impl CreateOrder {
+    pub(super) fn parse(&self, state: &AppState) -> Result<NewOrder, DomainError> {
+        let store = state.config().currency;
+        let lines = self
+            .lines
+            .iter()
+            .map(|l| {
+                Ok(RequestedLine {
+                    product_id: ProductId::parse("lines.product_id", &l.product_id)?,
+                    quantity: l.quantity,
+                })
+            })
+            .collect::<Result<Vec<_>, DomainError>>()?;
+        let tip = match &self.tip {
+            Some(t) => order::parse_tip(t.amount, &t.currency, store)?,
+            None => Money {
+                amount: 0,
+                currency: store,
+            },
+        };
+        let note = text::optional("note", self.note.as_deref(), 1000)?;
+        let customer = match &self.customer {
+            None => None,
+            Some(c) => {
+                let name =
+                    text::optional("customer.name", Some(&c.name), 200)?.ok_or_else(|| {
+                        DomainError::invalid("customer.name", "must be 1 to 200 characters")
+                    })?;
+                let email = text::optional("customer.email", c.email.as_deref(), 254)?;
+                if email.as_deref().is_some_and(|e| !e.contains('@')) {
+                    return Err(DomainError::invalid(
+                        "customer.email",
+                        "is not an email address",
+                    ));
+                }
+                Some(Customer { name, email })
+            }
+        };
+        Ok(NewOrder {
+            lines: order::merge_lines(lines, state.config().order_limits)?,
+            tip,
+            note,
+            customer,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderLineBody {
+    pub product_id: String,
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price: MoneyBody,
+    pub line_total: MoneyBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderBody {
+    #[schema(example = "ord_01JD5V6Q3X8N0R2M4K7T9W1Y3Z")]
+    pub id: String,
+    /// Human, sequential, unique.
+    pub number: i64,
+    #[schema(example = "pending_payment")]
+    pub status: String,
+    pub lines: Vec<OrderLineBody>,
+    pub subtotal: MoneyBody,
+    pub tip: MoneyBody,
+    pub total: MoneyBody,
+    pub currency: String,
+    pub note: Option<String>,
+    pub customer: Option<CustomerBody>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// When an unpaid order gives its stock back.
+    pub expires_at: String,
+}
+
+impl From<&Order> for OrderBody {
+    fn from(o: &Order) -> Self {
+        let money = |amount| {
+            MoneyBody::from(Money {
+                amount,
+                currency: o.currency,
+            })
+        };
+        let line = |l: &OrderLine| OrderLineBody {
+            product_id: l.product_id.to_string(),
+            sku: l.sku.clone(),
+            name: l.name.clone(),
+            quantity: l.quantity,
+            unit_price: money(l.unit_price),
+            line_total: money(l.line_total),
+        };
+        Self {
+            id: o.id.to_string(),
+            number: o.number,
+            status: o.status.to_string(),
+            lines: o.lines.iter().map(line).collect(),
+            subtotal: money(o.subtotal),
+            tip: money(o.tip),
+            total: money(o.total),
+            currency: o.currency.to_string(),
+            note: o.note.clone(),
+            customer: o.customer.as_ref().map(|c| CustomerBody {
+                name: c.name.clone(),
+                email: c.email.clone(),
+            }),
+            created_at: caja_core::time::format(&o.created_at),
+            updated_at: caja_core::time::format(&o.updated_at),
+            expires_at: caja_core::time::format(&o.expires_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPage {
+    pub data: Vec<OrderBody>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only orders in this status.
+    pub status: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentBody {
+    /// cash, card, transfer or provider.
+    pub method: String,
+    /// Must equal the order's total.
+    pub amount: MoneyBody,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyBody {}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// Put the units back in stock.
+    #[serde(default)]
+    pub restock: bool,
+}
+
+impl PaymentBody {
+    /// The payment command for order `id`.
+    pub(super) fn parse(&self, state: &AppState, id: OrderId) -> ApiResult<Command> {
+        let method: PaymentMethod = self.method.parse()?;
+        let amount = Money::parse_price(
+            "amount",
+            self.amount.amount,
+            &self.amount.currency,
+            state.config().currency,
+        )?;
+        let reference = text::optional("reference", self.reference.as_deref(), 200)?;
+        Ok(Command::Pay {
+            order: id,
+            method,
+            amount: amount.amount,
+            reference,
+        })
+    }
+}
+
+/// An order id from the path; one that cannot exist is simply not found.
+pub(super) fn order_id(raw: &str) -> ApiResult<OrderId> {
+    OrderId::parse("id", raw).map_err(|_| ApiError::not_found(format!("no order {raw}")))
+}

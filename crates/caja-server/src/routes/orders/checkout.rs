@@ -1,0 +1,62 @@
+//! `POST /v1/orders`: a checkout, the hot path of a flash sale.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::response::Response;
+use caja_core::auth::Action;
+use caja_core::command::Command;
+use caja_store::writer::Verdict;
+
+use super::bodies::CreateOrder;
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::idempotent::{command, refuse, Idempotent, Written};
+use crate::AppState;
+
+#[utoipa::path(post, path = "/v1/orders", tag = "orders",
+    params(("Idempotency-Key" = String, Header, description = "One fresh value per checkout, repeated on retries")),
+    request_body = CreateOrder,
+    responses(
+        (status = 201, description = "Created, stock reserved", body = super::OrderBody),
+        (status = 409, description = "Out of stock (every short line listed), or key in flight", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid, unknown product, amount too large or key reused", body = crate::openapi::Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: Idempotent<CreateOrder>,
+) -> ApiResult<Response> {
+    let started = Instant::now();
+    let result = checkout(&state, &caller, req).await;
+    // Counted once per request that decided something now, from the decision itself:
+    // never for a replay.
+    match &result {
+        Ok(Written {
+            verdict: Some(Verdict::Done(_)),
+            ..
+        }) => metrics::counter!("caja_orders_created_total").increment(1),
+        Ok(Written {
+            verdict: Some(Verdict::Refused(kind)),
+            ..
+        }) => metrics::counter!("caja_orders_refused_total", "reason" => *kind).increment(1),
+        Ok(Written { verdict: None, .. }) => {}
+        Err(e) => metrics::counter!("caja_orders_refused_total", "reason" => e.kind()).increment(1),
+    }
+    metrics::histogram!("caja_checkout_duration_seconds").record(started.elapsed().as_secs_f64());
+    Ok(result?.response)
+}
+
+async fn checkout(
+    state: &AppState,
+    caller: &Caller,
+    req: Idempotent<CreateOrder>,
+) -> ApiResult<Written> {
+    caller.require(Action::Sell)?;
+    let scope = req.scope(caller);
+    match req.body.and_then(|b| Ok(b.parse(state)?)) {
+        Ok(new) => command(state, Some(scope), Command::Checkout(new)).await,
+        Err(refusal) => refuse(state, scope, refusal).await,
+    }
+}

@@ -1,0 +1,109 @@
+//! Payment, cancel, fulfil and refund: each one command on the order.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use caja_core::auth::Action;
+use caja_core::command::Command;
+use caja_core::ids::OrderId;
+
+use super::bodies::{order_id, EmptyBody, PaymentBody, RefundBody};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotent::{command, refuse, Idempotent};
+use crate::AppState;
+
+/// Runs the command `make` builds from the order id and the body, under the request's key.
+async fn act<T>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    req: Idempotent<T>,
+    make: impl FnOnce(OrderId, T) -> Result<Command, ApiError>,
+) -> ApiResult<Response> {
+    let scope = req.scope(caller);
+    let parsed = order_id(id).and_then(|id| make(id, req.body?));
+    let written = match parsed {
+        Ok(cmd) => command(state, Some(scope), cmd).await?,
+        Err(refusal) => refuse(state, scope, refusal).await?,
+    };
+    Ok(written.response)
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/payments", tag = "orders",
+    params(("id" = String, Path, description = "Order id"),
+           ("Idempotency-Key" = String, Header, description = "Repeated on retries")),
+    request_body = PaymentBody,
+    responses((status = 200, description = "Paid", body = super::OrderBody),
+              (status = 409, description = "Not payable in its current status (e.g. expired)", body = crate::openapi::Problem),
+              (status = 422, description = "Amount is not the total", body = crate::openapi::Problem)),
+    security(("bearer" = [])))]
+pub async fn pay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Idempotent<PaymentBody>,
+) -> ApiResult<Response> {
+    caller.require(Action::Sell)?;
+    act(&state, &caller, &id, req, |id, body| body.parse(&state, id)).await
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders",
+    params(("id" = String, Path, description = "Order id"),
+           ("Idempotency-Key" = String, Header, description = "Repeated on retries")),
+    responses((status = 200, description = "Cancelled, stock released", body = super::OrderBody),
+              (status = 409, description = "Not cancellable in its current status", body = crate::openapi::Problem)),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Idempotent<EmptyBody>,
+) -> ApiResult<Response> {
+    caller.require(Action::Sell)?;
+    act(&state, &caller, &id, req, |order, _| {
+        Ok(Command::Cancel { order })
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/fulfill", tag = "orders",
+    params(("id" = String, Path, description = "Order id"),
+           ("Idempotency-Key" = String, Header, description = "Repeated on retries")),
+    responses((status = 200, description = "Fulfilled", body = super::OrderBody),
+              (status = 409, description = "Only a paid order can be fulfilled", body = crate::openapi::Problem)),
+    security(("bearer" = [])))]
+pub async fn fulfill(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Idempotent<EmptyBody>,
+) -> ApiResult<Response> {
+    caller.require(Action::Sell)?;
+    act(&state, &caller, &id, req, |order, _| {
+        Ok(Command::Fulfill { order })
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/refund", tag = "orders",
+    params(("id" = String, Path, description = "Order id"),
+           ("Idempotency-Key" = String, Header, description = "Repeated on retries")),
+    request_body = RefundBody,
+    responses((status = 200, description = "Refunded", body = super::OrderBody),
+              (status = 409, description = "Only a paid or fulfilled order can be refunded", body = crate::openapi::Problem)),
+    security(("bearer" = [])))]
+pub async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Idempotent<RefundBody>,
+) -> ApiResult<Response> {
+    caller.require(Action::Refund)?;
+    act(&state, &caller, &id, req, |order, body| {
+        Ok(Command::Refund {
+            order,
+            restock: body.restock,
+        })
+    })
+    .await
+}

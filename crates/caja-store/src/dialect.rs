@@ -1,0 +1,308 @@
+//! Every difference between SQLite and PostgreSQL that caja's SQL runs into, in one place.
+//!
+//! The rest of the store writes portable SQL (`RETURNING`, `ON CONFLICT`, partial indexes,
+//! `UPDATE … FROM (VALUES …)`) once and asks the [`Dialect`] for what differs:
+//! placeholders, row locks, lock timeouts, how a write transaction begins, how ids are
+//! reserved, how commits are announced, and the migration lock. Nothing outside this file
+//! (and the per-engine migration folders) asks which engine it is on.
+
+use std::time::{Duration, Instant};
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
+
+use crate::location::Engine;
+use crate::StoreError;
+
+/// "caja" in ASCII: the advisory lock key reserved for migrations.
+const MIGRATION_LOCK_KEY: i64 = 0x6361_6a61;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect(Engine);
+
+impl Dialect {
+    pub(crate) fn of(engine: Engine) -> Self {
+        Self(engine)
+    }
+
+    /// Placeholders for a statement built at run time.
+    pub(crate) fn params(self) -> Params {
+        Params {
+            numbered: self.0 == Engine::Postgres,
+            next: 0,
+        }
+    }
+
+    /// Appended to a `SELECT` that reads rows a write transaction will change: ` FOR UPDATE`
+    /// on PostgreSQL; nothing on SQLite, whose write transaction already excludes every
+    /// other writer.
+    pub(crate) fn lock_rows(self) -> &'static str {
+        match self.0 {
+            Engine::Postgres => " FOR UPDATE",
+            Engine::Sqlite => "",
+        }
+    }
+
+    /// Whether one write transaction excludes every other writer for its whole life
+    /// (SQLite's single write lock). Then a key that is not stored yet cannot be claimed by
+    /// anyone else before commit, and reading which keys exist is enough to claim them.
+    pub(crate) fn writers_are_serialized(self) -> bool {
+        self.0 == Engine::Sqlite
+    }
+
+    /// Opens a write transaction on `pool`. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes can never fail
+    /// half-way because another process wrote in between.
+    pub(crate) async fn begin_write(
+        self,
+        pool: &AnyPool,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.0 {
+            Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => pool.begin().await?,
+        })
+    }
+
+    /// The same on one connection (the migrator's).
+    pub(crate) async fn begin_on(
+        self,
+        conn: &mut AnyConnection,
+    ) -> Result<Transaction<'_, Any>, sqlx::Error> {
+        match self.0 {
+            Engine::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => conn.begin().await,
+        }
+    }
+
+    /// Bounds how long the transaction's next statements wait on a row lock (`None`: no
+    /// bound). SQLite has no row locks to wait on.
+    pub(crate) async fn lock_timeout(
+        self,
+        tx: &mut Transaction<'static, Any>,
+        wait: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        if self.0 == Engine::Postgres {
+            let ms = wait.map_or(0, |w| w.as_millis().max(1));
+            sqlx::query(&format!("SET LOCAL lock_timeout = {ms}"))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `e` is a lock wait that ran out (`lock_timeout`).
+    pub(crate) fn is_lock_timeout(self, e: &sqlx::Error) -> bool {
+        matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"))
+    }
+
+    /// `n` fresh ids for ledger rows. PostgreSQL takes them from the table's sequence (they
+    /// need no lock and may leave gaps, like any sequence). SQLite continues its
+    /// `AUTOINCREMENT` counter, which no one else can move while this transaction holds the
+    /// write lock; rows inserted with explicit ids move it on.
+    pub(crate) async fn reserve_movement_ids(
+        self,
+        tx: &mut Transaction<'static, Any>,
+        n: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        match self.0 {
+            Engine::Postgres => {
+                let rows: Vec<AnyRow> = sqlx::query(
+                    "SELECT nextval(pg_get_serial_sequence('stock_movements', 'id')) AS id \
+                     FROM generate_series(1, $1)",
+                )
+                .bind(n as i64)
+                .fetch_all(&mut **tx)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok(r.try_get::<i64, _>("id")?))
+                    .collect()
+            }
+            Engine::Sqlite => {
+                let last: i64 = sqlx::query(
+                    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'stock_movements'), \
+                     (SELECT MAX(id) FROM stock_movements), 0) AS last",
+                )
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("last")?;
+                Ok((last + 1..=last + n as i64).collect())
+            }
+        }
+    }
+
+    /// Tells other replicas that `last` committed, if the engine can: PostgreSQL delivers
+    /// the notification at commit, and only if the transaction commits. SQLite has one
+    /// writing process, which wakes its own subscribers.
+    pub(crate) async fn announce(
+        self,
+        tx: &mut Transaction<'static, Any>,
+        channel: &str,
+        last: i64,
+    ) -> Result<(), StoreError> {
+        if self.0 == Engine::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(last.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether commits by other processes can be listened for (`LISTEN`).
+    pub(crate) fn can_listen(self) -> bool {
+        self.0 == Engine::Postgres
+    }
+
+    /// Does the table exist in the current schema?
+    pub(crate) async fn table_exists(
+        self,
+        conn: &mut AnyConnection,
+        table: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let sql = match self.0 {
+            Engine::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = $1"
+            }
+            Engine::Postgres => {
+                "SELECT COUNT(*) AS n FROM pg_catalog.pg_tables \
+                 WHERE schemaname = current_schema() AND tablename = $1"
+            }
+        };
+        let n: i64 = sqlx::query(sql)
+            .bind(table)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
+        Ok(n > 0)
+    }
+
+    /// Takes the migration lock within `wait`; `false` if it ran out. PostgreSQL: a session
+    /// advisory lock, tried in a loop (a plain `pg_advisory_lock` would wait forever behind
+    /// a stuck migrator). SQLite: each migration's `BEGIN IMMEDIATE` takes the write lock,
+    /// under a `busy_timeout` of the same bound.
+    pub(crate) async fn lock_migrations(
+        self,
+        conn: &mut AnyConnection,
+        wait: Duration,
+    ) -> Result<bool, sqlx::Error> {
+        match self.0 {
+            Engine::Sqlite => {
+                let ms = wait.as_millis().max(1);
+                sqlx::query(&format!("PRAGMA busy_timeout = {ms}"))
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(true)
+            }
+            Engine::Postgres => {
+                let started = Instant::now();
+                loop {
+                    let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1) AS got")
+                        .bind(MIGRATION_LOCK_KEY)
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .try_get("got")?;
+                    if got {
+                        return Ok(true);
+                    }
+                    if started.elapsed() >= wait {
+                        return Ok(false);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Gives the migration lock back (on SQLite: restores the usual `busy_timeout`).
+    pub(crate) async fn unlock_migrations(
+        self,
+        conn: &mut AnyConnection,
+        busy_timeout: Duration,
+    ) -> Result<(), sqlx::Error> {
+        match self.0 {
+            Engine::Sqlite => {
+                let ms = busy_timeout.as_millis();
+                sqlx::query(&format!("PRAGMA busy_timeout = {ms}"))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Engine::Postgres => {
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(MIGRATION_LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hands out bind placeholders in bind order.
+///
+/// PostgreSQL numbers its parameters (`$1`); SQLite takes them anonymous (`?`). SQLite
+/// understands `$1` too, but resolves every named parameter by a linear search while
+/// preparing and again while binding, so a 1,800-parameter batch insert spends most of its
+/// time comparing parameter names. Anonymous `?` placeholders bind by position for free.
+pub(crate) struct Params {
+    numbered: bool,
+    next: usize,
+}
+
+impl Params {
+    /// The next placeholder.
+    pub(crate) fn next(&mut self) -> String {
+        self.next += 1;
+        if self.numbered {
+            format!("${}", self.next)
+        } else {
+            "?".to_owned()
+        }
+    }
+
+    /// `(p, p, …)` with `cols` placeholders.
+    pub(crate) fn row(&mut self, cols: usize) -> String {
+        let params: Vec<String> = (0..cols).map(|_| self.next()).collect();
+        format!("({})", params.join(", "))
+    }
+
+    /// `(p, …), (p, …)`: `rows` rows of `cols` placeholders.
+    pub(crate) fn rows(&mut self, rows: usize, cols: usize) -> String {
+        let rows: Vec<String> = (0..rows).map(|_| self.row(cols)).collect();
+        rows.join(", ")
+    }
+
+    /// `p, p, …`: a list of `n` for `IN (…)`.
+    pub(crate) fn list(&mut self, n: usize) -> String {
+        let params: Vec<String> = (0..n).map(|_| self.next()).collect();
+        params.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_numbers_its_parameters_and_sqlite_does_not() {
+        let pg = Dialect::of(Engine::Postgres);
+        let lite = Dialect::of(Engine::Sqlite);
+        assert_eq!(pg.params().rows(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(lite.params().rows(2, 2), "(?, ?), (?, ?)");
+        let mut p = pg.params();
+        assert_eq!(p.row(1), "($1)");
+        assert_eq!(p.next(), "$2");
+        assert_eq!(p.list(2), "$3, $4");
+    }
+
+    #[test]
+    fn only_postgres_locks_rows_and_listens() {
+        assert_eq!(Dialect::of(Engine::Postgres).lock_rows(), " FOR UPDATE");
+        assert_eq!(Dialect::of(Engine::Sqlite).lock_rows(), "");
+        assert!(Dialect::of(Engine::Postgres).can_listen());
+        assert!(Dialect::of(Engine::Sqlite).writers_are_serialized());
+    }
+}

@@ -1,0 +1,78 @@
+//! One batch, start to commit: the steps every write takes.
+
+use caja_core::command::{self, Effects};
+
+use super::{claim, load, write, Settled, Submission, Verdict, Write, WriterOptions};
+use crate::changes::NewChange;
+use crate::presenter::StoredResponse;
+use crate::{Store, StoreError};
+
+/// Runs `submissions` as one transaction: every one settled, or an error and nothing
+/// written.
+pub(super) async fn execute(
+    store: &Store,
+    options: &WriterOptions,
+    submissions: &[&Submission],
+) -> Result<Vec<Settled>, StoreError> {
+    let dialect = store.dialect();
+    let now = store.now();
+    let mut tx = store.begin_write().await?;
+
+    // 1. Keys, in key order, before any row: every writer takes locks in the one order
+    //    keys → orders → products → counters, so no two transactions on any number of
+    //    replicas ever wait on each other in a cycle.
+    let mut settled = claim::claim(&mut tx, dialect, submissions, options.key_wait, now).await?;
+    let fresh: Vec<usize> = (0..submissions.len())
+        .filter(|&i| settled[i].is_none())
+        .collect();
+    if fresh.is_empty() {
+        tx.rollback().await?;
+        return Ok(settled.into_iter().flatten().collect());
+    }
+
+    // 2. The rows the commands read, locked.
+    let commands: Vec<&command::Command> = fresh
+        .iter()
+        .filter_map(|&i| match &submissions[i].write {
+            Write::Command(c) => Some(c),
+            Write::Refused { .. } => None,
+        })
+        .collect();
+    let (mut world, loaded) = load::load(&mut tx, dialect, &commands).await?;
+
+    // 3. Decide each in arrival order, each against the state the ones before left.
+    let mut effects = Effects::default();
+    let mut answers: Vec<(usize, StoredResponse, Verdict)> = Vec::with_capacity(fresh.len());
+    for &i in &fresh {
+        let s = submissions[i];
+        match &s.write {
+            Write::Command(c) => {
+                let outcome = command::decide(c, &mut world, &mut effects, now, &options.policy);
+                let response = store.presenter().answer(&s.request_id, &outcome);
+                answers.push((i, response, Verdict::from(&outcome)));
+            }
+            Write::Refused { response, kind } => {
+                answers.push((i, response.clone(), Verdict::Refused(kind)));
+            }
+        }
+    }
+
+    // 4. Effects, 5. answers, 6. the feed, commit.
+    write::effects(&mut tx, dialect, &world, &effects, &loaded).await?;
+    let keyed: Vec<(&super::IdempotencyScope, &StoredResponse)> = answers
+        .iter()
+        .filter_map(|(i, response, _)| Some((submissions[*i].scope.as_ref()?, response)))
+        .collect();
+    write::answers(&mut tx, dialect, &keyed, now).await?;
+    let changes: Vec<NewChange> = effects
+        .events
+        .iter()
+        .map(|e| NewChange::event(store.presenter(), e))
+        .collect();
+    store.commit_with(tx, &changes, now).await?;
+
+    for (i, response, verdict) in answers {
+        settled[i] = Some(Settled::Fresh { response, verdict });
+    }
+    Ok(settled.into_iter().flatten().collect())
+}

@@ -1,0 +1,252 @@
+//! The one writer: every command that moves money, stock or state is committed here.
+//!
+//! On the night a concert goes on sale, thousands of buyers hit one product. One
+//! transaction per checkout would queue them all on that product's row lock and pay one
+//! durable commit each. Instead every write is handed to one writer task per process,
+//! which takes whatever has arrived together and commits it as one transaction, while
+//! each request keeps its own outcome, its own rows and its own stored answer. A request
+//! is answered only after its batch commits.
+//!
+//! Every batch takes the same steps whatever it holds ([`batch`]): claim the idempotency
+//! keys (in key order), lock and load the rows the commands need (orders, then products,
+//! in id order, then the order-number counter), decide every command in memory
+//! ([`caja_core::command::decide`]), write the effects with multi-row statements, store
+//! each answer, append the feed, commit. Batching off means batches of one through the
+//! same code. If a batch fails, its writes run again as batches of one, which settles each
+//! exactly as if it had never been batched.
+
+mod batch;
+mod claim;
+mod load;
+mod write;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use caja_core::command::{Answer, Command, Outcome, Policy};
+use caja_core::idempotency::{Fingerprint, IdempotencyKey};
+use caja_core::ids::KeyId;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::presenter::StoredResponse;
+use crate::{Store, StoreError};
+
+/// Whose key it is and what request it stands for.
+#[derive(Debug, Clone)]
+pub struct IdempotencyScope {
+    pub key_id: KeyId,
+    pub key: IdempotencyKey,
+    pub fingerprint: Fingerprint,
+}
+
+impl IdempotencyScope {
+    fn pair(&self) -> (&str, &str) {
+        (self.key_id.as_str(), self.key.as_str())
+    }
+}
+
+/// What to write.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A command to decide and apply.
+    Command(Command),
+    /// A request refused before it became a command (a body that does not validate): its
+    /// answer is stored under the key all the same, so a retry replays it and the key
+    /// cannot be reused for another body. `kind` is the problem type, for metrics.
+    Refused {
+        response: StoredResponse,
+        kind: &'static str,
+    },
+}
+
+/// One write as the writer receives it.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// `None` for writes that carry no `Idempotency-Key` (catalog edits, the sweeper).
+    pub scope: Option<IdempotencyScope>,
+    /// Names the request in a problem's body.
+    pub request_id: String,
+    pub write: Write,
+}
+
+/// How a decided write came out, for the caller's metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Done(Answer),
+    /// Refused, with its problem type.
+    Refused(&'static str),
+}
+
+impl From<&Outcome> for Verdict {
+    fn from(outcome: &Outcome) -> Self {
+        match outcome {
+            Ok(answer) => Verdict::Done(answer.clone()),
+            Err(refusal) => Verdict::Refused(refusal.kind()),
+        }
+    }
+}
+
+/// What became of a submission: the one "fresh / replay / mismatch / in flight" answer,
+/// end to end.
+#[derive(Debug, Clone)]
+pub enum Settled {
+    /// Decided and committed now.
+    Fresh {
+        response: StoredResponse,
+        verdict: Verdict,
+    },
+    /// Answered before with the same request: the same bytes again. `waited` when this
+    /// copy arrived while the first was still running and waited for it.
+    Replay {
+        response: StoredResponse,
+        waited: bool,
+    },
+    /// The key was used for a different request.
+    Mismatch,
+    /// Another process is still writing this key, past the wait bound.
+    InFlight,
+}
+
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Most writes in one transaction; 1 turns batching off.
+    pub max_batch: usize,
+    pub policy: Policy,
+    /// How long a write waits on a key another replica is writing.
+    pub key_wait: Duration,
+}
+
+struct Job {
+    submission: Submission,
+    reply: oneshot::Sender<Result<Settled, StoreError>>,
+}
+
+/// The handle requests use; cheap to clone. The writer task ends when every handle is
+/// dropped, after answering what it holds.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task.
+    pub fn start(store: Store, options: WriterOptions) -> Self {
+        let max = options.max_batch.max(1);
+        let (jobs, mut queue) = mpsc::channel::<Job>(max * 8);
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut jobs = vec![first];
+                while jobs.len() < max {
+                    match queue.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+                // Each batch in its own task: a panic while running one fails that batch's
+                // requests (their reply channels close: 503, retry with the same key)
+                // instead of ending every write of the process.
+                let (store, options) = (store.clone(), options.clone());
+                let ran = tokio::spawn(async move { run(&store, &options, jobs).await });
+                if let Err(e) = ran.await {
+                    tracing::error!(error = %e, "a write batch panicked; its requests were refused");
+                }
+            }
+        });
+        Self { jobs }
+    }
+
+    /// Writes one submission and waits for its batch to commit.
+    pub async fn submit(&self, submission: Submission) -> Result<Settled, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { submission, reply })
+            .await
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+}
+
+/// Runs one batch and answers every job in it.
+async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
+    // Copies of one key inside the batch: the first leads, the others follow its fate.
+    let mut leaders: Vec<Job> = Vec::with_capacity(jobs.len());
+    let mut followers: Vec<(usize, Job)> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for job in jobs {
+        let key = job
+            .submission
+            .scope
+            .as_ref()
+            .map(|s| (s.key_id.to_string(), s.key.as_str().to_owned()));
+        match key.as_ref().and_then(|k| index.get(k)) {
+            Some(&leader) => followers.push((leader, job)),
+            None => {
+                if let Some(k) = key {
+                    index.insert(k, leaders.len());
+                }
+                leaders.push(job);
+            }
+        }
+    }
+    metrics::histogram!("caja_write_batch_size").record(leaders.len() as f64);
+    let submissions: Vec<&Submission> = leaders.iter().map(|j| &j.submission).collect();
+    let settled: Vec<Result<Settled, StoreError>> = match batch::execute(
+        store,
+        options,
+        &submissions,
+    )
+    .await
+    {
+        Ok(settled) => settled.into_iter().map(Ok).collect(),
+        Err(e) if submissions.len() > 1 => {
+            tracing::debug!(error = %e, size = submissions.len(), "batch failed; rerunning its writes one by one");
+            metrics::counter!("caja_write_batch_fallbacks_total").increment(1);
+            let mut settled = Vec::with_capacity(submissions.len());
+            for s in &submissions {
+                settled.push(alone(store, options, s).await);
+            }
+            settled
+        }
+        Err(e) => vec![alone_error(e)],
+    };
+    for (leader, job) in followers {
+        let first = &leaders[leader].submission;
+        let same = first.scope.as_ref().map(|s| &s.fingerprint)
+            == job.submission.scope.as_ref().map(|s| &s.fingerprint);
+        let outcome = match &settled[leader] {
+            _ if !same => Ok(Settled::Mismatch),
+            Ok(Settled::Fresh { response, .. } | Settled::Replay { response, .. }) => {
+                Ok(Settled::Replay {
+                    response: response.clone(),
+                    waited: true,
+                })
+            }
+            Ok(other) => Ok(other.clone()),
+            Err(e) => Err(e.shallow_clone()),
+        };
+        let _ = job.reply.send(outcome);
+    }
+    for (job, outcome) in leaders.into_iter().zip(settled) {
+        let _ = job.reply.send(outcome);
+    }
+}
+
+/// One write as a batch of one.
+async fn alone(
+    store: &Store,
+    options: &WriterOptions,
+    submission: &Submission,
+) -> Result<Settled, StoreError> {
+    match batch::execute(store, options, &[submission]).await {
+        Ok(mut settled) => settled.pop().ok_or(StoreError::NotFound),
+        Err(e) => alone_error(e),
+    }
+}
+
+/// A batch of one that failed: a key still in flight elsewhere is an answer, not a fault.
+fn alone_error(e: StoreError) -> Result<Settled, StoreError> {
+    match e {
+        StoreError::KeyInFlight => Ok(Settled::InFlight),
+        e => Err(e),
+    }
+}

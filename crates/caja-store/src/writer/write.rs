@@ -1,0 +1,331 @@
+//! Writing a batch's effects and answers: a fixed number of multi-row statements whatever
+//! the batch's size. Every update is guarded by what the batch loaded and checks how many
+//! rows it matched: a guard that does not match fails the whole batch, so the ledger never
+//! records a movement whose stock was not written.
+
+use caja_core::command::{Effects, World};
+use caja_core::ledger::Movement;
+use caja_core::order::Order;
+use caja_core::product::Product;
+use caja_core::time::{self, Timestamp};
+use sqlx::{Any, Transaction};
+
+use super::claim::{encode_headers, CHUNK};
+use super::load::Loaded;
+use super::IdempotencyScope;
+use crate::dialect::Dialect;
+use crate::presenter::StoredResponse;
+use crate::StoreError;
+
+pub(super) async fn effects(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    world: &World,
+    effects: &Effects,
+    loaded: &Loaded,
+) -> Result<(), StoreError> {
+    if effects.movements.iter().any(|m| m.id == 0) {
+        return Err(StoreError::Corrupt(
+            "a ledger row was decided without a reserved id".into(),
+        ));
+    }
+    let created: Vec<&Product> = effects
+        .created_products
+        .iter()
+        .filter_map(|id| world.products.get(id))
+        .collect();
+    insert_products(tx, dialect, &created).await?;
+    let changed: Vec<(&Product, i64)> = effects
+        .changed_products
+        .iter()
+        .filter_map(|id| Some((world.products.get(id)?, loaded.product_versions.get(id)?.0)))
+        .collect();
+    update_products(tx, dialect, &changed).await?;
+    let orders: Vec<&Order> = effects
+        .created_orders
+        .iter()
+        .filter_map(|id| world.orders.get(id))
+        .collect();
+    insert_orders(tx, dialect, &orders).await?;
+    insert_lines(tx, dialect, &orders).await?;
+    let settled: Vec<(&Order, &str)> = effects
+        .changed_orders
+        .iter()
+        .filter_map(|id| {
+            Some((
+                world.orders.get(id)?,
+                loaded.order_statuses.get(id)?.as_str(),
+            ))
+        })
+        .collect();
+    update_orders(tx, dialect, &settled).await?;
+    insert_payments(tx, dialect, effects).await?;
+    insert_movements(tx, dialect, &effects.movements).await?;
+    if let Some(before) = loaded.last_order_number {
+        if world.last_order_number != before {
+            let n = sqlx::query(
+                "UPDATE counters SET value = $1 WHERE name = 'order_number' AND value = $2",
+            )
+            .bind(world.last_order_number)
+            .bind(before)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            matched("order number counter", n, 1)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fails the batch when a guarded update matched other than every row it meant to.
+fn matched(what: &str, got: u64, want: usize) -> Result<(), StoreError> {
+    if got == want as u64 {
+        Ok(())
+    } else {
+        Err(StoreError::GuardMismatch(format!(
+            "{what}: matched {got} of {want} rows"
+        )))
+    }
+}
+
+async fn insert_products(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    products: &[&Product],
+) -> Result<(), StoreError> {
+    for chunk in products.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO products (id, sku, name, price_amount, currency, stock, version, \
+             archived_at, created_at, updated_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 10)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for p in chunk {
+            q = q
+                .bind(p.id.as_str())
+                .bind(p.sku.as_str())
+                .bind(p.name.as_str())
+                .bind(p.price.amount)
+                .bind(p.price.currency.as_str())
+                .bind(p.stock.value())
+                .bind(p.version.0)
+                .bind(p.archived.then(|| time::format(&p.updated_at)))
+                .bind(time::format(&p.created_at))
+                .bind(time::format(&p.updated_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Writes each product as the batch left it, if it is still at the version it was loaded
+/// at. An archive time, once set, is kept.
+async fn update_products(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    products: &[(&Product, i64)],
+) -> Result<(), StoreError> {
+    for chunk in products.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE products SET sku = v.column2, name = v.column3, price_amount = v.column4, \
+             stock = v.column5, version = v.column6, \
+             archived_at = COALESCE(products.archived_at, v.column7), updated_at = v.column8 \
+             FROM (VALUES {}) AS v \
+             WHERE products.id = v.column1 AND products.version = v.column9",
+            dialect.params().rows(chunk.len(), 9)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for (p, was) in chunk {
+            let at = time::format(&p.updated_at);
+            q = q
+                .bind(p.id.as_str())
+                .bind(p.sku.as_str())
+                .bind(p.name.as_str())
+                .bind(p.price.amount)
+                .bind(p.stock.value())
+                .bind(p.version.0)
+                .bind(p.archived.then(|| at.clone()))
+                .bind(at)
+                .bind(*was);
+        }
+        let n = q.execute(&mut **tx).await?.rows_affected();
+        matched("products", n, chunk.len())?;
+    }
+    Ok(())
+}
+
+async fn insert_orders(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    orders: &[&Order],
+) -> Result<(), StoreError> {
+    for chunk in orders.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
+             customer_name, customer_email, created_at, updated_at, expires_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 13)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for o in chunk {
+            q = q
+                .bind(o.id.as_str())
+                .bind(o.number)
+                .bind(o.status.as_str())
+                .bind(o.subtotal)
+                .bind(o.tip)
+                .bind(o.total)
+                .bind(o.currency.as_str())
+                .bind(o.note.as_deref())
+                .bind(o.customer.as_ref().map(|c| c.name.as_str()))
+                .bind(o.customer.as_ref().and_then(|c| c.email.as_deref()))
+                .bind(time::format(&o.created_at))
+                .bind(time::format(&o.updated_at))
+                .bind(time::format(&o.expires_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_lines(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    orders: &[&Order],
+) -> Result<(), StoreError> {
+    let lines: Vec<(&Order, usize)> = orders
+        .iter()
+        .flat_map(|o| (0..o.lines.len()).map(move |i| (*o, i)))
+        .collect();
+    for chunk in lines.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, \
+             unit_price, line_total) VALUES {}",
+            dialect.params().rows(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for (o, i) in chunk {
+            let l = &o.lines[*i];
+            q = q
+                .bind(o.id.as_str())
+                .bind(*i as i64 + 1)
+                .bind(l.product_id.as_str())
+                .bind(l.sku.as_str())
+                .bind(l.name.as_str())
+                .bind(l.quantity)
+                .bind(l.unit_price)
+                .bind(l.line_total);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Moves each order to its new status, if it is still in the status it was loaded in.
+async fn update_orders(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    orders: &[(&Order, &str)],
+) -> Result<(), StoreError> {
+    for chunk in orders.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE orders SET status = v.column2, updated_at = v.column3 FROM (VALUES {}) AS v \
+             WHERE orders.id = v.column1 AND orders.status = v.column4",
+            dialect.params().rows(chunk.len(), 4)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for (o, was) in chunk {
+            q = q
+                .bind(o.id.as_str())
+                .bind(o.status.as_str())
+                .bind(time::format(&o.updated_at))
+                .bind(*was);
+        }
+        let n = q.execute(&mut **tx).await?.rows_affected();
+        matched("orders", n, chunk.len())?;
+    }
+    Ok(())
+}
+
+async fn insert_payments(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    effects: &Effects,
+) -> Result<(), StoreError> {
+    for chunk in effects.payments.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO payments (id, order_id, method, amount, reference, created_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for p in chunk {
+            q = q
+                .bind(p.id.as_str())
+                .bind(p.order_id.as_str())
+                .bind(p.method.as_str())
+                .bind(p.amount)
+                .bind(p.reference.as_deref())
+                .bind(time::format(&p.created_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_movements(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    movements: &[Movement],
+) -> Result<(), StoreError> {
+    for chunk in movements.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO stock_movements (id, product_id, delta, reason, note, order_id, \
+             stock_after, created_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for m in chunk {
+            q = q
+                .bind(m.id)
+                .bind(m.product_id.as_str())
+                .bind(m.delta)
+                .bind(m.reason.as_str())
+                .bind(m.note.as_deref())
+                .bind(m.order_id.as_ref().map(|o| o.as_str()))
+                .bind(m.stock_after)
+                .bind(time::format(&m.created_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Stores every answer under its key: into the row the claim inserted, or as a new row.
+pub(super) async fn answers(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    answers: &[(&IdempotencyScope, &StoredResponse)],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let at = time::format(&now);
+    for chunk in answers.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) \
+             VALUES {} ON CONFLICT (key_id, key) DO UPDATE SET status = excluded.status, \
+             headers = excluded.headers, body = excluded.body",
+            dialect.params().rows(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for (scope, response) in chunk {
+            q = q
+                .bind(scope.key_id.as_str())
+                .bind(scope.key.as_str())
+                .bind(scope.fingerprint.as_str())
+                .bind(i64::from(response.status))
+                .bind(encode_headers(&response.headers))
+                .bind(response.body.as_str())
+                .bind(at.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
