@@ -87,7 +87,7 @@ impl Store {
     pub async fn due_orders(&self, now: Timestamp, max: i64) -> Result<Vec<OrderId>, StoreError> {
         sqlx::query(
             "SELECT id FROM orders WHERE status = 'pending_payment' AND expires_at <= $1 \
-             ORDER BY expires_at LIMIT $2",
+             ORDER BY expires_at, id LIMIT $2",
         )
         .bind(time::format(&now))
         .bind(max)

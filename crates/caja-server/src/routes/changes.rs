@@ -84,6 +84,7 @@ pub async fn poll(
     let deadline = Instant::now() + wait;
     // Subscribe before reading, so an event committed in between still wakes us.
     let mut live = state.hub().subscribe();
+    let _waiting = (!wait.is_zero()).then(LongPoll::begin);
     loop {
         let page = state.store().changes_after(after, limit).await?;
         // Seqs have no gaps: a page that skips some means retention removed them meanwhile.
@@ -111,6 +112,22 @@ pub async fn poll(
             _ = tokio::time::timeout_at(deadline, live.recv()) => {}
             _ = state.hub().stopped() => return Ok(envelope(&events, after)),
         }
+    }
+}
+
+/// Counts a long poll in `caja_long_polls_waiting` while it is open.
+struct LongPoll;
+
+impl LongPoll {
+    fn begin() -> Self {
+        metrics::gauge!("caja_long_polls_waiting").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for LongPoll {
+    fn drop(&mut self) {
+        metrics::gauge!("caja_long_polls_waiting").decrement(1.0);
     }
 }
 

@@ -214,14 +214,23 @@ async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
         let same = first.scope.as_ref().map(|s| &s.fingerprint)
             == job.submission.scope.as_ref().map(|s| &s.fingerprint);
         let outcome = match &settled[leader] {
-            _ if !same => Ok(Settled::Mismatch),
+            // The first copy's answer is now stored under the key: the same request gets it
+            // again, another request is a mismatch.
             Ok(Settled::Fresh { response, .. } | Settled::Replay { response, .. }) => {
-                Ok(Settled::Replay {
-                    response: response.clone(),
-                    waited: true,
-                })
+                if same {
+                    Ok(Settled::Replay {
+                        response: response.clone(),
+                        waited: true,
+                    })
+                } else {
+                    Ok(Settled::Mismatch)
+                }
             }
-            Ok(other) => Ok(other.clone()),
+            // The first copy did not match what the key holds (or could not tell): this
+            // copy may, so it asks the key itself.
+            Ok(Settled::Mismatch | Settled::InFlight) => {
+                alone(store, options, &job.submission).await
+            }
             Err(e) => Err(e.shallow_clone()),
         };
         let _ = job.reply.send(outcome);

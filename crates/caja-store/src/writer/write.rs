@@ -29,18 +29,15 @@ pub(super) async fn effects(
             "a ledger row was decided without a reserved id".into(),
         ));
     }
+    // Inserts first (products before the rows that name them), then the guarded updates:
+    // an update whose guard misses fails the batch after its ledger rows were written, and
+    // the rollback takes them back with everything else.
     let created: Vec<&Product> = effects
         .created_products
         .iter()
         .filter_map(|id| world.products.get(id))
         .collect();
     insert_products(tx, dialect, &created).await?;
-    let changed: Vec<(&Product, i64)> = effects
-        .changed_products
-        .iter()
-        .filter_map(|id| Some((world.products.get(id)?, loaded.product_versions.get(id)?.0)))
-        .collect();
-    update_products(tx, dialect, &changed).await?;
     let orders: Vec<&Order> = effects
         .created_orders
         .iter()
@@ -48,6 +45,14 @@ pub(super) async fn effects(
         .collect();
     insert_orders(tx, dialect, &orders).await?;
     insert_lines(tx, dialect, &orders).await?;
+    insert_payments(tx, dialect, effects).await?;
+    insert_movements(tx, dialect, &effects.movements).await?;
+    let changed: Vec<(&Product, i64)> = effects
+        .changed_products
+        .iter()
+        .filter_map(|id| Some((world.products.get(id)?, loaded.product_versions.get(id)?.0)))
+        .collect();
+    update_products(tx, dialect, &changed).await?;
     let settled: Vec<(&Order, &str)> = effects
         .changed_orders
         .iter()
@@ -59,8 +64,6 @@ pub(super) async fn effects(
         })
         .collect();
     update_orders(tx, dialect, &settled).await?;
-    insert_payments(tx, dialect, effects).await?;
-    insert_movements(tx, dialect, &effects.movements).await?;
     if let Some(before) = loaded.last_order_number {
         if world.last_order_number != before {
             let n = sqlx::query(

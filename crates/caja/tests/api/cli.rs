@@ -13,6 +13,7 @@ on_both_engines!(
     a_provided_admin_key_becomes_the_first_key_and_never_reaches_the_log,
     keys_are_created_listed_and_revoked_from_the_command_line,
     sigterm_drains_and_exits_zero,
+    sigterm_ends_open_streams_and_exits_at_once,
 );
 
 /// A `caja serve` process on a free port, its stderr collected line by line.
@@ -339,6 +340,92 @@ async fn sigterm_drains_and_exits_zero(backend: Backend) {
     assert!(
         log.contains("SIGTERM") && log.contains("\"stopped\""),
         "{log}"
+    );
+}
+
+/// A WebSocket, an SSE stream and a long poll are open when SIGTERM lands: the WebSocket
+/// gets close code 1001, the SSE response ends, the long poll is answered, and the process
+/// exits well within its 30 s shutdown bound.
+async fn sigterm_ends_open_streams_and_exits_at_once(backend: Backend) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let db = TestDb::new(backend).await;
+    let client = reqwest::Client::new();
+    let key = REPLICA_KEY;
+    let mut server = Server::start(
+        &db,
+        &["--shutdown-timeout", "30"],
+        &[("CAJA_ADMIN_KEY", key)],
+    );
+    wait_ready(&client, &server.base).await;
+    let ws_url = format!("{}/v1/stream", server.base.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let hello = serde_json::json!({"type": "subscribe", "key": key, "topics": [], "after": 0});
+    ws.send(Message::text(hello.to_string())).await.unwrap();
+    match ws.next().await {
+        Some(Ok(Message::Text(t))) => assert!(t.contains("subscribed"), "{t}"),
+        other => panic!("{other:?}"),
+    }
+    let mut sse = client
+        .get(format!("{}/v1/stream", server.base))
+        .bearer_auth(key)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    let poll = tokio::spawn(
+        client
+            .get(format!("{}/v1/changes?after=0&wait=25", server.base))
+            .bearer_auth(key)
+            .send(),
+    );
+    // The long poll is waiting once the server counts it.
+    let started = Instant::now();
+    loop {
+        let metrics = client
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("caja_long_polls_waiting 1") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let signalled = Instant::now();
+    server.signal("TERM");
+    let close = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the WebSocket is closed promptly");
+    assert_eq!(close, Some(1001));
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = sse.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the SSE response ends");
+    let answered = poll.await.unwrap().expect("the long poll is answered");
+    assert_eq!(answered.status(), 200);
+    let status = server.wait(Duration::from_secs(5));
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "exited {:?} after SIGTERM",
+        signalled.elapsed()
     );
 }
 

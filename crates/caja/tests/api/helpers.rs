@@ -140,7 +140,7 @@ pub struct TestApp {
     /// The app's clock: move it to pass a deadline instead of sleeping.
     pub clock: Arc<MovableClock>,
     /// Kept so the database lives as long as the app.
-    _db: TestDb,
+    pub db: TestDb,
     shutdown: CancellationToken,
 }
 
@@ -187,7 +187,7 @@ pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
         admin_key: secret.reveal().to_owned(),
         store,
         clock,
-        _db: db,
+        db,
         shutdown,
     };
     app.wait_ready().await;

@@ -1,0 +1,516 @@
+//! Differential tests of the one writer: the same random script of commands (checkouts,
+//! retries with the same key, reused keys, payments, cancels, fulfilments, refunds, stock
+//! movements, expiries under a moved clock) run once as batches of one, submitted one by
+//! one, and once with batching on, submitted in groups, must give the same answers, the
+//! same stock and ledger, the same feed, and books that balance. Batching is only allowed
+//! to change how many commits it takes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use caja_core::command::{Command, Policy};
+use caja_core::idempotency::{Fingerprint, IdempotencyKey};
+use caja_core::ids::{KeyId, OrderId, ProductId};
+use caja_core::ledger::Reason;
+use caja_core::money::{Currency, Money};
+use caja_core::order::{NewOrder, PaymentMethod, RequestedLine};
+use caja_core::page::PageLimit;
+use caja_core::product::{NewProduct, ProductName, Sku, Stock};
+use caja_core::time::MovableClock;
+use caja_store::migrate::Migrator;
+use caja_store::writer::{IdempotencyScope, Settled, Submission, Write, Writer, WriterOptions};
+use caja_store::Store;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestDb};
+
+on_both_engines!(batches_of_one_and_batching_decide_a_random_script_alike);
+
+const PRODUCTS: usize = 4;
+const STEPS: usize = 1200;
+const TTL_MINUTES: i64 = 15;
+
+/// One step of the script, in terms both runs can resolve to their own ids.
+#[derive(Debug, Clone)]
+enum Step {
+    Checkout {
+        key: usize,
+        lines: Vec<(usize, i64)>,
+        tip: i64,
+    },
+    /// The same key as step `of` with `of`'s body (a retry) or another body (a reuse).
+    Again {
+        of: usize,
+        same_body: bool,
+    },
+    Pay {
+        key: usize,
+        order: usize,
+        right_amount: bool,
+    },
+    Cancel {
+        key: usize,
+        order: usize,
+    },
+    Fulfill {
+        key: usize,
+        order: usize,
+    },
+    Refund {
+        key: usize,
+        order: usize,
+        restock: bool,
+    },
+    Move {
+        key: usize,
+        product: usize,
+        delta: i64,
+    },
+    /// Move the clock past every deadline so far and let the sweeper run.
+    Expire,
+}
+
+/// The script, cut into the groups the batching run submits together. Steps refer only to
+/// orders of earlier groups, whose ids both runs know by then.
+fn script(seed: u64) -> Vec<Vec<Step>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut groups: Vec<Vec<Step>> = Vec::new();
+    let mut all: Vec<Step> = Vec::new();
+    let mut checkouts_before: Vec<usize> = Vec::new();
+    // Steps with a key (every step but an expiry), for retries to repeat.
+    let mut keyed: Vec<usize> = Vec::new();
+    while all.len() < STEPS {
+        if rng.gen_bool(0.03) {
+            groups.push(vec![Step::Expire]);
+            all.push(Step::Expire);
+            continue;
+        }
+        let size = rng.gen_range(1..=24);
+        let first = all.len();
+        let mut group = Vec::with_capacity(size);
+        for i in 0..size {
+            let key = first + i;
+            let pick = |rng: &mut StdRng| -> Option<usize> {
+                if checkouts_before.is_empty() {
+                    None
+                } else {
+                    Some(checkouts_before[rng.gen_range(0..checkouts_before.len())])
+                }
+            };
+            let roll = rng.gen_range(0..100);
+            let step = match (roll, pick(&mut rng)) {
+                (0..=37, _) | (_, None) => {
+                    let n = rng.gen_range(1..=3);
+                    Step::Checkout {
+                        key,
+                        lines: (0..n)
+                            .map(|_| (rng.gen_range(0..PRODUCTS), rng.gen_range(1..=3)))
+                            .collect(),
+                        tip: if rng.gen_bool(0.2) { 500 } else { 0 },
+                    }
+                }
+                (38..=45, _) if !keyed.is_empty() => Step::Again {
+                    of: keyed[rng.gen_range(0..keyed.len())],
+                    same_body: true,
+                },
+                (46..=48, _) if !keyed.is_empty() => Step::Again {
+                    of: keyed[rng.gen_range(0..keyed.len())],
+                    same_body: false,
+                },
+                (49..=65, Some(order)) => Step::Pay {
+                    key,
+                    order,
+                    right_amount: rng.gen_bool(0.85),
+                },
+                (66..=72, Some(order)) => Step::Cancel { key, order },
+                (73..=78, Some(order)) => Step::Fulfill { key, order },
+                (79..=84, Some(order)) => Step::Refund {
+                    key,
+                    order,
+                    restock: rng.gen_bool(0.5),
+                },
+                _ => Step::Move {
+                    key,
+                    product: rng.gen_range(0..PRODUCTS),
+                    delta: [-4, -1, 1, 3, 8][rng.gen_range(0..5)],
+                },
+            };
+            group.push(step.clone());
+            all.push(step);
+            keyed.push(key);
+        }
+        for (i, step) in group.iter().enumerate() {
+            if matches!(step, Step::Checkout { .. }) {
+                checkouts_before.push(first + i);
+            }
+        }
+        groups.push(group);
+    }
+    groups
+}
+
+/// One run's world: its store, writer and clock, and the ids and totals it has seen.
+struct Run {
+    store: Store,
+    writer: Writer,
+    clock: Arc<MovableClock>,
+    key_id: KeyId,
+    products: Vec<ProductId>,
+    /// Step index of each checkout → its order id and total, once answered.
+    orders: BTreeMap<usize, (OrderId, i64)>,
+    _db: TestDb,
+}
+
+fn mxn() -> Currency {
+    Currency::parse("currency", "MXN").unwrap()
+}
+
+impl Run {
+    async fn new(backend: Backend, max_batch: usize) -> Self {
+        let db = TestDb::new(backend).await;
+        let clock = Arc::new(MovableClock::default());
+        let store = db.store_with(clock.clone()).await;
+        Migrator::new(&store, Duration::from_secs(30), Duration::from_secs(5))
+            .up(&mut |_| {})
+            .await
+            .expect("migrate");
+        let writer = Writer::start(
+            store.clone(),
+            WriterOptions {
+                max_batch,
+                policy: Policy {
+                    order_ttl: chrono::Duration::minutes(TTL_MINUTES),
+                },
+                key_wait: Duration::from_secs(10),
+            },
+        );
+        let mut run = Run {
+            store,
+            writer,
+            clock,
+            key_id: KeyId::generate(),
+            products: Vec::new(),
+            orders: BTreeMap::new(),
+            _db: db,
+        };
+        for i in 0..PRODUCTS {
+            let create = Command::CreateProduct(NewProduct {
+                sku: Sku::parse(&format!("DIFF-{i}")).unwrap(),
+                name: ProductName::parse("Differential").unwrap(),
+                price: Money {
+                    amount: 1250 * (i as i64 + 1),
+                    currency: mxn(),
+                },
+                stock: Stock::parse(20).unwrap(),
+            });
+            let body = answer_body(run.submit(None, create).await);
+            run.products
+                .push(ProductId::parse("id", body["id"].as_str().unwrap()).unwrap());
+        }
+        run
+    }
+
+    async fn submit(&self, scope: Option<IdempotencyScope>, command: Command) -> Settled {
+        self.writer
+            .submit(Submission {
+                scope,
+                request_id: "differential".into(),
+                write: Write::Command(command),
+            })
+            .await
+            .expect("the write commits")
+    }
+
+    fn order_of(&self, step: usize) -> OrderId {
+        // A refused checkout has no order: name one that does not exist (404 in both runs).
+        self.orders
+            .get(&step)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| OrderId::parse("id", "ord_01J00000000000000000000000").unwrap())
+    }
+
+    /// The step's key, fingerprint and command in this run's ids.
+    fn resolve(&self, steps: &[Step], index: usize) -> (IdempotencyScope, Command) {
+        let (key, body, command) = match &steps[index] {
+            Step::Again { of, same_body } => {
+                let (scope, command) = self.resolve(steps, *of);
+                if *same_body {
+                    return (scope, command);
+                }
+                let other = IdempotencyScope {
+                    fingerprint: Fingerprint::new("POST", "/other", format!("{index}").as_bytes()),
+                    ..scope
+                };
+                return (other, self.move_command(0, 1));
+            }
+            Step::Checkout { key, lines, tip } => (
+                *key,
+                format!("checkout {lines:?} {tip}"),
+                Command::Checkout(NewOrder {
+                    lines: merged(lines)
+                        .into_iter()
+                        .map(|(p, quantity)| RequestedLine {
+                            product_id: self.products[p].clone(),
+                            quantity,
+                        })
+                        .collect(),
+                    tip: Money {
+                        amount: *tip,
+                        currency: mxn(),
+                    },
+                    note: None,
+                    customer: None,
+                }),
+            ),
+            Step::Pay {
+                key,
+                order,
+                right_amount,
+            } => {
+                let total = self.orders.get(order).map_or(1, |(_, t)| *t);
+                let amount = if *right_amount { total } else { total + 1 };
+                (
+                    *key,
+                    format!("pay {order} {right_amount}"),
+                    Command::Pay {
+                        order: self.order_of(*order),
+                        method: PaymentMethod::Cash,
+                        amount,
+                        reference: None,
+                    },
+                )
+            }
+            Step::Cancel { key, order } => (
+                *key,
+                format!("cancel {order}"),
+                Command::Cancel {
+                    order: self.order_of(*order),
+                },
+            ),
+            Step::Fulfill { key, order } => (
+                *key,
+                format!("fulfill {order}"),
+                Command::Fulfill {
+                    order: self.order_of(*order),
+                },
+            ),
+            Step::Refund {
+                key,
+                order,
+                restock,
+            } => (
+                *key,
+                format!("refund {order} {restock}"),
+                Command::Refund {
+                    order: self.order_of(*order),
+                    restock: *restock,
+                },
+            ),
+            Step::Move {
+                key,
+                product,
+                delta,
+            } => (
+                *key,
+                format!("move {product} {delta}"),
+                self.move_command(*product, *delta),
+            ),
+            Step::Expire => unreachable!("expiries are not keyed"),
+        };
+        let scope = IdempotencyScope {
+            key_id: self.key_id.clone(),
+            key: IdempotencyKey::parse(&format!("step-{key}")).unwrap(),
+            fingerprint: Fingerprint::new("POST", "/step", body.as_bytes()),
+        };
+        (scope, command)
+    }
+
+    fn move_command(&self, product: usize, delta: i64) -> Command {
+        Command::MoveStock {
+            product: self.products[product].clone(),
+            delta,
+            reason: if delta > 0 {
+                Reason::Restock
+            } else {
+                Reason::Damage
+            },
+            note: None,
+        }
+    }
+
+    /// Moves the clock past every deadline and expires what is due, as the sweeper does.
+    async fn expire(&self) -> Vec<String> {
+        self.clock
+            .advance(chrono::Duration::minutes(TTL_MINUTES + 5));
+        let due = self
+            .store
+            .due_orders(self.store.now(), 10_000)
+            .await
+            .expect("due orders");
+        let expiries = due
+            .into_iter()
+            .map(|order| self.submit(None, Command::Expire { order }));
+        futures_util::future::join_all(expiries)
+            .await
+            .into_iter()
+            .map(|s| summary(&s))
+            .collect()
+    }
+
+    /// Runs the script's groups; each group at once (batching) or one step at a time.
+    async fn play(&mut self, groups: &[Vec<Step>], together: bool) -> Vec<String> {
+        let steps: Vec<Step> = groups.iter().flatten().cloned().collect();
+        let mut answers = Vec::with_capacity(steps.len());
+        let mut first = 0;
+        for group in groups {
+            if matches!(group[..], [Step::Expire]) {
+                let mut expired = self.expire().await;
+                expired.sort();
+                answers.push(format!("expired {expired:?}"));
+                first += 1;
+                continue;
+            }
+            let resolved: Vec<(IdempotencyScope, Command)> = (first..first + group.len())
+                .map(|i| self.resolve(&steps, i))
+                .collect();
+            let settled: Vec<Settled> = if together {
+                let all = resolved
+                    .into_iter()
+                    .map(|(scope, command)| self.submit(Some(scope), command));
+                futures_util::future::join_all(all).await
+            } else {
+                let mut settled = Vec::new();
+                for (scope, command) in resolved {
+                    settled.push(self.submit(Some(scope), command).await);
+                }
+                settled
+            };
+            for (i, s) in settled.iter().enumerate() {
+                let step = first + i;
+                if let (Step::Checkout { .. }, Settled::Fresh { response, .. }) = (&steps[step], s)
+                {
+                    if response.status == 201 {
+                        let body: Value = serde_json::from_str(&response.body).unwrap();
+                        let id = OrderId::parse("id", body["id"].as_str().unwrap()).unwrap();
+                        self.orders
+                            .insert(step, (id, body["total"]["amount"].as_i64().unwrap()));
+                    }
+                }
+                answers.push(summary(s));
+            }
+            first += group.len();
+        }
+        answers
+    }
+
+    /// Stock, ledger and feed, in terms both runs share.
+    async fn books(&self) -> (Vec<i64>, Vec<Vec<(i64, String, i64)>>, Vec<String>) {
+        let mut stock = Vec::new();
+        let mut ledgers = Vec::new();
+        for id in &self.products {
+            stock.push(self.store.product(id).await.unwrap().stock.value());
+            let mut ledger = Vec::new();
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .list_movements(id, after, PageLimit::parse(Some(200)).unwrap())
+                    .await
+                    .unwrap();
+                ledger.extend(
+                    page.items
+                        .iter()
+                        .map(|m| (m.delta, m.reason.to_string(), m.stock_after)),
+                );
+                match page.next_cursor {
+                    Some(c) => after = Some(c.parse().unwrap()),
+                    None => break,
+                }
+            }
+            ledgers.push(ledger);
+        }
+        let feed = self
+            .store
+            .changes_after(0, 1_000_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.kind)
+            .collect();
+        (stock, ledgers, feed)
+    }
+}
+
+fn merged(lines: &[(usize, i64)]) -> BTreeMap<usize, i64> {
+    let mut merged = BTreeMap::new();
+    for (p, q) in lines {
+        *merged.entry(*p).or_default() += q;
+    }
+    merged
+}
+
+fn answer_body(settled: Settled) -> Value {
+    match settled {
+        Settled::Fresh { response, .. } => serde_json::from_str(&response.body).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// What a client could tell of an answer: status, problem type, and an order's number,
+/// status and total or a movement's stock.
+fn summary(settled: &Settled) -> String {
+    let (response, replayed) = match settled {
+        Settled::Fresh { response, .. } => (response, false),
+        Settled::Replay { response, .. } => (response, true),
+        Settled::Mismatch => return "mismatch".into(),
+        Settled::InFlight => return "in flight".into(),
+    };
+    let body: Value = serde_json::from_str(&response.body).unwrap_or(Value::Null);
+    format!(
+        "{} replay={replayed} type={} number={} status={} total={} stock_after={}",
+        response.status,
+        body["type"],
+        body["number"],
+        body["status"],
+        body["total"]["amount"],
+        body["stock_after"]
+    )
+}
+
+async fn batches_of_one_and_batching_decide_a_random_script_alike(backend: Backend) {
+    for seed in [7, 2026] {
+        let groups = script(seed);
+        let mut alone = Run::new(backend, 1).await;
+        let mut batched = Run::new(backend, 64).await;
+        let one_by_one = alone.play(&groups, false).await;
+        let together = batched.play(&groups, true).await;
+        assert_eq!(one_by_one.len(), together.len());
+        for (i, (a, b)) in one_by_one.iter().zip(&together).enumerate() {
+            assert_eq!(a, b, "seed {seed}, answer {i}");
+        }
+        let (stock_a, ledger_a, feed_a) = alone.books().await;
+        let (stock_b, ledger_b, feed_b) = batched.books().await;
+        assert_eq!(stock_a, stock_b, "seed {seed}: stock");
+        assert_eq!(ledger_a, ledger_b, "seed {seed}: ledger");
+        assert_eq!(feed_a, feed_b, "seed {seed}: feed event types in order");
+        // The script exercised what it is meant to.
+        let created = one_by_one.iter().filter(|a| a.starts_with("201")).count();
+        let refused = one_by_one.iter().filter(|a| a.starts_with("409")).count();
+        let replays = one_by_one
+            .iter()
+            .filter(|a| a.contains("replay=true"))
+            .count();
+        let expired = feed_a.iter().filter(|k| *k == "order.expired").count();
+        assert!(
+            created > 100 && refused > 20 && replays > 20 && expired > 0,
+            "seed {seed}: {created} created, {refused} refused, {replays} replays, {expired} expired"
+        );
+        for run in [&alone, &batched] {
+            let (_, violations) = run.store.check().await.unwrap();
+            assert!(violations.is_empty(), "seed {seed}: {violations:#?}");
+        }
+    }
+}
