@@ -55,7 +55,7 @@ impl Store {
         secret: &ApiKeySecret,
     ) -> Result<ApiKeyRecord, StoreError> {
         let mut tx = self.begin_write().await?;
-        let record = insert_key(&mut tx, key, &secret.hash()).await?;
+        let record = insert_key(&mut tx, key, &secret.hash(), self.now()).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -83,7 +83,7 @@ impl Store {
             role: Role::Admin,
             rate_limit: None,
         };
-        let record = insert_key(&mut tx, &key, &secret.hash()).await?;
+        let record = insert_key(&mut tx, &key, &secret.hash(), self.now()).await?;
         tx.commit().await?;
         Ok(Some(record))
     }
@@ -145,13 +145,14 @@ async fn insert_key(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     key: &NewApiKey,
     hash: &KeyHash,
+    now: Timestamp,
 ) -> Result<ApiKeyRecord, StoreError> {
     let record = ApiKeyRecord {
         id: KeyId::generate(),
         name: key.name.clone(),
         role: key.role,
         rate_limit: key.rate_limit,
-        created_at: time::now(),
+        created_at: now,
         last_used_at: None,
         revoked_at: None,
     };
