@@ -85,6 +85,13 @@ impl Gcra {
         Ok(())
     }
 
+    /// How long until a request at `now` would be admitted, without admitting one:
+    /// `None` when it would be admitted now.
+    pub fn wait(&self, limit: RateLimit, now: Duration) -> Option<Duration> {
+        let allow_at = self.tat.max(now).saturating_sub(limit.tolerance());
+        (now < allow_at).then(|| allow_at - now)
+    }
+
     /// True once the state has no effect any more and can be forgotten.
     pub fn is_idle(&self, now: Duration) -> bool {
         self.tat <= now
@@ -94,6 +101,20 @@ impl Gcra {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_is_told_without_spending_a_request() {
+        let limit = RateLimit {
+            per_second: 1,
+            burst: 1,
+        };
+        let mut g = Gcra::default();
+        assert_eq!(g.wait(limit, ms(0)), None);
+        assert_eq!(g.wait(limit, ms(0)), None, "asking spends nothing");
+        g.check(limit, ms(0)).unwrap();
+        assert!(g.wait(limit, ms(10)).is_some());
+        assert_eq!(g.wait(limit, ms(1000)), None);
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -83,8 +83,13 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 }
 
 pub(crate) async fn caller(state: &AppState, token: Option<&str>, ip: IpAddr) -> ApiResult<Caller> {
+    let limit = state.config().anonymous_rate_limit;
+    // An address already over its budget for bad keys is refused before any lookup: a
+    // guesser cannot make the server work, and a key guessed right from there is no use.
+    if let Some(wait) = state.limiters().by_ip.waiting(&ip, limit) {
+        return Err(ApiError::rate_limited(retry_after_secs(wait)));
+    }
     let refuse = |e: ApiError| -> ApiResult<Caller> {
-        let limit = state.config().anonymous_rate_limit;
         match state.limiters().by_ip.check(&ip, limit) {
             Ok(()) => Err(e),
             Err(wait) => Err(ApiError::rate_limited(retry_after_secs(wait))),

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub stream_buffer: usize,
     /// How often an idle live stream gets a heartbeat.
     pub stream_heartbeat: Duration,
+    /// How many connections, and how long one may take to send a request head.
+    pub connections: crate::ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +69,7 @@ impl Default for ServerConfig {
             changes_retention: Duration::from_secs(7 * 24 * 60 * 60),
             stream_buffer: 4096,
             stream_heartbeat: Duration::from_secs(15),
+            connections: crate::ConnectionLimits::default(),
         }
     }
 }

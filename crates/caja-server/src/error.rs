@@ -333,6 +333,14 @@ impl From<StoreError> for ApiError {
             .retry_after(1)
             .caused_by(&e)
             }
+            StoreError::StorageFull(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage-full",
+                "Storage full",
+                "the database's disk is full; nothing was written, and writes resume by themselves once space is freed",
+            )
+            .retry_after(5)
+            .caused_by(&e),
             StoreError::Unavailable(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database-unavailable",

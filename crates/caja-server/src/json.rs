@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -47,6 +48,10 @@ pub fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 
 /// Parses a body, naming the line and column of a syntax error or the path of a bad field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntax first, the whole body: `{"a":1} x` is malformed JSON (400), whatever `a` is.
+    let mut whole = serde_json::Deserializer::from_slice(bytes);
+    serde::de::IgnoredAny::deserialize(&mut whole).map_err(|e| syntax(&e))?;
+    whole.end().map_err(|e| syntax(&e))?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -177,6 +182,11 @@ mod tests {
         assert_eq!(
             err(r#"{"sku": "a", "price": {"amount": 1}} x"#)["type"],
             "malformed-json"
+        );
+        assert_eq!(
+            err(r#"{"a": 1} x"#)["type"],
+            "malformed-json",
+            "syntax is judged before fields"
         );
     }
 }

@@ -4,6 +4,7 @@
 //! until a cancellation token fires, so tests bind port 0 and drive the same app the binary
 //! runs.
 
+mod accept;
 mod auth;
 mod config;
 mod error;
@@ -20,8 +21,6 @@ mod request;
 mod routes;
 mod state;
 
-use std::net::SocketAddr;
-
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub use accept::ConnectionLimits;
 pub use config::ServerConfig;
 pub use error::{ApiError, PROBLEM_JSON};
 pub use openapi::openapi_document;
@@ -61,7 +61,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(CatchPanicLayer::custom(|_| panic_response()));
+        .layer(CatchPanicLayer::custom(|_| panic_response()))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request::declared_length,
+        ));
     if !config.cors_origins.is_empty() {
         app = app.layer(cors(config));
     }
@@ -92,8 +96,8 @@ fn cors(config: &ServerConfig) -> CorsLayer {
         ])
 }
 
-/// Serves the app on `listener` until `shutdown` fires, then stops accepting and returns
-/// once in-flight requests are done. The caller bounds that wait.
+/// Serves the app on `listener` until `shutdown` fires, then ends every live stream, stops
+/// accepting, and returns once in-flight requests are done. The caller bounds that wait.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -101,13 +105,18 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     jobs::spawn(&state, shutdown.clone());
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.cancelled().await;
-        state.begin_shutdown();
-    })
-    .await
+    let stopping = CancellationToken::new();
+    let begin = {
+        let (state, stopping) = (state.clone(), stopping.clone());
+        async move {
+            shutdown.cancelled().await;
+            state.begin_shutdown();
+            stopping.cancel();
+        }
+    };
+    tokio::join!(
+        begin,
+        accept::run(listener, app, state.config().connections, stopping.clone())
+    );
+    Ok(())
 }

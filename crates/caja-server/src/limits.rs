@@ -39,6 +39,16 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
     }
 }
 
+impl<K: Eq + Hash + Clone> Limiter<K> {
+    /// How long `key` must wait before its next request is admitted, without spending
+    /// one; `None` if it would be admitted now.
+    pub fn waiting(&self, key: &K, limit: RateLimit) -> Option<Duration> {
+        let now = self.origin.elapsed();
+        let cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+        cells.get(key)?.wait(limit, now)
+    }
+}
+
 impl<K: Eq + Hash + Clone> Default for Limiter<K> {
     fn default() -> Self {
         Self::new()

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use caja_core::feed::{wanted, Topic};
-use caja_store::changes::{Change, ChangeListener, KEY_REVOKED};
+use caja_store::changes::{is_key_event, Change, ChangeListener};
 use caja_store::{Store, StoreError};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -166,7 +166,7 @@ impl Hub {
                             head = last.seq;
                             self.head.store(head, Ordering::SeqCst);
                         }
-                        if page.iter().any(|c| c.kind == KEY_REVOKED) {
+                        if page.iter().any(|c| is_key_event(&c.kind)) {
                             store.keys_changed();
                         }
                         for change in page {

@@ -43,6 +43,21 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
     }
 }
 
+/// Answers 413 at once when the declared `Content-Length` is over the body limit, instead
+/// of waiting for a body that may never come (or reading one only to refuse it).
+pub async fn declared_length(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = state.config().body_limit;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::payload_too_large(limit).into_response();
+    }
+    next.run(req).await
+}
+
 pub async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = req

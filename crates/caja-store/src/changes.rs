@@ -34,6 +34,11 @@ pub const CHANNEL: &str = "caja_changes";
 /// The event a key revocation appends: for caches, never for subscribers.
 pub const KEY_REVOKED: &str = "key.revoked";
 
+/// Whether an event is about API keys (internal: no topic carries these).
+pub fn is_key_event(kind: &str) -> bool {
+    kind.starts_with("key.")
+}
+
 /// One committed event as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -66,8 +71,12 @@ impl NewChange {
 
     /// Internal: no topic carries it; replicas drop cached keys when they read it.
     pub(crate) fn key_revoked(id: &KeyId) -> Self {
+        Self::key(KEY_REVOKED, id)
+    }
+
+    fn key(kind: &str, id: &KeyId) -> Self {
         Self {
-            kind: KEY_REVOKED.to_owned(),
+            kind: kind.to_owned(),
             resource_id: id.to_string(),
             data: format!("{{\"id\":\"{id}\"}}"),
         }

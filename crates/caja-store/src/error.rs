@@ -28,6 +28,9 @@ pub enum StoreError {
     GuardMismatch(String),
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The disk under the database is full: nothing can be written until space returns.
+    #[error("the database's disk is full")]
+    StorageFull(#[source] sqlx::Error),
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("a stored row does not parse: {0}")]
@@ -51,6 +54,26 @@ impl From<sqlx::Error> for StoreError {
             {
                 StoreError::Unavailable(e)
             }
+            // SQLite's SQLITE_FULL (13), and PostgreSQL's disk_full (53100).
+            sqlx::Error::Database(db)
+                if sqlite_primary(&**db) == Some(13) || db.code().as_deref() == Some("53100") =>
+            {
+                StoreError::StorageFull(e)
+            }
+            // SQLite's SQLITE_IOERR family (10); PostgreSQL going away or refusing us:
+            // connection exceptions (08…), admin or crash shutdown and "cannot connect now"
+            // (57P01–57P03), too many connections (53300), and a database that does not
+            // allow connections (55000 at connect time).
+            sqlx::Error::Database(db)
+                if sqlite_primary(&**db) == Some(10)
+                    || db.code().as_deref().is_some_and(|c| {
+                        c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "53300")
+                    })
+                    || (db.code().as_deref() == Some("55000")
+                        && db.message().contains("not currently accepting connections")) =>
+            {
+                StoreError::Unavailable(e)
+            }
             // A deadlock or serialization failure on PostgreSQL: the transaction was rolled
             // back whole, so the client may safely try again. Writers take locks in one
             // order (keys, then orders, then products by id), so this is a safety net.
@@ -71,6 +94,24 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// SQLite's primary result code from an extended one (`SQLITE_IOERR_WRITE` is 778, primary
+/// 10); `None` for errors that are not SQLite's.
+fn sqlite_primary(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    db.code()?.parse::<i32>().ok().map(|c| c & 0xff)
+}
+
+impl StoreError {
+    /// Whether the database cannot take writes right now (down, or out of disk): the
+    /// condition `/ready` reports and retries recover from.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::StorageFull(_)
+        )
+    }
+}
+
 impl From<caja_core::DomainError> for StoreError {
     fn from(e: caja_core::DomainError) -> Self {
         StoreError::Corrupt(e.to_string())
@@ -88,6 +129,7 @@ impl StoreError {
             StoreError::Archived => StoreError::Archived,
             StoreError::KeyInFlight => StoreError::KeyInFlight,
             StoreError::ShuttingDown => StoreError::ShuttingDown,
+            StoreError::Unavailable(e) => StoreError::Retry(e.to_string()),
             other => StoreError::Retry(other.to_string()),
         }
     }

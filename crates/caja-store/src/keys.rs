@@ -57,6 +57,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let record = insert_key(&mut tx, key, &secret.hash(), self.now()).await?;
         tx.commit().await?;
+        self.keys_changed();
         Ok(record)
     }
 
@@ -85,10 +86,22 @@ impl Store {
         };
         let record = insert_key(&mut tx, &key, &secret.hash(), self.now()).await?;
         tx.commit().await?;
+        self.keys_changed();
         Ok(Some(record))
     }
 
-    /// The live (not revoked) key with this hash, if any.
+    /// Every key with its hash (revoked ones too, so they are refused as revoked): the
+    /// whole table a server keeps in memory, so an unknown key is refused without a query.
+    pub async fn keys_by_hash(&self) -> Result<Vec<(KeyHash, ApiKeyRecord)>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT key_hash, {COLUMNS} FROM api_keys"))
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((KeyHash(text(r, "key_hash")?), record(r)?)))
+            .collect()
+    }
+
+    /// The key with this hash, if any.
     pub async fn find_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1"

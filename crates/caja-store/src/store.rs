@@ -4,13 +4,13 @@
 //! connection would only queue on the file lock) and a small pool of readers that WAL lets
 //! run beside it. PostgreSQL gets one pool for both.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use caja_core::time::{SharedClock, SystemClock, Timestamp};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 use tokio::sync::Notify;
 
@@ -61,6 +61,12 @@ pub struct Store {
     /// Bumped whenever a key may have changed, here or (through the feed) elsewhere, so
     /// caches of keys know to look again.
     keys_generation: Arc<AtomicU64>,
+    /// Why the last write failed, while writes cannot commit (the disk is full, the
+    /// database is down); `None` once one commits again.
+    write_fault: Arc<Mutex<Option<String>>>,
+    /// Set when a write batch panicked, until a write commits again: a bug, not an outage,
+    /// so no probe can clear it.
+    write_panicked: Arc<AtomicBool>,
 }
 
 /// Connection counts for the metrics endpoint.
@@ -91,7 +97,17 @@ impl Store {
                         )))
                     })?;
                 }
-                let writer = sqlite_pool(1, options).connect(&url).await?;
+                // A connection whose transaction could not end (a COMMIT or ROLLBACK that
+                // failed on a full disk) is discarded, never handed to the next write.
+                let writer = sqlite_pool(1, options)
+                    .after_release(|conn, _| {
+                        Box::pin(async move {
+                            conn.ping().await?;
+                            Ok(!conn.is_in_transaction())
+                        })
+                    })
+                    .connect(&url)
+                    .await?;
                 let reader = sqlite_pool(options.max_connections.clamp(1, 4), options)
                     .connect(&url)
                     .await?;
@@ -122,6 +138,8 @@ impl Store {
             presenter,
             signal: Arc::new(Notify::new()),
             keys_generation: Arc::new(AtomicU64::new(0)),
+            write_fault: Arc::new(Mutex::new(None)),
+            write_panicked: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -192,6 +210,61 @@ impl Store {
         self.dialect.begin_write(&self.writer).await
     }
 
+    /// Records how a write went: an outage is logged once, when it begins, with its cause,
+    /// and once more when writes commit again.
+    pub(crate) fn note_write(&self, result: Result<(), &StoreError>) {
+        let mut fault = self.write_fault.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(()) => {
+                self.write_panicked.store(false, Ordering::SeqCst);
+                if fault.take().is_some() {
+                    tracing::info!("writes commit again");
+                }
+            }
+            Err(e) if e.is_outage() => {
+                if fault.is_none() {
+                    tracing::error!(error = %error_chain(e), "writes cannot commit; they are refused with 503 until they can");
+                }
+                *fault = Some(e.to_string());
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Records that a write batch panicked (its requests were refused with 503).
+    pub(crate) fn note_write_panic(&self) {
+        self.write_panicked.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the last write batch panicked and none has committed since.
+    pub fn write_panicked(&self) -> bool {
+        self.write_panicked.load(Ordering::SeqCst)
+    }
+
+    /// Why writes cannot commit right now, if they cannot.
+    pub fn write_fault(&self) -> Option<String> {
+        self.write_fault
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Commits a write that changes nothing, to learn whether writes commit (after an
+    /// outage, before any client tries). Clears the fault when it does.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        let probe = async {
+            let mut tx = self.begin_write().await?;
+            sqlx::query("UPDATE counters SET value = value WHERE name = 'order_number'")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        };
+        let result: Result<(), StoreError> = probe.await;
+        self.note_write(result.as_ref().map(|_| ()));
+        result
+    }
+
     /// Round-trips to the database; returns how long it took.
     pub async fn ping(&self) -> Result<Duration, StoreError> {
         let started = Instant::now();
@@ -218,6 +291,18 @@ impl Store {
         self.writer.close().await;
         self.feed.close().await;
     }
+}
+
+/// An error and its causes, for the one log line an outage gets.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn sqlite_pool(max: u32, options: &StoreOptions) -> AnyPoolOptions {

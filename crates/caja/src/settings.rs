@@ -12,7 +12,7 @@ use caja_core::auth::ApiKeySecret;
 use caja_core::money::Currency;
 use caja_core::order::OrderLimits;
 use caja_core::rate::RateLimit;
-use caja_server::ServerConfig;
+use caja_server::{ConnectionLimits, ServerConfig};
 use caja_store::{DatabaseLocation, StoreOptions};
 use serde::Deserialize;
 use thiserror::Error;
@@ -100,6 +100,8 @@ pub struct FileSettings {
     pub changes_retention: Option<u64>,
     pub stream_buffer: Option<usize>,
     pub stream_heartbeat: Option<u64>,
+    pub header_read_timeout: Option<u64>,
+    pub max_connections: Option<usize>,
     pub log_format: Option<LogFormat>,
 }
 
@@ -118,6 +120,74 @@ impl FileSettings {
         let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
         toml::from_str(&text).map_err(|e| file_error(e.message().to_owned()))
     }
+}
+
+const HOUR: u64 = 60 * 60;
+const DAY: u64 = 24 * HOUR;
+const YEAR: u64 = 366 * DAY;
+
+/// A duration setting in seconds, its default, and the range it must fall in: every
+/// duration has one, so no setting can overflow a timestamp or a timer later.
+fn secs(
+    name: &'static str,
+    value: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, SettingsError> {
+    let n = value.unwrap_or(default);
+    if range.contains(&n) {
+        Ok(Duration::from_secs(n))
+    } else {
+        Err(invalid(
+            name,
+            format!(
+                "must be between {} and {} seconds (got {n})",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+/// Descriptors kept back from connections: the database's, the log, files, listeners.
+const RESERVED_DESCRIPTORS: usize = 64;
+
+/// The process's soft limit on open files, where the system says (Linux).
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// `max_connections`: what was asked, or what the descriptor limit allows; never more than
+/// the limit allows, so a flood of connections can never leave the server without a
+/// descriptor for its database or its log.
+fn max_connections(
+    asked: Option<usize>,
+    open_files: Option<usize>,
+    db_connections: usize,
+) -> Result<usize, SettingsError> {
+    let allowed = open_files.map(|n| n.saturating_sub(RESERVED_DESCRIPTORS + db_connections));
+    let n = match (asked, allowed) {
+        (Some(n), _) => n,
+        (None, Some(allowed)) => allowed.min(10_000),
+        (None, None) => 10_000,
+    };
+    if !(16..=1_000_000).contains(&n) {
+        return Err(invalid(
+            "max_connections",
+            format!("must be between 16 and 1000000 (got {n}; raise `ulimit -n` if it came from the descriptor limit)"),
+        ));
+    }
+    if let (Some(allowed), Some(limit)) = (allowed, open_files) {
+        if n > allowed {
+            return Err(invalid(
+                "max_connections",
+                format!("{n} needs more file descriptors than this process may open ({limit}, of which {} are kept for the database and files): raise `ulimit -n` or lower it", RESERVED_DESCRIPTORS + db_connections),
+            ));
+        }
+    }
+    Ok(n)
 }
 
 /// Where the database is and how to talk to it.
@@ -148,20 +218,22 @@ impl DbArgs {
             .db_max_connections
             .or(file.db_max_connections)
             .unwrap_or(8);
-        if max == 0 {
-            return Err(invalid("db_max_connections", "must be at least 1"));
+        if !(1..=1000).contains(&max) {
+            return Err(invalid("db_max_connections", "must be between 1 and 1000"));
         }
-        let lock_secs = self
-            .migrate_lock_timeout
-            .or(file.migrate_lock_timeout)
-            .unwrap_or(60);
+        let lock_wait = secs(
+            "migrate_lock_timeout",
+            self.migrate_lock_timeout.or(file.migrate_lock_timeout),
+            60,
+            0..=DAY,
+        )?;
         let db = DbSettings {
             location,
             store: StoreOptions {
                 max_connections: max,
                 ..StoreOptions::default()
             },
-            lock_wait: Duration::from_secs(lock_secs),
+            lock_wait,
         };
         Ok((db, file))
     }
@@ -240,6 +312,14 @@ pub struct ServeFlags {
     /// Seconds between heartbeats on idle live streams. Default: 15
     #[arg(long, env = "CAJA_STREAM_HEARTBEAT", value_name = "SECS")]
     pub stream_heartbeat: Option<u64>,
+    /// Seconds a connection may take to send a request head, and may sit idle between
+    /// requests. Default: 5
+    #[arg(long, env = "CAJA_HEADER_READ_TIMEOUT", value_name = "SECS")]
+    pub header_read_timeout: Option<u64>,
+    /// Most connections open at once, live streams included. Default: what the process's
+    /// file-descriptor limit allows (less a reserve for the database and files), at most 10000
+    #[arg(long, env = "CAJA_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// Everything `caja serve` runs with.
@@ -286,22 +366,23 @@ impl ServeFlags {
             .transpose()
             .map_err(|e| invalid("admin_key", e))?;
         let body_limit = self.body_limit.or(file.body_limit).unwrap_or(1024 * 1024);
-        if body_limit == 0 {
-            return Err(invalid("body_limit", "must be at least 1 byte"));
+        if !(1..=64 * 1024 * 1024).contains(&body_limit) {
+            return Err(invalid(
+                "body_limit",
+                "must be between 1 and 67108864 bytes (64 MiB)",
+            ));
         }
-        let secs = |name: &'static str, v: Option<u64>, default: u64| match v.unwrap_or(default) {
-            0 => Err(invalid(name, "must be at least 1 second")),
-            n => Ok(Duration::from_secs(n)),
-        };
         let request_timeout = secs(
             "request_timeout",
             self.request_timeout.or(file.request_timeout),
             30,
+            1..=HOUR,
         )?;
         let shutdown_timeout = secs(
             "shutdown_timeout",
             self.shutdown_timeout.or(file.shutdown_timeout),
             10,
+            1..=HOUR,
         )?;
         let cors_origins = self
             .cors_origins
@@ -340,23 +421,25 @@ impl ServeFlags {
             "key_rate_limit",
             self.key_rate_limit.clone().or(file.key_rate_limit),
         )?;
-        let order_ttl = secs("order_ttl", self.order_ttl.or(file.order_ttl), 15 * 60)?;
+        let order_ttl = secs(
+            "order_ttl",
+            self.order_ttl.or(file.order_ttl),
+            15 * 60,
+            1..=30 * DAY,
+        )?;
         let idempotency_wait = secs(
             "idempotency_wait",
             self.idempotency_wait.or(file.idempotency_wait),
             10,
+            1..=300,
         )?;
+        // At least a day: clients may retry for that long.
         let idempotency_retention = secs(
             "idempotency_retention",
             self.idempotency_retention.or(file.idempotency_retention),
-            24 * 60 * 60,
+            DAY,
+            DAY..=YEAR,
         )?;
-        if idempotency_retention < Duration::from_secs(24 * 60 * 60) {
-            return Err(invalid(
-                "idempotency_retention",
-                "must be at least 86400 seconds: clients may retry for a day",
-            ));
-        }
         let ceiling = OrderLimits::CEILING;
         let order_limits = OrderLimits {
             max_quantity: self
@@ -384,11 +467,9 @@ impl ServeFlags {
         let changes_retention = secs(
             "changes_retention",
             self.changes_retention.or(file.changes_retention),
-            7 * 24 * 60 * 60,
+            7 * DAY,
+            60..=YEAR,
         )?;
-        if changes_retention < Duration::from_secs(60) {
-            return Err(invalid("changes_retention", "must be at least 60 seconds"));
-        }
         let stream_buffer = self.stream_buffer.or(file.stream_buffer).unwrap_or(4096);
         if !(1024..=1_000_000).contains(&stream_buffer) {
             return Err(invalid("stream_buffer", "must be between 1024 and 1000000"));
@@ -397,6 +478,18 @@ impl ServeFlags {
             "stream_heartbeat",
             self.stream_heartbeat.or(file.stream_heartbeat),
             15,
+            1..=HOUR,
+        )?;
+        let header_read_timeout = secs(
+            "header_read_timeout",
+            self.header_read_timeout.or(file.header_read_timeout),
+            5,
+            1..=300,
+        )?;
+        let max_connections = max_connections(
+            self.max_connections.or(file.max_connections),
+            open_files_limit(),
+            db.store.max_connections as usize,
         )?;
         Ok(ServeSettings {
             db,
@@ -417,6 +510,10 @@ impl ServeFlags {
                 changes_retention,
                 stream_buffer,
                 stream_heartbeat,
+                connections: ConnectionLimits {
+                    header_read_timeout,
+                    max_connections,
+                },
                 ..ServerConfig::default()
             },
             admin_key,
@@ -485,6 +582,85 @@ mod tests {
         };
         let err = flags.resolve(&db(dir.path()), None).unwrap_err();
         assert!(err.to_string().contains("key_rate_limit"), "{err}");
+    }
+
+    #[test]
+    fn every_duration_and_size_is_refused_outside_its_range_and_accepted_at_its_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve = |flags: ServeFlags| flags.resolve(&db(dir.path()), None);
+        type Set = fn(&mut ServeFlags, u64);
+        let cases: [(&str, Set, u64, u64); 8] = [
+            ("order_ttl", |f, v| f.order_ttl = Some(v), 1, 30 * DAY),
+            (
+                "request_timeout",
+                |f, v| f.request_timeout = Some(v),
+                1,
+                HOUR,
+            ),
+            (
+                "shutdown_timeout",
+                |f, v| f.shutdown_timeout = Some(v),
+                1,
+                HOUR,
+            ),
+            (
+                "idempotency_wait",
+                |f, v| f.idempotency_wait = Some(v),
+                1,
+                300,
+            ),
+            (
+                "idempotency_retention",
+                |f, v| f.idempotency_retention = Some(v),
+                DAY,
+                YEAR,
+            ),
+            (
+                "changes_retention",
+                |f, v| f.changes_retention = Some(v),
+                60,
+                YEAR,
+            ),
+            (
+                "stream_heartbeat",
+                |f, v| f.stream_heartbeat = Some(v),
+                1,
+                HOUR,
+            ),
+            (
+                "body_limit",
+                |f, v| f.body_limit = Some(v as usize),
+                1,
+                64 * 1024 * 1024,
+            ),
+        ];
+        for (name, set, low, high) in cases {
+            for ok in [low, high] {
+                let mut flags = ServeFlags::default();
+                set(&mut flags, ok);
+                assert!(resolve(flags).is_ok(), "{name} = {ok}");
+            }
+            for bad in [low - 1, high + 1, 9_999_999_999_999] {
+                let mut flags = ServeFlags::default();
+                set(&mut flags, bad);
+                let err = resolve(flags).unwrap_err().to_string();
+                assert!(err.contains(&format!("`{name}`")), "{name} = {bad}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn connections_stay_within_the_descriptor_limit() {
+        assert_eq!(max_connections(None, Some(1024), 8).unwrap(), 1024 - 72);
+        assert_eq!(max_connections(None, Some(1_048_576), 8).unwrap(), 10_000);
+        assert_eq!(max_connections(None, None, 8).unwrap(), 10_000);
+        assert_eq!(max_connections(Some(500), Some(1024), 8).unwrap(), 500);
+        assert!(max_connections(Some(2000), Some(1024), 8).is_err());
+        assert!(
+            max_connections(None, Some(80), 8).is_err(),
+            "too few to serve"
+        );
+        assert!(max_connections(Some(15), None, 8).is_err());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub struct ChangesQuery {
     /// topic the key may see.
     pub topics: Option<String>,
     /// Seconds to wait for an event when there is none yet (0–25).
-    pub wait: Option<u64>,
+    pub wait: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/changes", tag = "live", params(ChangesQuery),
@@ -64,12 +64,12 @@ pub async fn poll(
         ));
     }
     let wait = q.wait.unwrap_or(0);
-    if wait > MAX_WAIT {
+    let Some(wait) = u64::try_from(wait).ok().filter(|w| *w <= MAX_WAIT) else {
         return Err(ApiError::invalid_field(
             "wait",
             "must be between 0 and 25 seconds",
         ));
-    }
+    };
     // Stay inside the request timeout, with a second to answer.
     let wait = Duration::from_secs(wait).min(
         state

@@ -56,6 +56,22 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             json!({ "componentType": "datastore", "status": "fail", "output": e.to_string() })
         }
     };
+    // Writes that could not commit (a full disk, a database that went away) fail the check
+    // until a write commits again; a probe write finds out before any client has to.
+    let writes = match state.store().write_fault() {
+        None if state.store().write_panicked() => {
+            pass = false;
+            json!({ "componentType": "datastore", "status": "fail", "output": "a write batch panicked and none has committed since; see the log" })
+        }
+        None => json!({ "componentType": "datastore", "status": "pass" }),
+        Some(_) => match state.store().probe_write().await {
+            Ok(()) => json!({ "componentType": "datastore", "status": "pass" }),
+            Err(e) => {
+                pass = false;
+                json!({ "componentType": "datastore", "status": "fail", "output": e.to_string() })
+            }
+        },
+    };
     let migrator = Migrator::new(state.store(), Default::default(), Default::default());
     let migrations = match migrator.pending_checked().await {
         Ok(pending) => {
@@ -89,6 +105,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "checks": {
             "database:responseTime": [database],
+            "database:writes": [writes],
             "migrations:pending": [migrations],
             "process:uptime": [uptime],
             "process:shuttingDown": [shutdown],

@@ -145,9 +145,10 @@ impl Writer {
                 // Each batch in its own task: a panic while running one fails that batch's
                 // requests (their reply channels close: 503, retry with the same key)
                 // instead of ending every write of the process.
-                let (store, options) = (store.clone(), options.clone());
-                let ran = tokio::spawn(async move { run(&store, &options, jobs).await });
+                let (batch_store, options) = (store.clone(), options.clone());
+                let ran = tokio::spawn(async move { run(&batch_store, &options, jobs).await });
                 if let Err(e) = ran.await {
+                    store.note_write_panic();
                     tracing::error!(error = %e, "a write batch panicked; its requests were refused");
                 }
             }
@@ -209,6 +210,13 @@ async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
         }
         Err(e) => vec![alone_error(e)],
     };
+    for result in &settled {
+        match result {
+            Ok(Settled::Fresh { .. }) => store.note_write(Ok(())),
+            Err(e) => store.note_write(Err(e)),
+            Ok(_) => {}
+        }
+    }
     for (leader, job) in followers {
         let first = &leaders[leader].submission;
         let same = first.scope.as_ref().map(|s| &s.fingerprint)

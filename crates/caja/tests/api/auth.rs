@@ -124,10 +124,11 @@ async fn requests_without_a_valid_key_are_rate_limited_per_ip(backend: Backend) 
     send(app.client.get(app.url("/v1/products")))
         .await
         .assert_problem(429, "rate-limited");
-    // A valid key from the same address is not throttled by guessers.
-    for _ in 0..20 {
-        assert_eq!(send(app.get("/v1/products")).await.status, 200);
-    }
+    // The address is refused before any key is looked up: a key guessed right from there
+    // is no use to the guesser, and costs the server nothing to refuse.
+    send(app.get("/v1/products"))
+        .await
+        .assert_problem(429, "rate-limited");
 }
 
 async fn a_key_with_a_rate_limit_is_throttled_and_others_are_not(backend: Backend) {

@@ -25,12 +25,13 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use caja_core::auth::{ApiKeySecret, KeyHash};
 use caja_core::feed::Topic;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::accept::ConnectionSlot;
 use crate::auth::{bearer, caller};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiQuery;
@@ -61,6 +62,7 @@ pub async fn stream(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<StreamQuery>,
+    slot: Option<Extension<ConnectionSlot>>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let token = bearer(&headers).map(str::to_owned);
@@ -83,7 +85,8 @@ pub async fn stream(
             .max_message_size(64 * 1024)
             .on_upgrade(move |socket| async move {
                 ws::websocket(state, socket, preauth, addr).await;
-                drop(running);
+                // The socket counted against the connection limit until now.
+                drop((running, slot));
             })
             .into_response());
     }
@@ -108,10 +111,20 @@ pub async fn stream(
         .map(|v| {
             v.trim()
                 .parse::<i64>()
-                .map_err(|_| ApiError::invalid_field("Last-Event-ID", "must be a seq"))
+                .ok()
+                .filter(|seq| *seq >= 0)
+                .ok_or_else(|| {
+                    ApiError::invalid_field("Last-Event-ID", "must be a seq (0 or more)")
+                })
         })
         .transpose()?;
-    let after = last_event_id.or(q.after).unwrap_or(0).max(0);
+    if q.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::invalid_field(
+            "after",
+            "must be a seq (0 or more)",
+        ));
+    }
+    let after = last_event_id.or(q.after).unwrap_or(0);
     let sub =
         Subscription::start(state.store().clone(), state.hub().clone(), topics, after).await?;
     Ok(sse::sse(state.clone(), grant, sub).into_response())
