@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use caja_core::command::{Answer, Command};
+use caja_core::command::Command;
 use caja_store::writer::{Settled, Submission, Verdict, Write};
 use caja_store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
@@ -72,7 +72,7 @@ pub(crate) async fn sweep(state: &AppState) -> Result<u64, StoreError> {
     let mut expired = 0;
     for settled in futures_util::future::join_all(expiries).await {
         if let Settled::Fresh {
-            verdict: Verdict::Done(Answer::Order(_)),
+            verdict: Verdict::Done,
             ..
         } = settled?
         {

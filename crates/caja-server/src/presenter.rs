@@ -86,3 +86,44 @@ pub(crate) fn problem(request_id: &str, e: &ApiError) -> StoredResponse {
         body: e.body(Some(request_id.to_owned())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use caja_core::command::{Answer, Event};
+    use caja_core::ids::{OrderId, ProductId};
+    use caja_core::money::Currency;
+    use caja_core::order::{Order, OrderLine, OrderStatus};
+
+    use super::*;
+
+    #[test]
+    fn a_new_orders_event_is_its_answers_body() {
+        let now = caja_core::time::now();
+        let order = Order {
+            id: OrderId::generate(),
+            number: 7,
+            status: OrderStatus::PendingPayment,
+            lines: vec![OrderLine {
+                product_id: ProductId::generate(),
+                sku: "A".into(),
+                name: "A".into(),
+                quantity: 2,
+                unit_price: 100,
+                line_total: 200,
+            }],
+            subtotal: 200,
+            tip: 0,
+            total: 200,
+            currency: Currency::parse("c", "MXN").unwrap(),
+            note: None,
+            customer: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: now,
+        };
+        let p = presenter();
+        let answer = p.answer("req", &Ok(Answer::OrderCreated(order.clone())));
+        assert_eq!(answer.status, 201);
+        assert_eq!(answer.body, p.event(&Event::OrderCreated(order)));
+    }
+}

@@ -69,6 +69,15 @@ impl NewChange {
         }
     }
 
+    /// An event whose data was rendered already (a new order's answer body).
+    pub(crate) fn rendered(event: &Event, data: String) -> Self {
+        Self {
+            kind: event.kind().to_owned(),
+            resource_id: event.resource_id().to_owned(),
+            data,
+        }
+    }
+
     /// Internal: no topic carries it; replicas drop cached keys when they read it.
     pub(crate) fn key_revoked(id: &KeyId) -> Self {
         Self::key(KEY_REVOKED, id)

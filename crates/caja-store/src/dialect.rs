@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
 
 use crate::location::Engine;
@@ -95,32 +94,69 @@ impl Dialect {
         matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"))
     }
 
-    /// `n` fresh ids for ledger rows. PostgreSQL takes them from the table's sequence (they
-    /// need no lock and may leave gaps, like any sequence). SQLite continues its
-    /// `AUTOINCREMENT` counter, which no one else can move while this transaction holds the
-    /// write lock; rows inserted with explicit ids move it on.
-    pub(crate) async fn reserve_movement_ids(
+    /// Takes `orders` order numbers (when above 0: the counter moves on by that many and
+    /// its row stays locked until commit, so numbers stay gapless) and `movements` fresh
+    /// ids for ledger rows, in one round trip where the engine allows. Returns the last
+    /// order number before the batch's, and the ids.
+    ///
+    /// Ledger ids: PostgreSQL takes them from the table's sequence (no lock; gaps allowed,
+    /// as with any sequence). SQLite continues its `AUTOINCREMENT` counter, which no one
+    /// else can move while this transaction holds the write lock; rows inserted with
+    /// explicit ids move it on.
+    pub(crate) async fn reserve(
         self,
         tx: &mut Transaction<'static, Any>,
-        n: usize,
-    ) -> Result<Vec<i64>, StoreError> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
+        orders: usize,
+        movements: usize,
+    ) -> Result<(Option<i64>, Vec<i64>), StoreError> {
+        let (orders, movements) = (orders as i64, movements as i64);
+        let numbers = "UPDATE counters SET value = value + $1 WHERE name = 'order_number' \
+                       RETURNING value";
         match self.0 {
             Engine::Postgres => {
-                let rows: Vec<AnyRow> = sqlx::query(
-                    "SELECT nextval(pg_get_serial_sequence('stock_movements', 'id')) AS id \
-                     FROM generate_series(1, $1)",
-                )
-                .bind(n as i64)
-                .fetch_all(&mut **tx)
-                .await?;
-                rows.iter()
-                    .map(|r| Ok(r.try_get::<i64, _>("id")?))
-                    .collect()
+                const IDS: &str = "(SELECT COALESCE(string_agg(nextval(pg_get_serial_sequence(\
+                    'stock_movements', 'id'))::text, ','), '') FROM generate_series(1, $2))";
+                let (value, ids): (Option<i64>, String) = if orders > 0 {
+                    let row = sqlx::query(&format!("{numbers}, {IDS} AS ids"))
+                        .bind(orders)
+                        .bind(movements)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    (Some(row.try_get("value")?), row.try_get("ids")?)
+                } else if movements > 0 {
+                    let row = sqlx::query(&format!("SELECT $1 AS unused, {IDS} AS ids"))
+                        .bind(0_i64)
+                        .bind(movements)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    (None, row.try_get("ids")?)
+                } else {
+                    (None, String::new())
+                };
+                let ids = ids
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse::<i64>()
+                            .map_err(|_| StoreError::Corrupt("a reserved ledger id".into()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((value.map(|v| v - orders), ids))
             }
             Engine::Sqlite => {
+                let value = if orders > 0 {
+                    let after: i64 = sqlx::query(numbers)
+                        .bind(orders)
+                        .fetch_one(&mut **tx)
+                        .await?
+                        .try_get("value")?;
+                    Some(after - orders)
+                } else {
+                    None
+                };
+                if movements == 0 {
+                    return Ok((value, Vec::new()));
+                }
                 let last: i64 = sqlx::query(
                     "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'stock_movements'), \
                      (SELECT MAX(id) FROM stock_movements), 0) AS last",
@@ -128,7 +164,7 @@ impl Dialect {
                 .fetch_one(&mut **tx)
                 .await?
                 .try_get("last")?;
-                Ok((last + 1..=last + n as i64).collect())
+                Ok((value, (last + 1..=last + movements).collect()))
             }
         }
     }

@@ -66,6 +66,45 @@ impl DatabaseLocation {
     }
 }
 
+impl DatabaseLocation {
+    /// Bytes free for an unprivileged writer on the disk that holds an SQLite database;
+    /// `None` for PostgreSQL (its server watches its own disk) or when the system cannot
+    /// say.
+    pub fn free_space(&self) -> Option<u64> {
+        let Self::Sqlite(path) = self else {
+            return None;
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        free_space(dir)
+    }
+}
+
+#[cfg(unix)]
+fn free_space(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c` is a valid NUL-terminated path and `stat` points to writable memory of
+    // the right type; statvfs only writes into it.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled the struct.
+    let stat = unsafe { stat.assume_init() };
+    // The fields are narrower than u64 on some platforms.
+    #[allow(clippy::unnecessary_cast)]
+    Some((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
+}
+
+#[cfg(not(unix))]
+fn free_space(_: &std::path::Path) -> Option<u64> {
+    None
+}
+
 /// The URL with any password masked: in the user info (`user:pass@`) and in a
 /// `password=` query parameter.
 fn redact(url: &str) -> String {

@@ -19,6 +19,8 @@ pub struct StoredResponse {
 pub trait Presenter: Send + Sync {
     /// The response to a decided command. `request_id` names the request in a problem.
     fn answer(&self, request_id: &str, outcome: &Outcome) -> StoredResponse;
-    /// An event's `data`: the resource as the API shows it after the change.
+    /// An event's `data`: the resource as the API shows it after the change. For
+    /// `Event::OrderCreated(o)` it must be the body of `answer` for
+    /// `Ok(Answer::OrderCreated(o))`: the writer renders that once and uses it for both.
     fn event(&self, event: &Event) -> String;
 }

@@ -250,8 +250,25 @@ impl Store {
     }
 
     /// Commits a write that changes nothing, to learn whether writes commit (after an
-    /// outage, before any client tries). Clears the fault when it does.
+    /// outage, before any client tries). Clears the fault when it does, and (on SQLite)
+    /// when the disk has [`WRITE_HEADROOM`] free again: a one-page probe fits in the last
+    /// crumbs of a full disk where a batch of orders does not.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
+        if self
+            .location
+            .free_space()
+            .is_some_and(|free| free < WRITE_HEADROOM)
+        {
+            return Err(StoreError::StorageFull(sqlx::Error::Io(
+                std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!(
+                        "less than {} KiB free beside the database",
+                        WRITE_HEADROOM / 1024
+                    ),
+                ),
+            )));
+        }
         let probe = async {
             let mut tx = self.begin_write().await?;
             sqlx::query("UPDATE counters SET value = value WHERE name = 'order_number'")
@@ -292,6 +309,9 @@ impl Store {
         self.feed.close().await;
     }
 }
+
+/// Free disk space a probe asks for before it says writes commit again.
+const WRITE_HEADROOM: u64 = 512 * 1024;
 
 /// An error and its causes, for the one log line an outage gets.
 fn error_chain(e: &dyn std::error::Error) -> String {

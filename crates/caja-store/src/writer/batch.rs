@@ -1,6 +1,9 @@
 //! One batch, start to commit: the steps every write takes.
 
-use caja_core::command::{self, Effects};
+use std::collections::HashMap;
+
+use caja_core::command::{self, Answer, Effects, Event};
+use caja_core::ids::OrderId;
 
 use super::{claim, load, write, Settled, Submission, Verdict, Write, WriterOptions};
 use crate::changes::NewChange;
@@ -43,12 +46,18 @@ pub(super) async fn execute(
     // 3. Decide each in arrival order, each against the state the ones before left.
     let mut effects = Effects::default();
     let mut answers: Vec<(usize, StoredResponse, Verdict)> = Vec::with_capacity(fresh.len());
+    // A new order's answer body is its `order.created` event's data (the presenter's
+    // promise): rendered once, used twice.
+    let mut created: HashMap<OrderId, usize> = HashMap::new();
     for &i in &fresh {
         let s = submissions[i];
         match &s.write {
             Write::Command(c) => {
                 let outcome = command::decide(c, &mut world, &mut effects, now, &options.policy);
                 let response = store.presenter().answer(&s.request_id, &outcome);
+                if let Ok(Answer::OrderCreated(o)) = &outcome {
+                    created.insert(o.id.clone(), answers.len());
+                }
                 answers.push((i, response, Verdict::from(&outcome)));
             }
             Write::Refused { response, kind } => {
@@ -67,7 +76,13 @@ pub(super) async fn execute(
     let changes: Vec<NewChange> = effects
         .events
         .iter()
-        .map(|e| NewChange::event(store.presenter(), e))
+        .map(|e| match e {
+            Event::OrderCreated(o) => match created.get(&o.id) {
+                Some(&a) => NewChange::rendered(e, answers[a].1.body.clone()),
+                None => NewChange::event(store.presenter(), e),
+            },
+            _ => NewChange::event(store.presenter(), e),
+        })
         .collect();
     store.commit_with(tx, &changes, now).await?;
 

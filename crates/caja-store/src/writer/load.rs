@@ -7,7 +7,7 @@ use caja_core::command::{Command, IdPool, World};
 use caja_core::ids::{OrderId, ProductId};
 use caja_core::order::OrderStatus;
 use caja_core::product::{Sku, Version};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::claim::CHUNK;
 use crate::dialect::Dialect;
@@ -20,8 +20,9 @@ use crate::StoreError;
 pub(super) struct Loaded {
     pub product_versions: BTreeMap<ProductId, Version>,
     pub order_statuses: BTreeMap<OrderId, OrderStatus>,
-    /// The order-number counter as read, if the batch may create orders.
-    pub last_order_number: Option<i64>,
+    /// The last order number before the batch, and how many the batch took, if it may
+    /// create orders.
+    pub order_numbers: Option<(i64, i64)>,
 }
 
 pub(super) async fn load(
@@ -101,23 +102,12 @@ pub(super) async fn load(
         }
     }
 
-    if needs.iter().any(|n| n.order_numbers) {
-        let sql = format!(
-            "SELECT value FROM counters WHERE name = 'order_number'{}",
-            dialect.lock_rows()
-        );
-        let last: i64 = sqlx::query(&sql)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get("value")?;
-        world.last_order_number = last;
-        loaded.last_order_number = Some(last);
-    }
-
-    let movements: usize = commands
+    // Order numbers (one per checkout; those a refusal leaves unused are handed back
+    // before commit) and ledger ids, last: the counter row is the last lock taken.
+    let orders = needs.iter().filter(|n| n.order_numbers).count();
+    let movements: usize = needs
         .iter()
-        .zip(&needs)
-        .map(|(_, n)| {
+        .map(|n| {
             let of_orders: usize = if n.order_movements {
                 n.orders
                     .iter()
@@ -130,6 +120,11 @@ pub(super) async fn load(
             n.movements + of_orders
         })
         .sum();
-    world.movement_ids = IdPool::new(dialect.reserve_movement_ids(tx, movements).await?);
+    let (last_order_number, ids) = dialect.reserve(tx, orders, movements).await?;
+    if let Some(last) = last_order_number {
+        world.last_order_number = last;
+        loaded.order_numbers = Some((last, orders as i64));
+    }
+    world.movement_ids = IdPool::new(ids);
     Ok((world, loaded))
 }

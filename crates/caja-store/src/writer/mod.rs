@@ -70,9 +70,12 @@ pub struct Submission {
 }
 
 /// How a decided write came out, for the caller's metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    Done(Answer),
+    /// Done: something changed.
+    Done,
+    /// Nothing to change (an expiry that found its order settled).
+    Unchanged,
     /// Refused, with its problem type.
     Refused(&'static str),
 }
@@ -80,7 +83,8 @@ pub enum Verdict {
 impl From<&Outcome> for Verdict {
     fn from(outcome: &Outcome) -> Self {
         match outcome {
-            Ok(answer) => Verdict::Done(answer.clone()),
+            Ok(Answer::Unchanged) => Verdict::Unchanged,
+            Ok(_) => Verdict::Done,
             Err(refusal) => Verdict::Refused(refusal.kind()),
         }
     }

@@ -64,13 +64,15 @@ pub(super) async fn effects(
         })
         .collect();
     update_orders(tx, dialect, &settled).await?;
-    if let Some(before) = loaded.last_order_number {
-        if world.last_order_number != before {
+    if let Some((before, taken)) = loaded.order_numbers {
+        let used = world.last_order_number - before;
+        if used != taken {
+            // Hand back the numbers refused checkouts did not use: numbers stay gapless.
             let n = sqlx::query(
                 "UPDATE counters SET value = $1 WHERE name = 'order_number' AND value = $2",
             )
             .bind(world.last_order_number)
-            .bind(before)
+            .bind(before + taken)
             .execute(&mut **tx)
             .await?
             .rows_affected();

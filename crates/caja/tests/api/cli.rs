@@ -25,7 +25,25 @@ pub struct Server {
 
 impl Server {
     pub fn start(db: &TestDb, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_caja"));
+        Self::start_limited(db, extra, env, None)
+    }
+
+    /// `caja serve`, with the process's open-file limit lowered to `nofile` if given.
+    pub fn start_limited(
+        db: &TestDb,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u32>,
+    ) -> Self {
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\"")])
+                    .arg(env!("CARGO_BIN_EXE_caja"));
+                sh
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_caja")),
+        };
         cmd.args([
             "serve",
             "--listen",

@@ -51,8 +51,8 @@ pub fn postgres_admin_url() -> String {
 pub struct TestDb {
     pub location: DatabaseLocation,
     pub url: String,
-    _dir: tempfile::TempDir,
-    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+    pub pg_name: Option<String>,
 }
 
 impl TestDb {
@@ -65,7 +65,7 @@ impl TestDb {
                 Self {
                     location: DatabaseLocation::Sqlite(path),
                     url,
-                    _dir: dir,
+                    _dir: Some(dir),
                     pg_name: None,
                 }
             }
@@ -86,10 +86,20 @@ impl TestDb {
                 Self {
                     location: DatabaseLocation::parse(&url).expect("postgres url"),
                     url,
-                    _dir: dir,
+                    _dir: Some(dir),
                     pg_name: Some(name),
                 }
             }
+        }
+    }
+
+    /// An SQLite database at `path`, in a directory the caller owns.
+    pub fn sqlite_at(path: PathBuf) -> Self {
+        Self {
+            url: format!("sqlite://{}", path.display()),
+            location: DatabaseLocation::Sqlite(path),
+            _dir: None,
+            pg_name: None,
         }
     }
 
@@ -155,7 +165,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
-    let db = TestDb::new(backend).await;
+    spawn_app_on(TestDb::new(backend).await, config).await
+}
+
+/// The app on a database made by the caller.
+pub async fn spawn_app_on(db: TestDb, config: ServerConfig) -> TestApp {
     let clock = Arc::new(MovableClock::default());
     let store = db.store_with(clock.clone()).await;
     Migrator::new(&store, Duration::from_secs(30), Duration::from_secs(5))

@@ -10,9 +10,11 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod connections;
 mod crash;
 mod differential;
 mod errors;
+mod faults;
 mod guards;
 mod live;
 mod migrate;

@@ -34,14 +34,17 @@ pub async fn create(
     // never for a replay.
     match &result {
         Ok(Written {
-            verdict: Some(Verdict::Done(_)),
+            verdict: Some(Verdict::Done),
             ..
         }) => metrics::counter!("caja_orders_created_total").increment(1),
         Ok(Written {
             verdict: Some(Verdict::Refused(kind)),
             ..
         }) => metrics::counter!("caja_orders_refused_total", "reason" => *kind).increment(1),
-        Ok(Written { verdict: None, .. }) => {}
+        Ok(Written {
+            verdict: None | Some(Verdict::Unchanged),
+            ..
+        }) => {}
         Err(e) => metrics::counter!("caja_orders_refused_total", "reason" => e.kind()).increment(1),
     }
     metrics::histogram!("caja_checkout_duration_seconds").record(started.elapsed().as_secs_f64());
