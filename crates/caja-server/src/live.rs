@@ -147,35 +147,38 @@ impl Hub {
                     }
                 };
             }
-            tokio::select! {
+            // Woken by this process's own commit, the tailer takes what it committed from
+            // memory; woken by anything else (another replica, the poll), it reads the table.
+            let local = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = signal.notified() => {}
+                _ = signal.notified() => true,
                 woke = remote(&mut listener) => {
                     if let Err(e) = woke {
                         tracing::warn!(error = %e, "change listener lost; reconnecting");
                         listener = None;
                     }
+                    false
                 }
-                _ = tokio::time::sleep(POLL_EVERY) => {}
-            }
+                _ = tokio::time::sleep(POLL_EVERY) => false,
+            };
+            let mut from_memory = false;
             loop {
-                match store.tail_changes(head, PAGE).await {
+                let recent = store.take_recent(head);
+                let (page, from_table) = if !recent.is_empty() {
+                    from_memory = true;
+                    (Ok(recent), false)
+                } else if local && from_memory {
+                    // Everything this commit appended was in memory and nothing else woke
+                    // us: the table has nothing newer to say.
+                    break;
+                } else {
+                    (store.tail_changes(head, PAGE).await, true)
+                };
+                match page {
                     Ok(page) => {
-                        let full = page.len() as i64 == PAGE;
-                        if let Some(last) = page.last() {
-                            head = last.seq;
-                            self.head.store(head, Ordering::SeqCst);
-                        }
-                        if page.iter().any(|c| is_key_event(&c.kind)) {
-                            store.keys_changed();
-                        }
-                        for change in page {
-                            let seq = change.seq;
-                            // No receiver is not an error: nobody is listening right now.
-                            let _ = self.tx.send(Arc::new(Event::from(change)));
-                            self.sent.store(seq, Ordering::SeqCst);
-                        }
-                        if !full {
+                        let more = !from_table || page.len() as i64 == PAGE;
+                        self.publish(&store, &mut head, page);
+                        if !more {
                             break;
                         }
                     }
@@ -185,6 +188,23 @@ impl Hub {
                     }
                 }
             }
+        }
+    }
+
+    /// Broadcasts a page of events that continues right after `head`, and moves it on.
+    fn publish(&self, store: &Store, head: &mut i64, page: Vec<Change>) {
+        if let Some(last) = page.last() {
+            *head = last.seq;
+            self.head.store(*head, Ordering::SeqCst);
+        }
+        if page.iter().any(|c| is_key_event(&c.kind)) {
+            store.keys_changed();
+        }
+        for change in page {
+            let seq = change.seq;
+            // No receiver is not an error: nobody is listening right now.
+            let _ = self.tx.send(Arc::new(Event::from(change)));
+            self.sent.store(seq, Ordering::SeqCst);
         }
     }
 }

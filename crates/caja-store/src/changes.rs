@@ -14,7 +14,8 @@
 //! The resource's public JSON is rendered by the store's [`Presenter`], so the feed carries
 //! exactly what `GET` would return after the change.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use caja_core::command::Event;
 use caja_core::ids::KeyId;
@@ -93,14 +94,15 @@ impl NewChange {
 }
 
 /// Numbers and writes `changes`; call it as the transaction's last statement before commit.
+/// Returns the first seq it took (`None` when there was nothing to append).
 pub(crate) async fn append(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     changes: &[NewChange],
     at: Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<Option<i64>, StoreError> {
     if changes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let n = changes.len() as i64;
     let last: i64 = sqlx::query(
@@ -129,7 +131,60 @@ pub(crate) async fn append(
         }
         q.execute(&mut **tx).await?;
     }
-    dialect.announce(tx, CHANNEL, last).await
+    dialect.announce(tx, CHANNEL, last).await?;
+    Ok(Some(last - n + 1))
+}
+
+/// Events this process committed, kept for its own tailer so that it need not read them
+/// back from the table: a shortcut, never the truth. The tailer takes them only when they
+/// continue exactly where it is; any gap (another process's commit in between) sends it to
+/// the table, which holds everything.
+#[derive(Default)]
+pub(crate) struct Recent(Mutex<BTreeMap<i64, Change>>);
+
+/// Most events kept for the tailer; past it the oldest go (the table still has them).
+const RECENT_MAX: usize = 8192;
+
+impl Recent {
+    pub(crate) fn push(&self, first: i64, changes: Vec<NewChange>, at: Timestamp) {
+        let mut recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, c) in changes.into_iter().enumerate() {
+            let seq = first + i as i64;
+            recent.insert(
+                seq,
+                Change {
+                    seq,
+                    kind: c.kind,
+                    resource_id: c.resource_id,
+                    data: c.data,
+                    at,
+                },
+            );
+        }
+        while recent.len() > RECENT_MAX {
+            recent.pop_first();
+        }
+    }
+
+    /// The kept events right after `after`, in seq order, as long as they are contiguous;
+    /// forgets everything at or before `after`.
+    fn take_after(&self, after: i64) -> Vec<Change> {
+        let mut recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut taken = Vec::new();
+        let mut next = after + 1;
+        while let Some(entry) = recent.first_entry() {
+            let seq = *entry.key();
+            if seq < next {
+                entry.remove();
+            } else if seq == next {
+                taken.push(entry.remove());
+                next += 1;
+            } else {
+                break;
+            }
+        }
+        taken
+    }
 }
 
 /// What the feed holds: everything after `pruned_through` up to `last`.
@@ -197,6 +252,13 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// Events this process committed right after `after`, without reading the table: empty
+    /// when there are none, or when another process's commit comes first (then read the
+    /// table with [`Store::tail_changes`]).
+    pub fn take_recent(&self, after: i64) -> Vec<Change> {
+        self.recent.take_after(after)
     }
 
     /// Woken after every local commit that appended changes.

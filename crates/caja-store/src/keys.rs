@@ -136,7 +136,7 @@ impl Store {
         // Through the feed, so every replica's key cache forgets this key within moments.
         let change = NewChange::key_revoked(id);
         let at = self.now();
-        self.commit_with(tx, &[change], at).await?;
+        self.commit_with(tx, vec![change], at).await?;
         self.keys_changed();
         Ok(record)
     }

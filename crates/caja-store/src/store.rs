@@ -58,6 +58,8 @@ pub struct Store {
     pub(crate) presenter: Arc<dyn Presenter>,
     /// Woken after each local commit that appended changes.
     pub(crate) signal: Arc<Notify>,
+    /// What those commits appended, for this process's tailer.
+    pub(crate) recent: Arc<crate::changes::Recent>,
     /// Bumped whenever a key may have changed, here or (through the feed) elsewhere, so
     /// caches of keys know to look again.
     keys_generation: Arc<AtomicU64>,
@@ -137,6 +139,7 @@ impl Store {
             feed,
             presenter,
             signal: Arc::new(Notify::new()),
+            recent: Arc::default(),
             keys_generation: Arc::new(AtomicU64::new(0)),
             write_fault: Arc::new(Mutex::new(None)),
             write_panicked: Arc::new(AtomicBool::new(false)),
@@ -172,12 +175,13 @@ impl Store {
     pub(crate) async fn commit_with(
         &self,
         mut tx: Transaction<'static, Any>,
-        changes: &[NewChange],
+        changes: Vec<NewChange>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        crate::changes::append(&mut tx, self.dialect, changes, at).await?;
+        let first = crate::changes::append(&mut tx, self.dialect, &changes, at).await?;
         tx.commit().await?;
-        if !changes.is_empty() {
+        if let Some(first) = first {
+            self.recent.push(first, changes, at);
             self.signal.notify_one();
         }
         Ok(())

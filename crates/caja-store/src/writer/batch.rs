@@ -84,7 +84,7 @@ pub(super) async fn execute(
             _ => NewChange::event(store.presenter(), e),
         })
         .collect();
-    store.commit_with(tx, &changes, now).await?;
+    store.commit_with(tx, changes, now).await?;
 
     for (i, response, verdict) in answers {
         settled[i] = Some(Settled::Fresh { response, verdict });
