@@ -113,24 +113,19 @@ pub(crate) async fn append(
     .await?
     .try_get("value")?;
     let at = time::format(&at);
-    let mut seq = last - n;
-    for chunk in changes.chunks(256) {
-        let sql = format!(
-            "INSERT INTO changes (seq, type, resource_id, data, at) VALUES {}",
-            dialect.params().rows(chunk.len(), 5)
-        );
-        let mut q = sqlx::query(&sql).persistent(false);
-        for c in chunk {
-            seq += 1;
-            q = q
-                .bind(seq)
-                .bind(c.kind.as_str())
-                .bind(c.resource_id.as_str())
-                .bind(c.data.as_str())
-                .bind(at.as_str());
-        }
-        q.execute(&mut **tx).await?;
-    }
+    let rows: Vec<(i64, &str, &str, &str)> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                last - n + 1 + i as i64,
+                c.kind.as_str(),
+                c.resource_id.as_str(),
+                c.data.as_str(),
+            )
+        })
+        .collect();
+    dialect.insert_changes(tx, &rows, &at).await?;
     dialect.announce(tx, CHANNEL, last).await?;
     Ok(Some(last - n + 1))
 }

@@ -169,6 +169,59 @@ impl Dialect {
         }
     }
 
+    /// Writes change-feed rows `(seq, type, resource_id, data)`, all at `at`. PostgreSQL
+    /// takes the whole set as one JSON value (one statement, prepared once, one bound
+    /// parameter however many rows: binding thousands of values one by one through the
+    /// driver cost more than the insert); SQLite binds anonymous parameters, which it
+    /// takes for free.
+    pub(crate) async fn insert_changes(
+        self,
+        tx: &mut Transaction<'static, Any>,
+        rows: &[(i64, &str, &str, &str)],
+        at: &str,
+    ) -> Result<(), StoreError> {
+        match self.0 {
+            Engine::Postgres => {
+                let mut set = String::with_capacity(rows.len() * 400);
+                set.push('[');
+                for (i, (seq, kind, id, data)) in rows.iter().enumerate() {
+                    if i > 0 {
+                        set.push(',');
+                    }
+                    set.push_str(&format!(
+                        "[{seq},{},{},{}]",
+                        quoted(kind),
+                        quoted(id),
+                        quoted(data)
+                    ));
+                }
+                set.push(']');
+                sqlx::query(
+                    "INSERT INTO changes (seq, type, resource_id, data, at) \
+                     SELECT (r->>0)::bigint, r->>1, r->>2, r->>3, $2 FROM json_array_elements($1::json) AS r",
+                )
+                .bind(set)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Engine::Sqlite => {
+                for chunk in rows.chunks(256) {
+                    let sql = format!(
+                        "INSERT INTO changes (seq, type, resource_id, data, at) VALUES {}",
+                        self.params().rows(chunk.len(), 5)
+                    );
+                    let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+                    for (seq, kind, id, data) in chunk {
+                        q = q.bind(*seq).bind(*kind).bind(*id).bind(*data).bind(at);
+                    }
+                    q.execute(&mut **tx).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Tells other replicas that `last` committed, if the engine can: PostgreSQL delivers
     /// the notification at commit, and only if the transaction commits. SQLite has one
     /// writing process, which wakes its own subscribers.
@@ -277,6 +330,22 @@ impl Dialect {
     }
 }
 
+/// `s` as a JSON string literal.
+fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Hands out bind placeholders in bind order.
 ///
 /// PostgreSQL numbers its parameters (`$1`); SQLite takes them anonymous (`?`). SQLite
@@ -332,6 +401,13 @@ mod tests {
         assert_eq!(p.row(1), "($1)");
         assert_eq!(p.next(), "$2");
         assert_eq!(p.list(2), "$3, $4");
+    }
+
+    #[test]
+    fn strings_are_quoted_as_json() {
+        assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(quoted("x\ny\u{1}"), r#""x\u000ay\u0001""#);
+        assert_eq!(quoted("café"), "\"café\"");
     }
 
     #[test]
