@@ -62,6 +62,39 @@ impl Dialect {
         })
     }
 
+    /// Opens a read-only transaction that sees one moment of the database throughout, for
+    /// a backup: `REPEATABLE READ` on PostgreSQL; on SQLite a read transaction, whose first
+    /// read fixes its snapshot of the WAL. Writers are not blocked either way.
+    pub(crate) async fn begin_snapshot(
+        self,
+        pool: &AnyPool,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.0 {
+            Engine::Postgres => {
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+            Engine::Sqlite => pool.begin().await?,
+        })
+    }
+
+    /// After rows were restored with their ids: PostgreSQL's sequence for ledger ids moves
+    /// past them (SQLite's `AUTOINCREMENT` counter followed the explicit ids already).
+    pub(crate) async fn after_restore(
+        self,
+        tx: &mut Transaction<'static, Any>,
+    ) -> Result<(), StoreError> {
+        if self.0 == Engine::Postgres {
+            sqlx::query(
+                "SELECT setval(pg_get_serial_sequence('stock_movements', 'id'), \
+                 COALESCE((SELECT MAX(id) FROM stock_movements), 0) + 1, false)",
+            )
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// The same on one connection (the migrator's).
     pub(crate) async fn begin_on(
         self,

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, check, keys, migrate, serve};
+use crate::commands::{backup, bench, check, keys, migrate, serve};
 use crate::settings::{DbArgs, LogFormat};
 
 /// caja: a self-hosted sales server that never loses a sale or sells the same thing twice.
@@ -38,6 +38,11 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Write a consistent, checksummed archive of every table while the server keeps
+    /// serving (or check one with --verify).
+    Backup(Box<backup::BackupArgs>),
+    /// Restore an archive into an empty database of either engine, then check the books.
+    Restore(Box<backup::RestoreArgs>),
     /// Measure a running caja with a bounded load (checkout, read) and check the promises.
     Bench {
         #[command(subcommand)]
@@ -71,6 +76,8 @@ pub fn main() -> ExitCode {
             Command::Keys { db, action } => keys::run(db, action, cli.log_format).await,
             Command::Check { db } => check::run(db, cli.log_format).await,
             Command::Bench { action } => bench::run(action).await,
+            Command::Backup(args) => backup::backup(*args, cli.log_format).await,
+            Command::Restore(args) => backup::restore(*args, cli.log_format).await,
         };
         match result {
             Ok(code) => code,

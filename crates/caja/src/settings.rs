@@ -194,6 +194,8 @@ fn max_connections(
 #[derive(Debug, Clone)]
 pub struct DbSettings {
     pub location: DatabaseLocation,
+    /// Where caja keeps its files (the SQLite database by default, backups).
+    pub data_dir: PathBuf,
     pub store: StoreOptions,
     pub lock_wait: Duration,
 }
@@ -229,6 +231,7 @@ impl DbArgs {
         )?;
         let db = DbSettings {
             location,
+            data_dir,
             store: StoreOptions {
                 max_connections: max,
                 ..StoreOptions::default()

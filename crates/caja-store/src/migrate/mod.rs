@@ -30,6 +30,34 @@ pub struct Migration {
 }
 
 impl Migration {
+    /// The tables this migration's `down` script drops: what reverting it destroys.
+    pub fn drops(&self) -> Vec<&'static str> {
+        let down: &'static str = self.down;
+        down.split(';')
+            .filter_map(|statement| {
+                let words: Vec<&'static str> = statement.split_whitespace().collect();
+                match words.as_slice() {
+                    [drop, table, if_, exists, name, ..]
+                        if drop.eq_ignore_ascii_case("DROP")
+                            && table.eq_ignore_ascii_case("TABLE")
+                            && if_.eq_ignore_ascii_case("IF")
+                            && exists.eq_ignore_ascii_case("EXISTS") =>
+                    {
+                        Some(*name)
+                    }
+                    [drop, table, name, ..]
+                        if drop.eq_ignore_ascii_case("DROP")
+                            && table.eq_ignore_ascii_case("TABLE") =>
+                    {
+                        Some(*name)
+                    }
+                    _ => None,
+                }
+            })
+            .map(|name| name.trim_end_matches(';'))
+            .collect()
+    }
+
     /// SHA-256 of the `up` script: what was applied must stay what the binary ships.
     pub fn checksum(&self) -> String {
         hex::encode(Sha256::digest(self.up.as_bytes()))
@@ -82,6 +110,16 @@ impl From<sqlx::Error> for MigrateError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_down_script_names_the_tables_it_drops() {
+        for engine in [Engine::Sqlite, Engine::Postgres] {
+            let changes = embedded(engine).iter().find(|m| m.version == 4).unwrap();
+            assert_eq!(changes.drops(), vec!["changes"]);
+            let orders = embedded(engine).iter().find(|m| m.version == 3).unwrap();
+            assert!(orders.drops().contains(&"orders"), "{:?}", orders.drops());
+        }
+    }
 
     #[test]
     fn both_engines_ship_the_same_versions_in_order() {

@@ -193,6 +193,24 @@ impl<'a> Migrator<'a> {
     }
 
     /// Runs the `down` scripts of the last `steps` applied migrations, newest first.
+    /// The migrations `down(steps)` would revert, newest first, and the tables each drops.
+    pub async fn down_plan(
+        &self,
+        steps: usize,
+    ) -> Result<Vec<(String, Vec<&'static str>)>, MigrateError> {
+        let rows = self.status().await?;
+        let known: BTreeMap<i64, &Migration> =
+            self.migrations.iter().map(|m| (m.version, m)).collect();
+        Ok(rows
+            .iter()
+            .rev()
+            .filter(|r| r.status == Status::Applied)
+            .take(steps)
+            .filter_map(|r| known.get(&r.version))
+            .map(|m| (m.label(), m.drops()))
+            .collect())
+    }
+
     pub async fn down(
         &self,
         steps: usize,

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a `run`.
 
+pub mod backup;
 pub mod bench;
 pub mod check;
 pub mod keys;

@@ -9,6 +9,7 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod cli;
 mod connections;
 mod crash;

@@ -319,8 +319,48 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         String::from_utf8_lossy(&verify.stdout)
     );
 
-    let down = caja(&["migrate", "down", "--steps", "3", "--database-url", &db.url]);
-    assert!(down.status.success());
+    // Without --yes, down shows what it would drop and changes nothing.
+    let plan = caja(&["migrate", "down", "--steps", "3", "--database-url", &db.url]);
+    assert_eq!(plan.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        stdout.contains("drops table changes (0 rows)")
+            && stdout.contains("drops table orders")
+            && stdout.contains("nothing changed"),
+        "{stdout}"
+    );
+    let status = caja(&["migrate", "status", "--database-url", &db.url]);
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout)
+            .matches(" applied ")
+            .count(),
+        shipped(backend),
+        "nothing was reverted"
+    );
+
+    // With --yes it backs up first, then reverts.
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let down = caja(&[
+        "migrate",
+        "down",
+        "--steps",
+        "3",
+        "--yes",
+        "--database-url",
+        &db.url,
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let backups: Vec<_> = std::fs::read_dir(data.path().join("backups"))
+        .unwrap()
+        .collect();
+    assert_eq!(backups.len(), 1, "one archive taken before reverting");
     let stdout = String::from_utf8_lossy(&down.stdout);
     assert!(
         stdout.find("reverted 0004_changes").unwrap()
@@ -330,6 +370,58 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "{stdout}"
     );
     assert!(!stdout.contains("0001_api_keys"));
+
+    // Up again on a database that holds data: a backup first, which restores.
+    let pool = any_pool(&db).await;
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, role, key_hash, created_at) \
+         VALUES ('key_01J00000000000000000000000', 'till', 'clerk', 'h', '2026-11-29T00:00:00.000000Z')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let up = caja(&[
+        "migrate",
+        "up",
+        "--database-url",
+        &db.url,
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&up.stdout);
+    assert!(
+        stdout.contains("backed up") && stdout.contains(" first"),
+        "{stdout}"
+    );
+    let archives: Vec<std::path::PathBuf> = std::fs::read_dir(data.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(archives.len(), 2);
+    let target = TestDb::new(backend).await;
+    let newest = archives.iter().max().unwrap();
+    let restored = caja(&[
+        "restore",
+        newest.to_str().unwrap(),
+        "--database-url",
+        &target.url,
+    ]);
+    let stdout = String::from_utf8_lossy(&restored.stdout);
+    assert!(
+        restored.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert!(stdout.contains("schema version 1"), "{stdout}");
+    assert!(stdout.contains("invariants hold"), "{stdout}");
+    let skip = caja(&["migrate", "up", "--no-backup", "--database-url", &db.url]);
+    assert!(skip.status.success());
 }
 
 pub fn caja(args: &[&str]) -> std::process::Output {

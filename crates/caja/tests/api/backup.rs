@@ -1,0 +1,200 @@
+//! `caja backup` and `caja restore`: an online backup while clients place orders, restored
+//! into the other engine, with every order acknowledged before the backup started, books
+//! that balance, and a change feed that carries on.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::cli::{wait_ready, Server, REPLICA_KEY};
+use crate::helpers::{send, Backend, TestDb};
+use crate::migrate::caja;
+
+on_both_engines!(a_backup_taken_under_load_restores_into_the_other_engine);
+
+async fn a_backup_taken_under_load_restores_into_the_other_engine(backend: Backend) {
+    let source = TestDb::new(backend).await;
+    let env = [("CAJA_ADMIN_KEY", REPLICA_KEY)];
+    let server = Server::start(&source, &[], &env);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &server.base).await;
+    let base = server.base.clone();
+    let product = send(
+        client
+            .post(format!("{base}/v1/products"))
+            .bearer_auth(REPLICA_KEY)
+            .json(&serde_json::json!({"sku": "BAK", "name": "Backed up",
+                "price": {"amount": 100, "currency": "MXN"}, "stock": 1_000_000})),
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // 50 clients order until told to stop; every acknowledged order is recorded.
+    let acknowledged: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for c in 0..50 {
+        let (client, base, product) = (client.clone(), base.clone(), product.clone());
+        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) && i < 200 {
+                let key = format!("bak-{c}-{i}");
+                let r = send(
+                    client
+                        .post(format!("{base}/v1/orders"))
+                        .bearer_auth(REPLICA_KEY)
+                        .header("idempotency-key", &key)
+                        .json(
+                            &serde_json::json!({"lines": [{"product_id": product, "quantity": 1}]}),
+                        ),
+                )
+                .await;
+                if r.status == 201 {
+                    acknowledged.lock().unwrap().push((key, r.body));
+                }
+                i += 1;
+            }
+        }));
+    }
+    // Let some orders land, then back up while the rest keep coming.
+    while acknowledged.lock().unwrap().len() < 100 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let before_backup: Vec<(String, Value)> = acknowledged.lock().unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("caja.cajabak");
+    let archive_arg = archive.to_str().unwrap().to_owned();
+    let backup = tokio::task::spawn_blocking({
+        let url = source.url.clone();
+        let out = archive_arg.clone();
+        move || caja(&["backup", "--database-url", &url, "--out", &out])
+    })
+    .await
+    .unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let out = String::from_utf8_lossy(&backup.stdout);
+    assert!(
+        backup.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    assert!(out.contains("orders"), "{out}");
+
+    let verified = caja(&["backup", "--verify", &archive_arg]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+
+    // A damaged archive is refused by --verify and by restore.
+    let damaged = dir.path().join("damaged.cajabak");
+    let text = std::fs::read_to_string(&archive).unwrap();
+    std::fs::write(&damaged, text.replacen("\"BAK\"", "\"BAD\"", 1)).unwrap();
+    let refused = caja(&["backup", "--verify", damaged.to_str().unwrap()]);
+    assert!(!refused.status.success());
+
+    // Restore into the other engine, then serve from it.
+    let other = match backend {
+        Backend::Sqlite => Backend::Postgres,
+        Backend::Postgres => Backend::Sqlite,
+    };
+    let target = TestDb::new(other).await;
+    let restored = caja(&["restore", &archive_arg, "--database-url", &target.url]);
+    let out = String::from_utf8_lossy(&restored.stdout);
+    assert!(
+        restored.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert!(out.contains("invariants hold"), "{out}");
+    // Restoring twice is refused: the target is no longer empty.
+    let again = caja(&["restore", &archive_arg, "--database-url", &target.url]);
+    assert!(!again.status.success());
+
+    let restored_server = Server::start(&target, &[], &env);
+    wait_ready(&client, &restored_server.base).await;
+    let rbase = restored_server.base.clone();
+    for (_, order) in &before_backup {
+        let id = order["id"].as_str().unwrap();
+        let read = send(
+            client
+                .get(format!("{rbase}/v1/orders/{id}"))
+                .bearer_auth(REPLICA_KEY),
+        )
+        .await;
+        assert_eq!(
+            read.status, 200,
+            "order {id}, acknowledged before the backup, is lost"
+        );
+        assert_eq!(&read.body, order);
+    }
+    // The feed carries on from where the archive left it: no reset, the next seq follows.
+    let feed = send(
+        client
+            .get(format!("{rbase}/v1/changes?after=0&limit=1000"))
+            .bearer_auth(REPLICA_KEY),
+    )
+    .await;
+    assert_eq!(feed.status, 200, "{}", feed.body);
+    let head: i64 = {
+        let mut after = 0i64;
+        loop {
+            let page = send(
+                client
+                    .get(format!("{rbase}/v1/changes?after={after}&limit=1000"))
+                    .bearer_auth(REPLICA_KEY),
+            )
+            .await;
+            let next: i64 = page.body["next_cursor"].as_str().unwrap().parse().unwrap();
+            if next == after {
+                break after;
+            }
+            after = next;
+        }
+    };
+    let fresh = send(
+        client
+            .post(format!("{rbase}/v1/orders"))
+            .bearer_auth(REPLICA_KEY)
+            .header("idempotency-key", "after-restore")
+            .json(&serde_json::json!({"lines": [{"product_id": product, "quantity": 1}]})),
+    )
+    .await;
+    assert_eq!(fresh.status, 201, "{}", fresh.body);
+    let next = send(
+        client
+            .get(format!("{rbase}/v1/changes?after={head}"))
+            .bearer_auth(REPLICA_KEY),
+    )
+    .await;
+    assert_eq!(next.body["data"][0]["seq"], head + 1, "{}", next.body);
+    assert_eq!(next.body["data"][0]["type"], "order.created");
+    // A key retried after the restore replays its stored answer.
+    let (key, first) = &before_backup[0];
+    let replay = send(
+        client
+            .post(format!("{rbase}/v1/orders"))
+            .bearer_auth(REPLICA_KEY)
+            .header("idempotency-key", key)
+            .json(&serde_json::json!({"lines": [{"product_id": product, "quantity": 1}]})),
+    )
+    .await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(&replay.body, first);
+    let check = caja(&["check", "--database-url", &target.url]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
