@@ -75,7 +75,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Idempotent<T> {
         };
         let canonical = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
-            .and_then(|v| serde_json::to_vec(&v).ok())
+            .and_then(|mut v| {
+                crate::json::integral(&mut v);
+                serde_json::to_vec(&v).ok()
+            })
             .unwrap_or_else(|| bytes.to_vec());
         let fingerprint = Fingerprint::new(&method, &path, &canonical);
         let body = match crate::json::parse(&bytes) {

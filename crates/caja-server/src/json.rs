@@ -6,7 +6,6 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -49,22 +48,31 @@ pub fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 /// Parses a body, naming the line and column of a syntax error or the path of a bad field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Syntax first, the whole body: `{"a":1} x` is malformed JSON (400), whatever `a` is.
-    let mut whole = serde_json::Deserializer::from_slice(bytes);
-    serde::de::IgnoredAny::deserialize(&mut whole).map_err(|e| syntax(&e))?;
-    whole.end().map_err(|e| syntax(&e))?;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| syntax(&e))?;
+    integral(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_data() {
-            let message = strip_position(&inner.to_string());
-            ApiError::invalid_field(&field_name(&path, &message), message)
-        } else {
-            syntax(&inner)
+        let message = strip_position(&e.into_inner().to_string());
+        ApiError::invalid_field(&field_name(&path, &message), message)
+    })
+}
+
+/// Numbers written with a zero fraction (`3627030.0`) are the integers they equal, as JSON
+/// Schema counts them; a fraction (`1.5`) stays a fraction and is refused where an integer
+/// is expected.
+pub fn integral(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                    *value = serde_json::Value::from(f as i64);
+                }
+            }
         }
-    })?;
-    de.end().map_err(|e| syntax(&e))?;
-    Ok(value)
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral),
+        _ => {}
+    }
 }
 
 fn syntax(e: &serde_json::Error) -> ApiError {
@@ -175,6 +183,20 @@ mod tests {
             "price.amount"
         );
         assert_eq!(err("[]")["field"], "body");
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        let body: Body = parse(br#"{"sku": "a", "price": {"amount": 3627030.0}}"#).unwrap();
+        assert_eq!(body.price.amount, 3627030);
+        assert_eq!(
+            err(r#"{"sku": "a", "price": {"amount": 1.5}}"#)["field"],
+            "price.amount"
+        );
+        assert_eq!(
+            err(r#"{"sku": "a", "price": {"amount": 1e300}}"#)["field"],
+            "price.amount"
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use serde::Serialize;
+use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes::{changes, ops, orders, products, stock, stream};
+use crate::ServerConfig;
 
 /// An RFC 9457 problem, as every error is returned.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,11 +45,158 @@ impl Modify for BearerAuth {
     components(schemas(Problem, products::ProductBody, products::ProductPage,
         products::CreateProduct, products::PatchProduct, products::MoneyBody,
         stock::CreateMovement, stock::MovementBody, stock::MovementPage,
-        orders::CreateOrder, orders::OrderBody, orders::OrderPage, orders::PaymentBody, orders::RefundBody)),
+        orders::CreateOrder, orders::LineBody, orders::CustomerBody, orders::OrderBody, orders::OrderPage, orders::PaymentBody, orders::RefundBody)),
     modifiers(&BearerAuth),
 )]
 struct Doc;
 
-pub fn openapi_document() -> serde_json::Value {
-    serde_json::to_value(Doc::openapi()).unwrap_or_default()
+/// The document as this server, with this configuration, answers: the store's currency and
+/// the order limits are stated where they apply.
+pub fn openapi_document(config: &ServerConfig) -> serde_json::Value {
+    let mut doc = serde_json::to_value(Doc::openapi()).unwrap_or_default();
+    conventions(&mut doc);
+    configured(&mut doc, config);
+    doc
+}
+
+/// Puts the configuration's limits into the schemas that depend on them.
+fn configured(doc: &mut Value, config: &ServerConfig) {
+    let Some(schemas) = doc
+        .get_mut("components")
+        .and_then(|c| c.get_mut("schemas"))
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if let Some(currency) = schemas
+        .get_mut("MoneyBody")
+        .and_then(|m| m.get_mut("properties"))
+        .and_then(|p| p.get_mut("currency"))
+    {
+        currency["enum"] = json!([config.currency.as_str()]);
+    }
+    if let Some(lines) = schemas
+        .get_mut("CreateOrder")
+        .and_then(|m| m.get_mut("properties"))
+        .and_then(|p| p.get_mut("lines"))
+    {
+        lines["minItems"] = json!(1);
+        lines["maxItems"] = json!(config.order_limits.max_lines);
+    }
+    if let Some(quantity) = schemas
+        .get_mut("LineBody")
+        .and_then(|m| m.get_mut("properties"))
+        .and_then(|p| p.get_mut("quantity"))
+    {
+        quantity["minimum"] = json!(1);
+        quantity["maximum"] = json!(config.order_limits.max_quantity);
+    }
+}
+
+/// The refusals every operation of a kind can give, and the limits every parameter of a
+/// name has, stated once here rather than on each handler: the document must describe what
+/// the server does, and these come from shared layers (auth, rate limits, body parsing,
+/// timeouts), not from the handlers.
+fn conventions(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            let v1 = path.starts_with("/v1/");
+            let has_body = op.get("requestBody").is_some();
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let mut add = |status: &str, description: &str| {
+                responses.entry(status).or_insert_with(|| {
+                    json!({
+                        "description": description,
+                        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    })
+                });
+            };
+            if v1 {
+                add("400", "Malformed JSON, query or header");
+                add("401", "No valid API key");
+                add("403", "The key's role may not do this");
+                add(
+                    "422",
+                    "A field is missing, unknown, mistyped or out of range",
+                );
+                add("429", "Rate limited; see Retry-After");
+                add("503", "Timed out, database unavailable, storage full, or shutting down; see Retry-After");
+                if path.contains('{') {
+                    add("404", "No such resource");
+                }
+                if has_body || method == "post" {
+                    add("413", "Body over the limit");
+                    add("415", "Body not sent as JSON");
+                }
+            }
+            // Every refusal is problem+json.
+            for (status, response) in responses.iter_mut() {
+                if !status.starts_with('4') && !status.starts_with('5') {
+                    continue;
+                }
+                if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+                    if let Some(schema) = content.remove("application/json") {
+                        content.insert(PROBLEM.to_owned(), schema);
+                    }
+                }
+            }
+        }
+        for op in item.values_mut() {
+            if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+                for p in params {
+                    constrain(path, p);
+                }
+            }
+        }
+    }
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+/// A product or order id: its prefix and a ULID (whose first digit is at most 7).
+const ID_PRODUCT: &str = "^prod_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
+const ID_ORDER: &str = "^ord_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
+
+/// The limits the server enforces on a parameter, by its name.
+fn constrain(path: &str, p: &mut Value) {
+    let name = p["name"].as_str().unwrap_or_default().to_owned();
+    let schema = match name.as_str() {
+        "limit" if path == "/v1/changes" => {
+            json!({"type": "integer", "minimum": 1, "maximum": 1000})
+        }
+        "limit" => json!({"type": "integer", "minimum": 1, "maximum": 200}),
+        "after" if path == "/v1/changes" || path == "/v1/stream" => {
+            json!({"type": "integer", "minimum": 0})
+        }
+        "after" if path == "/v1/products" => json!({"type": "string", "pattern": ID_PRODUCT}),
+        "after" if path == "/v1/orders" => json!({"type": "string", "pattern": ID_ORDER}),
+        "after" => json!({"type": "string", "pattern": "^[0-9]{1,18}$"}),
+        "status" if path == "/v1/orders" => json!({"type": "string", "enum":
+            ["pending_payment", "paid", "fulfilled", "cancelled", "expired", "refunded"]}),
+        "topics" => json!({"type": "string", "pattern":
+            "^((products|orders|stock|product:[A-Za-z0-9_]{1,64}|order:[A-Za-z0-9_]{1,64})(,(products|orders|stock|product:[A-Za-z0-9_]{1,64}|order:[A-Za-z0-9_]{1,64}))*)?$"}),
+        "id" if path.starts_with("/v1/products") => {
+            json!({"type": "string", "pattern": ID_PRODUCT})
+        }
+        "id" if path.starts_with("/v1/orders") => json!({"type": "string", "pattern": ID_ORDER}),
+        "wait" => json!({"type": "integer", "minimum": 0, "maximum": 25}),
+        "Idempotency-Key" => {
+            p["required"] = Value::Bool(true);
+            json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"})
+        }
+        "If-Match" => {
+            p["required"] = Value::Bool(true);
+            json!({"type": "string", "minLength": 1})
+        }
+        _ => return,
+    };
+    p["schema"] = schema;
 }

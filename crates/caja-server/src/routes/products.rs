@@ -32,9 +32,10 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyBody {
-    #[schema(example = 4550)]
+    #[schema(example = 4550, minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub amount: i64,
-    #[schema(example = "MXN")]
+    /// The store's currency; any other is refused.
+    #[schema(example = "MXN", pattern = "^[A-Z]{3}$")]
     pub currency: String,
 }
 
@@ -56,13 +57,19 @@ impl From<Money> for MoneyBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
-    #[schema(example = "CAFE-AMERICANO")]
+    #[schema(example = "CAFE-AMERICANO", pattern = "^[A-Za-z0-9._/-]{1,64}$")]
     pub sku: String,
-    #[schema(example = "Café americano")]
+    /// 1–200 characters once trimmed, no control characters.
+    #[schema(
+        example = "Café americano",
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: String,
     pub price: MoneyBody,
     /// Units on hand at creation; 0 when absent. Changes later only through stock movements.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: Option<i64>,
 }
 
@@ -81,7 +88,12 @@ impl CreateProduct {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchProduct {
+    #[schema(pattern = "^[A-Za-z0-9._/-]{1,64}$")]
     pub sku: Option<String>,
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: Option<String>,
     pub price: Option<MoneyBody>,
     /// Accepted only to refuse it with a clear reason.
@@ -182,7 +194,8 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Version> {
         .get(header::IF_MATCH)
         .ok_or_else(ApiError::precondition_required)?;
     let text = value.to_str().unwrap_or("");
-    if text.trim() == "*" {
+    // `*` and an empty value name no version the client saw: as good as missing.
+    if text.trim() == "*" || text.trim().is_empty() {
         return Err(ApiError::precondition_required());
     }
     // A tag that is not one of ours can match no version: treat it as stale.

@@ -28,10 +28,13 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMovement {
-    /// Units in (positive) or out (negative).
+    /// Units in (positive) or out (negative); never 0.
+    #[schema(minimum = -1_000_000, maximum = 1_000_000)]
     pub delta: i64,
     /// restock, correction, damage or return.
+    #[schema(pattern = "^(restock|correction|damage|return)$")]
     pub reason: String,
+    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub note: Option<String>,
 }
 

@@ -182,3 +182,27 @@ async fn cors_is_off_by_default_and_on_for_configured_origins(backend: Backend) 
         Some("https://shop.example")
     );
 }
+
+/// Schemathesis, with every check, against the server's own OpenAPI document on both
+/// engines (bounded examples per operation, a fixed seed). Needs `st`
+/// (`pip install schemathesis`), which `.ci/run` installs.
+#[test]
+fn the_openapi_document_holds_up_to_schemathesis_on_both_engines() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/schemathesis");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_caja"))
+        .arg("15")
+        .env(
+            "CAJA_TEST_POSTGRES_URL",
+            crate::helpers::postgres_admin_url(),
+        )
+        .output()
+        .expect("run scripts/schemathesis (is `st` installed? pip install schemathesis)");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -16,6 +16,7 @@ use crate::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineBody {
+    #[schema(pattern = "^prod_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
     pub product_id: String,
     pub quantity: i64,
 }
@@ -23,7 +24,15 @@ pub struct LineBody {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerBody {
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: String,
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*@[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub email: Option<String>,
 }
 
@@ -32,6 +41,7 @@ pub struct CustomerBody {
 pub struct CreateOrder {
     pub lines: Vec<LineBody>,
     pub tip: Option<MoneyBody>,
+    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub note: Option<String>,
     pub customer: Option<CustomerBody>,
 }
@@ -170,9 +180,11 @@ pub struct ListQuery {
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {
     /// cash, card, transfer or provider.
+    #[schema(pattern = "^(cash|card|transfer|provider)$")]
     pub method: String,
     /// Must equal the order's total.
     pub amount: MoneyBody,
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub reference: Option<String>,
 }
 

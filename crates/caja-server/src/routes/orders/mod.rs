@@ -11,7 +11,9 @@ use axum::Router;
 
 use crate::AppState;
 
-pub use bodies::{CreateOrder, OrderBody, OrderPage, PaymentBody, RefundBody};
+pub use bodies::{
+    CreateOrder, CustomerBody, LineBody, OrderBody, OrderPage, PaymentBody, RefundBody,
+};
 pub use checkout::{__path_create, create};
 pub use lifecycle::{
     __path_cancel, __path_fulfill, __path_pay, __path_refund, cancel, fulfill, pay, refund,
