@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use crate::first_head::{self, FirstHead};
+
 /// First and longest pause after a failed `accept`.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
@@ -113,13 +115,19 @@ pub async fn run(
             req.extensions_mut().insert(slot.clone());
             app.clone().oneshot(req)
         });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
         let stop = shutdown.clone();
         open.spawn(async move {
+            // The first head is checked by us, so that even its refusals are problem+json.
+            let stream = match first_head::read(stream, limits.header_read_timeout).await {
+                FirstHead::Serve(stream) => stream,
+                FirstHead::Done => return,
+            };
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(first_head::MAX_HEAD.max(8192) * 2)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
             let mut connection = std::pin::pin!(connection);
             let ended = tokio::select! {
                 ended = connection.as_mut() => ended,

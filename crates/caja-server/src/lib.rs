@@ -8,6 +8,7 @@ mod accept;
 mod auth;
 mod config;
 mod error;
+mod first_head;
 mod idempotent;
 mod jobs;
 mod json;

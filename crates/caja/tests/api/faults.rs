@@ -16,6 +16,7 @@ on_both_engines!(
     a_body_of_the_wrong_shape_is_stored_under_its_key,
     out_of_range_stream_and_poll_cursors_are_422,
     a_declared_body_over_the_limit_is_413_at_once,
+    heads_hyper_would_refuse_get_problem_json_too,
 );
 
 /// A small tmpfs mounted for one test, unmounted on drop.
@@ -290,4 +291,64 @@ async fn a_declared_body_over_the_limit_is_413_at_once(backend: Backend) {
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("payload-too-large"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// Sends raw bytes on a fresh connection and returns what came back.
+async fn raw(app: &TestApp, bytes: &[u8]) -> String {
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(bytes).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+async fn heads_hyper_would_refuse_get_problem_json_too(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+        (
+            b"\x16\x03\x01garbage\r\n\r\n".to_vec(),
+            "400",
+            "malformed-request",
+        ),
+        (
+            b"GET /health HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n".to_vec(),
+            "400",
+            "malformed-request",
+        ),
+        (
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000)).into_bytes(),
+            "414",
+            "uri-too-long",
+        ),
+        (
+            format!(
+                "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+                "a".repeat(70_000)
+            )
+            .into_bytes(),
+            "431",
+            "header-fields-too-large",
+        ),
+    ];
+    for (bytes, status, kind) in cases {
+        let answer = raw(&app, &bytes).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("content-type: application/problem+json"),
+            "{answer}"
+        );
+        assert!(answer.contains(&format!("\"type\":\"{kind}\"")), "{answer}");
+        assert!(answer.contains("x-request-id: req_"), "{answer}");
+    }
+    // A good first head is served as ever, and the connection kept alive.
+    let ok = raw(
+        &app,
+        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
 }
