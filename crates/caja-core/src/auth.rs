@@ -34,6 +34,8 @@ pub enum Action {
     ReadOrders,
     /// Give money back.
     Refund,
+    /// Run the deployment: maintenance mode and the like.
+    Administer,
 }
 
 impl Role {
@@ -41,7 +43,10 @@ impl Role {
         match (self, action) {
             (Role::Admin, _) => true,
             (Role::Clerk, Action::ReadCatalog | Action::Sell | Action::ReadOrders) => true,
-            (Role::Clerk, Action::WriteCatalog | Action::ManageStock | Action::Refund) => false,
+            (
+                Role::Clerk,
+                Action::WriteCatalog | Action::ManageStock | Action::Refund | Action::Administer,
+            ) => false,
         }
     }
 

@@ -58,6 +58,10 @@ pub fn spawn(state: &AppState, shutdown: CancellationToken) {
 /// meanwhile, or expired by another replica's sweeper, is left alone. Returns how many
 /// orders this sweep expired.
 pub(crate) async fn sweep(state: &AppState) -> Result<u64, StoreError> {
+    // Maintenance mode stops every write, the sweeper's too.
+    if state.maintenance().current(state.store()).await?.is_some() {
+        return Ok(0);
+    }
     let due = state
         .store()
         .due_orders(state.store().now(), SWEEP_BATCH)

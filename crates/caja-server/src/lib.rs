@@ -15,6 +15,7 @@ mod json;
 mod key_cache;
 mod limits;
 mod live;
+mod maintenance;
 mod metrics;
 mod openapi;
 mod presenter;
@@ -45,6 +46,11 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::stock::router())
         .merge(routes::orders::router())
         .merge(routes::changes::router())
+        .merge(routes::maintenance::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            maintenance::guard,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

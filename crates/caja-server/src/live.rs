@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use caja_core::feed::{wanted, Topic};
-use caja_store::changes::{is_key_event, Change, ChangeListener};
+use caja_store::changes::{is_flag_event, is_key_event, Change, ChangeListener};
 use caja_store::{Store, StoreError};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -199,6 +199,9 @@ impl Hub {
         }
         if page.iter().any(|c| is_key_event(&c.kind)) {
             store.keys_changed();
+        }
+        if page.iter().any(|c| is_flag_event(&c.kind)) {
+            store.flags_changed();
         }
         for change in page {
             let seq = change.seq;

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes::{changes, ops, orders, products, stock, stream};
+use crate::routes::{changes, maintenance, ops, orders, products, stock, stream};
 use crate::ServerConfig;
 
 /// An RFC 9457 problem, as every error is returned.
@@ -39,10 +39,10 @@ impl Modify for BearerAuth {
         products::create, products::read, products::list, products::update, products::archive,
         stock::create, stock::list,
         orders::create, orders::read, orders::list, orders::pay, orders::cancel, orders::fulfill, orders::refund,
-        changes::poll, stream::stream,
+        changes::poll, stream::stream, maintenance::read, maintenance::set,
         ops::health, ops::ready, ops::metrics, ops::openapi,
     ),
-    components(schemas(Problem, products::ProductBody, products::ProductPage,
+    components(schemas(Problem, maintenance::MaintenanceBody, maintenance::SetMaintenance, products::ProductBody, products::ProductPage,
         products::CreateProduct, products::PatchProduct, products::MoneyBody,
         stock::CreateMovement, stock::MovementBody, stock::MovementPage,
         orders::CreateOrder, orders::LineBody, orders::CustomerBody, orders::OrderBody, orders::OrderPage, orders::PaymentBody, orders::RefundBody)),

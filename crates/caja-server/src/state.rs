@@ -28,6 +28,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     store: Store,
     keys: KeyCache,
+    maintenance: crate::maintenance::MaintenanceCache,
     hub: Arc<Hub>,
     writer: Writer,
     config: ServerConfig,
@@ -63,6 +64,7 @@ impl AppState {
         Self(Arc::new(Inner {
             hub: Hub::new(config.stream_buffer),
             keys: KeyCache::default(),
+            maintenance: Default::default(),
             writer,
             store,
             config,
@@ -81,6 +83,11 @@ impl AppState {
     /// Valid keys, remembered between requests.
     pub(crate) fn keys(&self) -> &KeyCache {
         &self.0.keys
+    }
+
+    /// Maintenance mode, remembered until a flag changes.
+    pub(crate) fn maintenance(&self) -> &crate::maintenance::MaintenanceCache {
+        &self.0.maintenance
     }
 
     /// This process's live fan-out of the change feed.

@@ -174,6 +174,13 @@ const TABLES: &[Table] = &[
         key: &["key_id", "key"],
     },
     Table {
+        name: "flags",
+        since: 5,
+        columns: &["name", "value", "updated_at"],
+        integers: &[],
+        key: &["name"],
+    },
+    Table {
         name: "changes",
         since: 4,
         columns: &["seq", "type", "resource_id", "data", "at"],

@@ -35,6 +35,11 @@ pub const CHANNEL: &str = "caja_changes";
 /// The event a key revocation appends: for caches, never for subscribers.
 pub const KEY_REVOKED: &str = "key.revoked";
 
+/// Whether an event says a deployment flag changed (internal, like key events).
+pub fn is_flag_event(kind: &str) -> bool {
+    kind.starts_with("flag.")
+}
+
 /// Whether an event is about API keys (internal: no topic carries these).
 pub fn is_key_event(kind: &str) -> bool {
     kind.starts_with("key.")
@@ -82,6 +87,15 @@ impl NewChange {
     /// Internal: no topic carries it; replicas drop cached keys when they read it.
     pub(crate) fn key_revoked(id: &KeyId) -> Self {
         Self::key(KEY_REVOKED, id)
+    }
+
+    /// Internal: replicas re-read the flag.
+    pub(crate) fn flag_changed(name: &str) -> Self {
+        Self {
+            kind: "flag.changed".to_owned(),
+            resource_id: name.to_owned(),
+            data: format!("{{\"name\":\"{name}\"}}"),
+        }
     }
 
     fn key(kind: &str, id: &KeyId) -> Self {

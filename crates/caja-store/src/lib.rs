@@ -13,6 +13,7 @@ pub mod changes;
 mod check;
 mod dialect;
 mod error;
+mod flags;
 mod keys;
 mod ledger;
 pub mod location;
@@ -26,6 +27,7 @@ pub mod writer;
 
 pub use check::Violation;
 pub use error::StoreError;
+pub use flags::Maintenance;
 pub use keys::{ApiKeyRecord, NewApiKey};
 pub use location::{DatabaseLocation, Engine};
 pub use presenter::{Presenter, StoredResponse};

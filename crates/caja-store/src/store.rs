@@ -63,6 +63,8 @@ pub struct Store {
     /// Bumped whenever a key may have changed, here or (through the feed) elsewhere, so
     /// caches of keys know to look again.
     keys_generation: Arc<AtomicU64>,
+    /// The same for the deployment's flags (maintenance mode).
+    pub(crate) flags_generation: Arc<AtomicU64>,
     /// Why the last write failed, while writes cannot commit (the disk is full, the
     /// database is down); `None` once one commits again.
     write_fault: Arc<Mutex<Option<String>>>,
@@ -139,6 +141,7 @@ impl Store {
             signal: Arc::new(Notify::new()),
             recent: Arc::default(),
             keys_generation: Arc::new(AtomicU64::new(0)),
+            flags_generation: Arc::new(AtomicU64::new(0)),
             write_fault: Arc::new(Mutex::new(None)),
             write_panicked: Arc::new(AtomicBool::new(false)),
         })

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{backup, bench, check, keys, migrate, serve};
+use crate::commands::{backup, bench, check, keys, maintenance, migrate, serve};
 use crate::settings::{DbArgs, LogFormat};
 
 /// caja: a self-hosted sales server that never loses a sale or sells the same thing twice.
@@ -43,6 +43,13 @@ pub enum Command {
     Backup(Box<backup::BackupArgs>),
     /// Restore an archive into an empty database of either engine, then check the books.
     Restore(Box<backup::RestoreArgs>),
+    /// Turn maintenance mode on or off for every replica: writes answer 503 while it is on.
+    Maintenance {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        action: maintenance::Action,
+    },
     /// Measure a running caja with a bounded load (checkout, read) and check the promises.
     Bench {
         #[command(subcommand)]
@@ -76,6 +83,9 @@ pub fn main() -> ExitCode {
             Command::Keys { db, action } => keys::run(db, action, cli.log_format).await,
             Command::Check { db } => check::run(db, cli.log_format).await,
             Command::Bench { action } => bench::run(action).await,
+            Command::Maintenance { db, action } => {
+                maintenance::run(db, action, cli.log_format).await
+            }
             Command::Backup(args) => backup::backup(*args, cli.log_format).await,
             Command::Restore(args) => backup::restore(*args, cli.log_format).await,
         };

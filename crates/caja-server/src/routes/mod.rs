@@ -1,6 +1,7 @@
 //! One module per resource, each with its own `router()`.
 
 pub mod changes;
+pub mod maintenance;
 pub mod ops;
 pub mod orders;
 pub mod products;

@@ -72,6 +72,13 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             }
         },
     };
+    // Maintenance mode leaves the server ready (reads and the feed work) and says so.
+    let maintenance = match state.maintenance().current(state.store()).await {
+        Ok(Some(m)) => json!({ "componentType": "system", "status": "warn", "observedValue": true,
+            "output": format!("maintenance mode since {}: writes are refused", caja_core::time::format(&m.since)) }),
+        Ok(None) => json!({ "componentType": "system", "status": "pass", "observedValue": false }),
+        Err(e) => json!({ "componentType": "system", "status": "warn", "output": e.to_string() }),
+    };
     let migrator = Migrator::new(state.store(), Default::default(), Default::default());
     let migrations = match migrator.pending_checked().await {
         Ok(pending) => {
@@ -106,6 +113,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         "checks": {
             "database:responseTime": [database],
             "database:writes": [writes],
+            "process:maintenance": [maintenance],
             "migrations:pending": [migrations],
             "process:uptime": [uptime],
             "process:shuttingDown": [shutdown],

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod bench;
 pub mod check;
 pub mod keys;
+pub mod maintenance;
 pub mod migrate;
 pub mod serve;
 

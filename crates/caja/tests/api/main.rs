@@ -18,6 +18,7 @@ mod errors;
 mod faults;
 mod guards;
 mod live;
+mod maintenance;
 mod migrate;
 mod ops;
 mod orders;

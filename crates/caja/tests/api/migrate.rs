@@ -65,10 +65,10 @@ async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
     m.up(&mut |_| {}).await.unwrap();
     let reverted = m.down(1, &mut |_| {}).await.unwrap();
     assert_eq!(reverted.len(), 1);
-    assert_eq!(reverted[0].label, "0004_changes");
-    assert_eq!(m.pending().await.unwrap(), vec!["0004_changes".to_owned()]);
+    assert_eq!(reverted[0].label, "0005_flags");
+    assert_eq!(m.pending().await.unwrap(), vec!["0005_flags".to_owned()]);
     assert!(
-        sqlx::query("SELECT 1 FROM changes")
+        sqlx::query("SELECT 1 FROM flags")
             .fetch_all(&any_pool(&db).await)
             .await
             .is_err(),
@@ -363,13 +363,12 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
     assert_eq!(backups.len(), 1, "one archive taken before reverting");
     let stdout = String::from_utf8_lossy(&down.stdout);
     assert!(
-        stdout.find("reverted 0004_changes").unwrap()
-            < stdout.find("reverted 0003_orders").unwrap()
-            && stdout.find("reverted 0003_orders").unwrap()
-                < stdout.find("reverted 0002_products").unwrap(),
+        stdout.find("reverted 0005_flags").unwrap() < stdout.find("reverted 0004_changes").unwrap()
+            && stdout.find("reverted 0004_changes").unwrap()
+                < stdout.find("reverted 0003_orders").unwrap(),
         "{stdout}"
     );
-    assert!(!stdout.contains("0001_api_keys"));
+    assert!(!stdout.contains("0002_products") && !stdout.contains("0001_api_keys"));
 
     // Up again on a database that holds data: a backup first, which restores.
     let pool = any_pool(&db).await;
@@ -418,7 +417,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "{stdout}{}",
         String::from_utf8_lossy(&restored.stderr)
     );
-    assert!(stdout.contains("schema version 1"), "{stdout}");
+    assert!(stdout.contains("schema version 2"), "{stdout}");
     assert!(stdout.contains("invariants hold"), "{stdout}");
     let skip = caja(&["migrate", "up", "--no-backup", "--database-url", &db.url]);
     assert!(skip.status.success());

@@ -92,6 +92,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/orders/{id}/refund"),
     ("get", "/v1/changes"),
     ("get", "/v1/stream"),
+    ("get", "/v1/maintenance"),
+    ("put", "/v1/maintenance"),
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/metrics"),

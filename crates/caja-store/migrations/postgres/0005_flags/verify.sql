@@ -1,0 +1,1 @@
+SELECT name, value, updated_at FROM flags LIMIT 0;
