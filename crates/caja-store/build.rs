@@ -34,10 +34,20 @@ fn main() {
                 assert!(f.is_file(), "migration {folder} lacks {file}");
                 println!("cargo:rerun-if-changed={}", f.display());
             }
+            // `kind` holds `expand` or `contract`; without it a migration is a contract, the
+            // safe default. Kept out of up.sql so declaring it never changes a checksum.
+            let kind_file = path.join("kind");
+            println!("cargo:rerun-if-changed={}", kind_file.display());
+            let expand = match fs::read_to_string(&kind_file) {
+                Ok(k) if k.trim() == "expand" => true,
+                Ok(k) if k.trim() == "contract" => false,
+                Ok(k) => panic!("migration {folder}: kind must be expand or contract, not {k:?}"),
+                Err(_) => false,
+            };
             let p = path.display();
             writeln!(
                 out,
-                "    Migration {{ version: {version}, name: {name:?}, up: include_str!(\"{p}/up.sql\"), down: include_str!(\"{p}/down.sql\"), verify: include_str!(\"{p}/verify.sql\") }},"
+                "    Migration {{ version: {version}, name: {name:?}, up: include_str!(\"{p}/up.sql\"), down: include_str!(\"{p}/down.sql\"), verify: include_str!(\"{p}/verify.sql\"), expand: {expand} }},"
             )
             .unwrap();
         }

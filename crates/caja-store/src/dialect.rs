@@ -302,6 +302,33 @@ impl Dialect {
         Ok(n > 0)
     }
 
+    /// Does `table` have `column`? Asked without an error, so it is safe inside a
+    /// PostgreSQL transaction.
+    pub(crate) async fn column_exists<'c, E>(
+        self,
+        executor: E,
+        table: &str,
+        column: &str,
+    ) -> Result<bool, sqlx::Error>
+    where
+        E: sqlx::Executor<'c, Database = Any>,
+    {
+        let sql = match self.0 {
+            Engine::Sqlite => "SELECT COUNT(*) AS n FROM pragma_table_info($1) WHERE name = $2",
+            Engine::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
+            }
+        };
+        let n: i64 = sqlx::query(sql)
+            .bind(table)
+            .bind(column)
+            .fetch_one(executor)
+            .await?
+            .try_get("n")?;
+        Ok(n > 0)
+    }
+
     /// Takes the migration lock within `wait`; `false` if it ran out. PostgreSQL: a session
     /// advisory lock, tried in a loop (a plain `pg_advisory_lock` would wait forever behind
     /// a stuck migrator). SQLite: each migration's `BEGIN IMMEDIATE` takes the write lock,

@@ -18,6 +18,10 @@ pub struct Applied {
     pub duration_ms: i64,
     pub applied_by: String,
     pub caja_version: String,
+    /// `expand` or `contract` (rows written before kinds were recorded read `contract`).
+    pub kind: String,
+    /// The archive taken before the migration, or why none was.
+    pub backup: Option<String>,
 }
 
 pub(crate) async fn create_table<'e, E: Executor<'e, Database = Any>>(
@@ -39,6 +43,26 @@ pub(crate) async fn create_table<'e, E: Executor<'e, Database = Any>>(
     Ok(())
 }
 
+/// Adds the columns later versions record (kind, backup) to a history table made before
+/// them, inside the caller's transaction (which holds the migration lock). Expand-only:
+/// older binaries name their columns and never see these.
+pub(crate) async fn upgrade_table(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    dialect: Dialect,
+) -> Result<(), sqlx::Error> {
+    for (column, ddl) in [
+        ("kind", "kind TEXT NOT NULL DEFAULT 'contract'"),
+        ("backup", "backup TEXT"),
+    ] {
+        if !dialect.column_exists(&mut **tx, TABLE, column).await? {
+            sqlx::query(&format!("ALTER TABLE {TABLE} ADD COLUMN {ddl}"))
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn table_exists(
     conn: &mut AnyConnection,
     dialect: Dialect,
@@ -49,12 +73,9 @@ pub(crate) async fn table_exists(
 pub(crate) async fn read<'e, E: Executor<'e, Database = Any>>(
     executor: E,
 ) -> Result<Vec<Applied>, sqlx::Error> {
-    let rows: Vec<AnyRow> = sqlx::query(&format!(
-        "SELECT version, name, checksum, applied_at, duration_ms, applied_by, caja_version \
-         FROM {TABLE} ORDER BY version"
-    ))
-    .fetch_all(executor)
-    .await?;
+    let rows: Vec<AnyRow> = sqlx::query(&format!("SELECT * FROM {TABLE} ORDER BY version"))
+        .fetch_all(executor)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(Applied {
@@ -65,6 +86,11 @@ pub(crate) async fn read<'e, E: Executor<'e, Database = Any>>(
                 duration_ms: r.try_get("duration_ms")?,
                 applied_by: r.try_get("applied_by")?,
                 caja_version: r.try_get("caja_version")?,
+                // Tables from before kinds were recorded lack the columns.
+                kind: r
+                    .try_get::<String, _>("kind")
+                    .unwrap_or_else(|_| "contract".to_owned()),
+                backup: r.try_get::<Option<String>, _>("backup").unwrap_or(None),
             })
         })
         .collect()
@@ -75,8 +101,8 @@ pub(crate) async fn insert<'e, E: Executor<'e, Database = Any>>(
     a: &Applied,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO {TABLE} (version, name, checksum, applied_at, duration_ms, applied_by, caja_version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        "INSERT INTO {TABLE} (version, name, checksum, applied_at, duration_ms, applied_by, caja_version, kind, backup) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
     .bind(a.version)
     .bind(&a.name)
@@ -85,6 +111,8 @@ pub(crate) async fn insert<'e, E: Executor<'e, Database = Any>>(
     .bind(a.duration_ms)
     .bind(&a.applied_by)
     .bind(&a.caja_version)
+    .bind(&a.kind)
+    .bind(a.backup.as_deref())
     .execute(executor)
     .await?;
     Ok(())

@@ -20,16 +20,46 @@ pub use history::Applied;
 pub use runner::{Migrator, Report, Status, StatusRow, VerifyFailure};
 
 /// One schema change, as embedded at build time.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub up: &'static str,
     pub down: &'static str,
     pub verify: &'static str,
+    /// Declared in the migration's `kind` file.
+    pub expand: bool,
+}
+
+/// Whether binaries that predate a migration keep working once it is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Additive: older binaries read and write as before (new tables, new nullable
+    /// columns, new indexes). A replica that predates it stays ready.
+    Expand,
+    /// Anything else (drops, renames, new constraints): older replicas must stop serving.
+    Contract,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Expand => "expand",
+            Kind::Contract => "contract",
+        }
+    }
 }
 
 impl Migration {
+    /// Declared by the migration's `kind` file; contract without one, the safe default.
+    pub fn kind(&self) -> Kind {
+        if self.expand {
+            Kind::Expand
+        } else {
+            Kind::Contract
+        }
+    }
+
     /// The tables this migration's `down` script drops: what reverting it destroys.
     pub fn drops(&self) -> Vec<&'static str> {
         let down: &'static str = self.down;
@@ -87,7 +117,9 @@ pub enum MigrateError {
     Store(#[from] StoreError),
     #[error("another migrator holds the migration lock; gave up after {0:?} (is another `caja migrate` or `caja serve` starting?)")]
     LockTimeout(std::time::Duration),
-    #[error("the database has migrations this caja does not know ({}): it was migrated by a newer caja; run that version, or roll back with it", .0.join(", "))]
+    /// Newer migrations that are contracts (or were recorded before kinds were): binaries
+    /// that predate them must not serve. Newer expand migrations are no refusal.
+    #[error("the database has contract migrations this caja does not know ({}): it was migrated by a newer caja; run that version, or roll back with it", .0.join(", "))]
     UnknownMigrations(Vec<String>),
     #[error("applied migrations differ from the ones this caja ships ({}): the schema was changed by hand or by another build", .0.join(", "))]
     ChecksumChanged(Vec<String>),
@@ -110,6 +142,15 @@ impl From<sqlx::Error> for MigrateError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_shipped_migration_declares_itself_expand() {
+        for engine in [Engine::Sqlite, Engine::Postgres] {
+            for m in embedded(engine) {
+                assert_eq!(m.kind(), Kind::Expand, "{}", m.label());
+            }
+        }
+    }
 
     #[test]
     fn a_down_script_names_the_tables_it_drops() {

@@ -18,6 +18,8 @@ pub struct Migrator<'a> {
     migrations: &'a [Migration],
     lock_wait: Duration,
     busy_timeout: Duration,
+    /// Recorded with each migration applied: the archive taken first, or why none was.
+    backup: Option<String>,
 }
 
 /// Where one migration stands.
@@ -77,7 +79,21 @@ impl<'a> Migrator<'a> {
             migrations,
             lock_wait,
             busy_timeout,
+            backup: None,
         }
+    }
+
+    /// Records `note` (the archive taken before migrating, or why none was) in the history
+    /// row of every migration this migrator applies.
+    pub fn with_backup_note(mut self, note: impl Into<String>) -> Self {
+        self.backup = Some(note.into());
+        self
+    }
+
+    /// Newer migrations the database has and this binary does not know, if all of them are
+    /// expand (a rolling upgrade in progress); an error if any is a contract.
+    pub async fn newer_expand(&self) -> Result<Vec<String>, MigrateError> {
+        refuse_changed_or_newer_contract(&self.status().await?)
     }
 
     fn dialect(&self) -> Dialect {
@@ -115,7 +131,7 @@ impl<'a> Migrator<'a> {
     /// trusts a schema it did not migrate itself.
     pub async fn pending_checked(&self) -> Result<Vec<String>, MigrateError> {
         let rows = self.status().await?;
-        refuse_unknown_or_changed(&rows)?;
+        refuse_changed_or_newer_contract(&rows)?;
         Ok(rows
             .into_iter()
             .filter(|r| r.status == Status::Pending)
@@ -146,10 +162,12 @@ impl<'a> Migrator<'a> {
         {
             let mut tx = self.begin(conn).await?;
             history::create_table(&mut *tx).await?;
+            history::upgrade_table(&mut tx, self.dialect()).await?;
             tx.commit().await?;
         }
         let rows = compare(self.migrations, history::read(&mut *conn).await?);
-        refuse_unknown_or_changed(&rows)?;
+        // Newer expand migrations (a rolling upgrade in progress) leave nothing to do here.
+        refuse_changed_or_newer_contract(&rows)?;
         let by = history::applied_by();
         let mut reports = Vec::new();
         for m in self.migrations {
@@ -179,6 +197,8 @@ impl<'a> Migrator<'a> {
                 duration_ms: duration.as_millis() as i64,
                 applied_by: by.clone(),
                 caja_version: env!("CARGO_PKG_VERSION").to_owned(),
+                kind: m.kind().as_str().to_owned(),
+                backup: self.backup.clone(),
             };
             history::insert(&mut *tx, &applied).await?;
             tx.commit().await?;
@@ -321,6 +341,35 @@ impl<'a> Migrator<'a> {
             }
         })
     }
+}
+
+/// Newer migrations this binary does not know are fine if every one of them is an expand
+/// (a replica that predates them keeps working); a changed checksum or a newer contract is
+/// not. Returns the newer expand migrations.
+pub(crate) fn refuse_changed_or_newer_contract(
+    rows: &[StatusRow],
+) -> Result<Vec<String>, MigrateError> {
+    let changed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.status == Status::ChecksumChanged)
+        .map(StatusRow::label)
+        .collect();
+    if !changed.is_empty() {
+        return Err(MigrateError::ChecksumChanged(changed));
+    }
+    let newer: Vec<&StatusRow> = rows
+        .iter()
+        .filter(|r| r.status == Status::Unknown)
+        .collect();
+    let contracts: Vec<String> = newer
+        .iter()
+        .filter(|r| r.applied.as_ref().is_none_or(|a| a.kind != "expand"))
+        .map(|r| r.label())
+        .collect();
+    if !contracts.is_empty() {
+        return Err(MigrateError::UnknownMigrations(contracts));
+    }
+    Ok(newer.iter().map(|r| r.label()).collect())
 }
 
 fn refuse_unknown_or_changed(rows: &[StatusRow]) -> Result<(), MigrateError> {

@@ -56,8 +56,11 @@ async fn sqlx_count(store: &caja_store::Store, table: &str) -> String {
         .unwrap_or_else(|_| "?".to_owned())
 }
 
-/// Takes a backup to the default place before the schema changes.
-async fn backup_first(db: &DbSettings, store: &caja_store::Store) -> anyhow::Result<()> {
+/// Takes a backup to the default place before the schema changes; returns where.
+async fn backup_first(
+    db: &DbSettings,
+    store: &caja_store::Store,
+) -> anyhow::Result<std::path::PathBuf> {
     let out = super::backup::default_path(db, store);
     let (summary, bytes) = super::backup::take(store, &out).await?;
     println!(
@@ -66,7 +69,7 @@ async fn backup_first(db: &DbSettings, store: &caja_store::Store) -> anyhow::Res
         out.display()
     );
     tracing::info!(archive = %out.display(), "backed up before changing the schema");
-    Ok(())
+    Ok(out)
 }
 
 pub async fn run(db: DbArgs, action: Action, log: Option<LogFormat>) -> anyhow::Result<ExitCode> {
@@ -101,12 +104,18 @@ pub async fn run(db: DbArgs, action: Action, log: Option<LogFormat>) -> anyhow::
         }
         Action::Up { no_backup } => {
             let pending = migrator.pending().await?;
-            if !pending.is_empty() && !no_backup && holds_data(&store).await {
-                backup_first(&db, &store).await?;
-            } else if !pending.is_empty() && no_backup {
+            let note = if pending.is_empty() {
+                String::new()
+            } else if no_backup {
                 tracing::warn!(pending = ?pending, "migrating without a backup (--no-backup)");
                 println!("no backup taken (--no-backup)");
-            }
+                "skipped (--no-backup)".to_owned()
+            } else if holds_data(&store).await {
+                backup_first(&db, &store).await?.display().to_string()
+            } else {
+                "none (the database held no data)".to_owned()
+            };
+            let migrator = migrator.with_backup_note(note);
             let mut print = |r: &Report| println!("applied  {} in {:?}", r.label, r.duration);
             let done = migrator.up(&mut print).await?;
             if done.is_empty() {

@@ -9,6 +9,7 @@ use caja_store::Store;
 use crate::helpers::{Backend, TestDb};
 
 on_both_engines!(
+    a_replica_that_predates_only_expand_migrations_stays_ready,
     up_applies_every_migration_once_and_records_its_history,
     down_reverts_the_newest_steps_and_up_reapplies_them,
     verify_passes_on_a_good_schema_and_names_drift,
@@ -443,6 +444,7 @@ async fn a_failing_migration_stops_the_run_at_the_last_good_one(backend: Backend
             up: "CREATE TABLE a (x BIGINT)",
             down: "DROP TABLE a",
             verify: "SELECT x FROM a",
+            expand: false,
         },
         Migration {
             version: 2,
@@ -450,6 +452,7 @@ async fn a_failing_migration_stops_the_run_at_the_last_good_one(backend: Backend
             up: "CREATE TABLE b (x BIGINT); INSERT INTO nowhere VALUES (1)",
             down: "DROP TABLE b",
             verify: "SELECT x FROM b",
+            expand: false,
         },
         Migration {
             version: 3,
@@ -457,6 +460,7 @@ async fn a_failing_migration_stops_the_run_at_the_last_good_one(backend: Backend
             up: "CREATE TABLE c (x BIGINT)",
             down: "DROP TABLE c",
             verify: "SELECT x FROM c",
+            expand: false,
         },
     ];
     let m = Migrator::with_migrations(
@@ -497,4 +501,89 @@ async fn a_failing_migration_stops_the_run_at_the_last_good_one(backend: Backend
         .fetch_all(&pool)
         .await
         .is_err());
+}
+
+/// A rolling upgrade: a replica whose binary predates only expand migrations keeps serving
+/// and stays ready; a contract migration makes it (and /ready) say why it must not serve.
+async fn a_replica_that_predates_only_expand_migrations_stays_ready(backend: Backend) {
+    use caja_store::migrate::Migration;
+    let app = crate::helpers::spawn_app(backend).await;
+    let shipped = embedded(app.store.engine());
+    // The binary before the newest migration (an expand) against the newer database.
+    let older = Migrator::with_migrations(
+        &app.store,
+        &shipped[..shipped.len() - 1],
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    );
+    assert_eq!(older.pending_checked().await.unwrap(), Vec::<String>::new());
+    assert!(older.up(&mut |_| {}).await.unwrap().is_empty());
+    assert_eq!(
+        older.newer_expand().await.unwrap(),
+        vec![shipped.last().unwrap().label()]
+    );
+    // A newer binary adds an expand migration: this one stays ready, and says why.
+    let mut newer: Vec<Migration> = shipped.to_vec();
+    newer.push(Migration {
+        version: 900,
+        name: "add_a_table",
+        up: "CREATE TABLE later_expand (x BIGINT)",
+        down: "DROP TABLE later_expand",
+        verify: "SELECT x FROM later_expand",
+        expand: true,
+    });
+    let newest = Migrator::with_migrations(
+        &app.store,
+        &newer,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    );
+    newest.up(&mut |_| {}).await.unwrap();
+    let ready = crate::helpers::send(app.client.get(app.url("/ready"))).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert!(ready.body["checks"]["migrations:pending"][0]["output"]
+        .as_str()
+        .unwrap()
+        .contains("0900_add_a_table"));
+    let a = app.product("ROLL", 3).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.order("roll", &[(&a, 1)]).await.status,
+        201,
+        "it keeps serving"
+    );
+    // Then a contract: this replica reports not ready, with the reason.
+    newer.push(Migration {
+        version: 901,
+        name: "drop_a_column",
+        up: "CREATE TABLE later_contract (x BIGINT)",
+        down: "DROP TABLE later_contract",
+        verify: "SELECT x FROM later_contract",
+        expand: false,
+    });
+    Migrator::with_migrations(
+        &app.store,
+        &newer,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    )
+    .up(&mut |_| {})
+    .await
+    .unwrap();
+    let ready = crate::helpers::send(app.client.get(app.url("/ready"))).await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    let why = ready.body["checks"]["migrations:pending"][0]["output"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        why.contains("contract") && why.contains("0901_drop_a_column"),
+        "{why}"
+    );
+    assert!(matches!(
+        older.pending_checked().await,
+        Err(MigrateError::UnknownMigrations(_))
+    ));
 }
