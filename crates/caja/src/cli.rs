@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{backup, bench, check, keys, maintenance, migrate, serve};
+use crate::commands::{backup, bench, check, health, keys, maintenance, migrate, serve};
 use crate::settings::{DbArgs, LogFormat};
 
 /// caja: a self-hosted sales server that never loses a sale or sells the same thing twice.
@@ -50,6 +50,8 @@ pub enum Command {
         #[command(subcommand)]
         action: maintenance::Action,
     },
+    /// Probe a running server's /health and /ready; print every check; exit 0 or 1.
+    Health(health::Args),
     /// Measure a running caja with a bounded load (checkout, read) and check the promises.
     Bench {
         #[command(subcommand)]
@@ -86,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Maintenance { db, action } => {
                 maintenance::run(db, action, cli.log_format).await
             }
+            Command::Health(args) => health::run(args).await,
             Command::Backup(args) => backup::backup(*args, cli.log_format).await,
             Command::Restore(args) => backup::restore(*args, cli.log_format).await,
         };

@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod bench;
 pub mod check;
+pub mod health;
 pub mod keys;
 pub mod maintenance;
 pub mod migrate;

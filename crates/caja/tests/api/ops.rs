@@ -208,3 +208,28 @@ fn the_openapi_document_holds_up_to_schemathesis_on_both_engines() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `caja health`: 0 against a ready server, with every check printed; 1 when it cannot be
+/// reached, or is not ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caja_health_passes_a_ready_server_and_fails_an_absent_one() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ok = tokio::task::spawn_blocking({
+        let base = app.base.clone();
+        move || crate::migrate::caja(&["health", "--url", &base])
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{out}");
+    assert!(
+        out.contains("/ready") && out.contains("database:responseTime"),
+        "{out}"
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let down = crate::migrate::caja(&["health", "--url", &closed, "--timeout", "2"]);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stdout).contains("unreachable"));
+}
