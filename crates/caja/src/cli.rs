@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{backup, bench, check, health, keys, maintenance, migrate, serve};
+use crate::commands::{backup, bench, canary, check, health, keys, maintenance, migrate, serve};
 use crate::settings::{DbArgs, LogFormat};
 
 /// caja: a self-hosted sales server that never loses a sale or sells the same thing twice.
@@ -52,6 +52,9 @@ pub enum Command {
     },
     /// Probe a running server's /health and /ready; print every check; exit 0 or 1.
     Health(health::Args),
+    /// Watch a deployed instance's /metrics for a while: exit 0 pass, 1 fail (roll back),
+    /// 2 inconclusive (too little traffic).
+    Canary(canary::Args),
     /// Measure a running caja with a bounded load (checkout, read) and check the promises.
     Bench {
         #[command(subcommand)]
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
                 maintenance::run(db, action, cli.log_format).await
             }
             Command::Health(args) => health::run(args).await,
+            Command::Canary(args) => canary::run(args).await,
             Command::Backup(args) => backup::backup(*args, cli.log_format).await,
             Command::Restore(args) => backup::restore(*args, cli.log_format).await,
         };

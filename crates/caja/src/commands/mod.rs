@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod bench;
+pub mod canary;
 pub mod check;
 pub mod health;
 pub mod keys;

@@ -233,3 +233,83 @@ async fn caja_health_passes_a_ready_server_and_fails_an_absent_one() {
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stdout).contains("unreachable"));
 }
+
+/// `caja canary` against a separate server process (its own metrics): healthy traffic
+/// passes (0), 503s fail (1), no traffic is inconclusive (2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caja_canary_passes_fails_or_cannot_tell() {
+    use crate::cli::{wait_ready, Server, REPLICA_KEY};
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await;
+    let server = Server::start(&db, &[], &[("CAJA_ADMIN_KEY", REPLICA_KEY)]);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &server.base).await;
+    let canary = |base: String| {
+        tokio::task::spawn_blocking(move || {
+            crate::migrate::caja(&[
+                "canary",
+                "--url",
+                &base,
+                "--for",
+                "2s",
+                "--interval",
+                "1s",
+                "--min-requests",
+                "50",
+                "--max-error-rate",
+                "1%",
+                "--max-p99",
+                "2s",
+            ])
+        })
+    };
+    // Idle: nothing to judge.
+    let idle = canary(server.base.clone()).await.unwrap();
+    assert_eq!(
+        idle.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&idle.stdout)
+    );
+
+    // Traffic while the canary watches.
+    let load = |path: &'static str, post: bool| {
+        let (client, base) = (client.clone(), server.base.clone());
+        tokio::spawn(async move {
+            for i in 0..400 {
+                let url = format!("{base}{path}");
+                let req = if post {
+                    client
+                        .post(url)
+                        .header("idempotency-key", format!("canary-{i}"))
+                        .json(&serde_json::json!({"lines": [{"product_id": "prod_01J00000000000000000000000", "quantity": 1}]}))
+                } else {
+                    client.get(url)
+                };
+                let _ = req.bearer_auth(REPLICA_KEY).send().await;
+                tokio::time::sleep(std::time::Duration::from_millis(4)).await;
+            }
+        })
+    };
+    let traffic = load("/v1/products", false);
+    let healthy = canary(server.base.clone()).await.unwrap();
+    traffic.abort();
+    let out = String::from_utf8_lossy(&healthy.stdout);
+    assert_eq!(healthy.status.code(), Some(0), "{out}");
+    assert!(out.contains("PASS"), "{out}");
+
+    // Injected errors: in maintenance mode every write is a 503.
+    let on = client
+        .put(format!("{}/v1/maintenance", server.base))
+        .bearer_auth(REPLICA_KEY)
+        .json(&serde_json::json!({"on": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on.status(), 200);
+    let traffic = load("/v1/orders", true);
+    let failing = canary(server.base.clone()).await.unwrap();
+    traffic.abort();
+    let out = String::from_utf8_lossy(&failing.stdout);
+    assert_eq!(failing.status.code(), Some(1), "{out}");
+    assert!(out.contains("error rate"), "{out}");
+}
