@@ -223,11 +223,13 @@ impl Store {
             Ok(()) => {
                 self.write_panicked.store(false, Ordering::SeqCst);
                 if fault.take().is_some() {
+                    metrics::gauge!("caja_writes_failing").set(0.0);
                     tracing::info!("writes commit again");
                 }
             }
             Err(e) if e.is_outage() => {
                 if fault.is_none() {
+                    metrics::gauge!("caja_writes_failing").set(1.0);
                     tracing::error!(error = %error_chain(e), "writes cannot commit; they are refused with 503 until they can");
                 }
                 *fault = Some(e.to_string());

@@ -131,6 +131,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             "process:shuttingDown": [shutdown],
         },
     });
+    metrics::gauge!("caja_ready").set(if pass { 1.0 } else { 0.0 });
     let status = if pass {
         StatusCode::OK
     } else {

@@ -313,3 +313,20 @@ async fn caja_canary_passes_fails_or_cannot_tell() {
     assert_eq!(failing.status.code(), Some(1), "{out}");
     assert!(out.contains("error rate"), "{out}");
 }
+
+/// The shipped alert rules are valid Prometheus rules. Needs `promtool` (Debian's
+/// `prometheus` package), which `.ci/run` installs.
+#[test]
+fn the_shipped_alert_rules_pass_promtool() {
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/alerts.yml");
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules", rules])
+        .output()
+        .expect("run promtool (apt-get install prometheus)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
