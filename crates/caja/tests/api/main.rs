@@ -25,3 +25,4 @@ mod orders;
 mod products;
 mod races;
 mod stock;
+mod tls;
