@@ -75,6 +75,11 @@ prefixed_id!(
     OrderId,
     "ord"
 );
+prefixed_id!(
+    /// An entry of the audit log.
+    AuditId,
+    "aud"
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use caja_core::command::Command;
 use caja_core::idempotency::{Fingerprint, IdempotencyKey};
+use caja_store::audit::Actor;
 use caja_store::writer::{IdempotencyScope, Settled, Submission, Verdict, Write};
 use caja_store::{StoreError, StoredResponse};
 use serde::de::DeserializeOwned;
@@ -114,10 +115,20 @@ pub struct Written {
 /// Decides `command` on the writer under the request's key and answers it.
 pub async fn command(
     state: &AppState,
+    caller: &Caller,
     scope: Option<IdempotencyScope>,
     command: Command,
 ) -> ApiResult<Written> {
-    submit(state, scope, Write::Command(command)).await
+    let actor = actor(caller);
+    submit(state, Some(actor), scope, Write::Command(command)).await
+}
+
+/// The caller as the audit log names it.
+pub fn actor(caller: &Caller) -> Actor {
+    Actor {
+        who: caller.key_id.to_string(),
+        request_id: current_request_id(),
+    }
 }
 
 /// Answers a request refused before it became a command (a body that does not validate,
@@ -136,16 +147,18 @@ pub async fn refuse(
         response: crate::presenter::problem(&request_id, &refusal),
         kind: refusal.kind(),
     };
-    submit(state, Some(scope), write).await
+    submit(state, None, Some(scope), write).await
 }
 
 async fn submit(
     state: &AppState,
+    actor: Option<Actor>,
     scope: Option<IdempotencyScope>,
     write: Write,
 ) -> ApiResult<Written> {
     let submission = Submission {
         scope,
+        actor,
         request_id: current_request_id().unwrap_or_default(),
         write,
     };

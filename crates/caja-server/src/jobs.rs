@@ -69,6 +69,7 @@ pub(crate) async fn sweep(state: &AppState) -> Result<u64, StoreError> {
     let expiries = due.into_iter().map(|order| {
         state.writer().submit(Submission {
             scope: None,
+            actor: None,
             request_id: String::new(),
             write: Write::Command(Command::Expire { order }),
         })

@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::orders::router())
         .merge(routes::changes::router())
         .merge(routes::maintenance::router())
+        .merge(routes::audit::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             maintenance::guard,

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes::{changes, maintenance, ops, orders, products, stock, stream};
+use crate::routes::{audit, changes, maintenance, ops, orders, products, stock, stream};
 use crate::ServerConfig;
 
 /// An RFC 9457 problem, as every error is returned.
@@ -39,10 +39,10 @@ impl Modify for BearerAuth {
         products::create, products::read, products::list, products::update, products::archive,
         stock::create, stock::list,
         orders::create, orders::read, orders::list, orders::pay, orders::cancel, orders::fulfill, orders::refund,
-        changes::poll, stream::stream, maintenance::read, maintenance::set,
+        changes::poll, stream::stream, maintenance::read, maintenance::set, audit::list,
         ops::health, ops::ready, ops::metrics, ops::openapi,
     ),
-    components(schemas(Problem, maintenance::MaintenanceBody, maintenance::SetMaintenance, products::ProductBody, products::ProductPage,
+    components(schemas(Problem, audit::AuditBody, audit::AuditPage, maintenance::MaintenanceBody, maintenance::SetMaintenance, products::ProductBody, products::ProductPage,
         products::CreateProduct, products::PatchProduct, products::MoneyBody,
         stock::CreateMovement, stock::MovementBody, stock::MovementPage,
         orders::CreateOrder, orders::LineBody, orders::CustomerBody, orders::OrderBody, orders::OrderPage, orders::PaymentBody, orders::RefundBody)),
@@ -178,11 +178,16 @@ fn constrain(path: &str, p: &mut Value) {
         }
         "after" if path == "/v1/products" => json!({"type": "string", "pattern": ID_PRODUCT}),
         "after" if path == "/v1/orders" => json!({"type": "string", "pattern": ID_ORDER}),
+        "after" if path == "/v1/audit" => {
+            json!({"type": "string", "pattern": "^aud_[0-7][0-9A-HJKMNP-TV-Z]{25}$"})
+        }
         "after" => json!({"type": "string", "pattern": "^[0-9]{1,18}$"}),
         "status" if path == "/v1/orders" => json!({"type": "string", "enum":
             ["pending_payment", "paid", "fulfilled", "cancelled", "expired", "refunded"]}),
         "topics" => json!({"type": "string", "pattern":
             "^((products|orders|stock|product:[A-Za-z0-9_]{1,64}|order:[A-Za-z0-9_]{1,64})(,(products|orders|stock|product:[A-Za-z0-9_]{1,64}|order:[A-Za-z0-9_]{1,64}))*)?$"}),
+        "action" | "target" | "actor" => json!({"type": "string", "maxLength": 200,
+            "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"}),
         "id" if path.starts_with("/v1/products") => {
             json!({"type": "string", "pattern": ID_PRODUCT})
         }

@@ -181,6 +181,22 @@ const TABLES: &[Table] = &[
         key: &["name"],
     },
     Table {
+        name: "audit",
+        since: 6,
+        columns: &[
+            "id",
+            "at",
+            "actor",
+            "request_id",
+            "action",
+            "target",
+            "before",
+            "after",
+        ],
+        integers: &[],
+        key: &["id"],
+    },
+    Table {
         name: "changes",
         since: 4,
         columns: &["seq", "type", "resource_id", "data", "at"],
@@ -410,6 +426,21 @@ impl Store {
         let summary = read_archive(archive, progress, &mut tx, dialect, here).await?;
         if tables.iter().any(|t| t.name == "stock_movements") {
             dialect.after_restore(&mut tx).await?;
+        }
+        if tables.iter().any(|t| t.name == "audit") {
+            let note = crate::audit::NewAudit {
+                actor: crate::audit::Actor::cli(),
+                action: "backup.restored".into(),
+                target: None,
+                before: None,
+                after: Some(format!(
+                    "{{\"rows\":{},\"source\":\"{}\",\"taken_at\":\"{}\"}}",
+                    summary.rows(),
+                    summary.source,
+                    summary.created_at
+                )),
+            };
+            crate::audit::insert(&mut tx, dialect, &[note], self.now()).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         Ok(summary)

@@ -391,7 +391,7 @@ impl Dialect {
 }
 
 /// `s` as a JSON string literal.
-fn quoted(s: &str) -> String {
+pub(crate) fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

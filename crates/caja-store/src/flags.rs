@@ -41,9 +41,23 @@ impl Store {
     pub async fn set_maintenance(
         &self,
         on: Option<&str>,
+        actor: &crate::audit::Actor,
     ) -> Result<Option<Maintenance>, StoreError> {
         let now = self.now();
         let mut tx = self.begin_write().await?;
+        let note = crate::audit::NewAudit {
+            actor: actor.clone(),
+            action: if on.is_some() {
+                "maintenance.on"
+            } else {
+                "maintenance.off"
+            }
+            .to_owned(),
+            target: None,
+            before: None,
+            after: on.map(|m| format!("{{\"message\":{}}}", crate::dialect::quoted(m))),
+        };
+        crate::audit::insert(&mut tx, self.dialect(), &[note], now).await?;
         match on {
             Some(message) => {
                 sqlx::query(

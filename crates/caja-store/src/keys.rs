@@ -56,6 +56,7 @@ impl Store {
     ) -> Result<ApiKeyRecord, StoreError> {
         let mut tx = self.begin_write().await?;
         let record = insert_key(&mut tx, key, &secret.hash(), self.now()).await?;
+        audit_key(&mut tx, self, "key.created", &record).await?;
         tx.commit().await?;
         self.keys_changed();
         Ok(record)
@@ -133,6 +134,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         let record = record(&row)?;
+        audit_key(&mut tx, self, "key.revoked", &record).await?;
         // Through the feed, so every replica's key cache forgets this key within moments.
         let change = NewChange::key_revoked(id);
         let at = self.now();
@@ -182,4 +184,33 @@ async fn insert_key(
     .execute(&mut **tx)
     .await?;
     Ok(record)
+}
+
+/// The audit row of a key's creation or revocation (the key's name, role and times; never
+/// its secret or hash). Only once the audit log exists: a key made while migrating an
+/// older schema has nowhere to be recorded yet.
+async fn audit_key(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    store: &Store,
+    action: &str,
+    key: &ApiKeyRecord,
+) -> Result<(), StoreError> {
+    if !store.dialect().table_exists(tx, "audit").await? {
+        return Ok(());
+    }
+    let after = format!(
+        "{{\"id\":\"{}\",\"name\":{},\"role\":\"{}\",\"revoked\":{}}}",
+        key.id,
+        crate::dialect::quoted(&key.name),
+        key.role.as_str(),
+        key.revoked_at.is_some()
+    );
+    let note = crate::audit::NewAudit {
+        actor: crate::audit::Actor::cli(),
+        action: action.to_owned(),
+        target: Some(key.id.to_string()),
+        before: None,
+        after: Some(after),
+    };
+    crate::audit::insert(tx, store.dialect(), &[note], store.now()).await
 }

@@ -8,6 +8,7 @@
 //! Every write that moves money, stock or state is a command committed by the one
 //! [`writer`]; the rest of this crate reads.
 
+pub mod audit;
 pub mod backup;
 pub mod changes;
 mod check;

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{backup, bench, canary, check, health, keys, maintenance, migrate, serve};
+use crate::commands::{
+    audit, backup, bench, canary, check, health, keys, maintenance, migrate, serve,
+};
 use crate::settings::{DbArgs, LogFormat};
 
 /// caja: a self-hosted sales server that never loses a sale or sells the same thing twice.
@@ -55,6 +57,8 @@ pub enum Command {
     /// Watch a deployed instance's /metrics for a while: exit 0 pass, 1 fail (roll back),
     /// 2 inconclusive (too little traffic).
     Canary(canary::Args),
+    /// Print the audit log of admin actions (who, what, when, before and after).
+    Audit(Box<audit::Args>),
     /// Measure a running caja with a bounded load (checkout, read) and check the promises.
     Bench {
         #[command(subcommand)]
@@ -92,6 +96,7 @@ pub fn main() -> ExitCode {
                 maintenance::run(db, action, cli.log_format).await
             }
             Command::Health(args) => health::run(args).await,
+            Command::Audit(args) => audit::run(*args, cli.log_format).await,
             Command::Canary(args) => canary::run(args).await,
             Command::Backup(args) => backup::backup(*args, cli.log_format).await,
             Command::Restore(args) => backup::restore(*args, cli.log_format).await,

@@ -69,6 +69,16 @@ impl Event {
     }
 }
 
+/// An admin action for the audit log: what was done to what, and the resource before and
+/// after (as the events that would show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditNote {
+    pub action: &'static str,
+    pub target: String,
+    pub before: Option<Event>,
+    pub after: Option<Event>,
+}
+
 /// Everything a batch's decisions changed. Rows are named by id and written as the
 /// [`World`] holds them once every command is decided.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +92,8 @@ pub struct Effects {
     pub payments: Vec<Payment>,
     pub movements: Vec<Movement>,
     pub events: Vec<Event>,
+    /// Admin actions, in decision order.
+    pub audits: Vec<AuditNote>,
 }
 
 impl Effects {
@@ -156,5 +168,6 @@ impl Effects {
             && self.payments.is_empty()
             && self.movements.is_empty()
             && self.events.is_empty()
+            && self.audits.is_empty()
     }
 }

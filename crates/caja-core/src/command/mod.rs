@@ -21,7 +21,7 @@ use crate::order::{NewOrder, Order, PaymentMethod};
 use crate::product::{NewProduct, Product, ProductPatch, Sku, Version};
 use crate::time::Timestamp;
 
-pub use effects::{Effects, Event, Payment, ProductEvent};
+pub use effects::{AuditNote, Effects, Event, Payment, ProductEvent};
 pub use refusal::Refusal;
 pub use world::{IdPool, World};
 

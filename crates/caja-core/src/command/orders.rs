@@ -153,8 +153,16 @@ pub(super) fn refund(
     now: Timestamp,
 ) -> Outcome {
     let status = next(world, id, OrderAction::Refund)?;
+    let before = found(world, id)?.clone();
     let release = restock.then_some(Reason::RefundRestock);
-    Ok(settle(world, effects, id, status, release, now))
+    let answer = settle(world, effects, id, status, release, now);
+    effects.audits.push(super::AuditNote {
+        action: "order.refunded",
+        target: id.to_string(),
+        before: Some(Event::Order(before)),
+        after: world.orders.get(id).cloned().map(Event::Order),
+    });
+    Ok(answer)
 }
 
 /// Expires the order if it is unpaid and due; otherwise changes nothing (another sweeper,

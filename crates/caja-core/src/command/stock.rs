@@ -27,9 +27,16 @@ pub(super) fn move_stock(
         Some(after) if after > Stock::MAX => return Err(Refusal::StockLimit { current }),
         Some(_) => {}
     }
+    let before = product.clone();
     let movement = effects
         .move_stock(world, id, delta, reason, note, None, now)
         .ok_or(Refusal::ProductNotFound)?;
+    effects.audits.push(super::AuditNote {
+        action: "stock.moved",
+        target: id.to_string(),
+        before: Some(Event::Product(super::ProductEvent::StockChanged, before)),
+        after: Some(Event::StockMoved(movement.clone())),
+    });
     effects.stock_changed(world, [id]);
     effects.events.push(Event::StockMoved(movement.clone()));
     Ok(Answer::Movement(movement))

@@ -40,7 +40,10 @@ impl From<Option<Maintenance>> for MaintenanceBody {
 #[serde(deny_unknown_fields)]
 pub struct SetMaintenance {
     pub on: bool,
-    #[schema(max_length = 500, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
     pub message: Option<String>,
 }
 
@@ -69,7 +72,10 @@ pub async fn set(
     let message = text::optional("message", body.message.as_deref(), 500)?.unwrap_or_default();
     let m = state
         .store()
-        .set_maintenance(body.on.then_some(message.as_str()))
+        .set_maintenance(
+            body.on.then_some(message.as_str()),
+            &crate::idempotent::actor(&caller),
+        )
         .await?;
     tracing::warn!(on = body.on, key_id = %caller.key_id, "maintenance mode changed");
     Ok(Json(m.into()))

@@ -1,5 +1,6 @@
 //! One module per resource, each with its own `router()`.
 
+pub mod audit;
 pub mod changes;
 pub mod maintenance;
 pub mod ops;

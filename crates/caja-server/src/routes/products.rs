@@ -217,7 +217,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     caller.require(Action::WriteCatalog)?;
     let new = body.parse(state.config().currency)?;
-    Ok(command(&state, None, Command::CreateProduct(new))
+    Ok(command(&state, &caller, None, Command::CreateProduct(new))
         .await?
         .response)
 }
@@ -295,7 +295,7 @@ pub async fn update(
         expected,
         patch,
     };
-    Ok(command(&state, None, update).await?.response)
+    Ok(command(&state, &caller, None, update).await?.response)
 }
 
 #[utoipa::path(delete, path = "/v1/products/{id}", tag = "products",
@@ -320,5 +320,5 @@ pub async fn archive(
         product: id,
         expected,
     };
-    Ok(command(&state, None, archive).await?.response)
+    Ok(command(&state, &caller, None, archive).await?.response)
 }

@@ -34,7 +34,10 @@ pub struct CreateMovement {
     /// restock, correction, damage or return.
     #[schema(pattern = "^(restock|correction|damage|return)$")]
     pub reason: String,
-    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
+    #[schema(
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
     pub note: Option<String>,
 }
 
@@ -100,7 +103,7 @@ pub async fn create(
     caller.require(Action::ManageStock)?;
     let scope = req.scope(&caller);
     let written = match req.body.and_then(|body| movement(&id, &body)) {
-        Ok(cmd) => command(&state, Some(scope), cmd).await?,
+        Ok(cmd) => command(&state, &caller, Some(scope), cmd).await?,
         Err(refusal) => refuse(&state, scope, refusal).await?,
     };
     Ok(written.response)

@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use crate::{Engine, StoreError};
 
+pub(crate) use history::applied_by;
 pub use history::Applied;
 pub use runner::{Migrator, Report, Status, StatusRow, VerifyFailure};
 

@@ -49,11 +49,26 @@ pub(super) async fn execute(
     // A new order's answer body is its `order.created` event's data (the presenter's
     // promise): rendered once, used twice.
     let mut created: HashMap<OrderId, usize> = HashMap::new();
+    let mut audits: Vec<crate::audit::NewAudit> = Vec::new();
     for &i in &fresh {
         let s = submissions[i];
         match &s.write {
             Write::Command(c) => {
+                let noted = effects.audits.len();
                 let outcome = command::decide(c, &mut world, &mut effects, now, &options.policy);
+                let actor = s.actor.clone().unwrap_or_else(|| crate::audit::Actor {
+                    who: "caja".into(),
+                    request_id: None,
+                });
+                for note in &effects.audits[noted..] {
+                    audits.push(crate::audit::NewAudit {
+                        actor: actor.clone(),
+                        action: note.action.to_owned(),
+                        target: Some(note.target.clone()),
+                        before: note.before.as_ref().map(|e| store.presenter().event(e)),
+                        after: note.after.as_ref().map(|e| store.presenter().event(e)),
+                    });
+                }
                 let response = store.presenter().answer(&s.request_id, &outcome);
                 if let Ok(Answer::OrderCreated(o)) = &outcome {
                     created.insert(o.id.clone(), answers.len());
@@ -73,6 +88,7 @@ pub(super) async fn execute(
         .filter_map(|(i, response, _)| Some((submissions[*i].scope.as_ref()?, response)))
         .collect();
     write::answers(&mut tx, dialect, &keyed, now).await?;
+    crate::audit::insert(&mut tx, dialect, &audits, now).await?;
     let changes: Vec<NewChange> = effects
         .events
         .iter()

@@ -64,6 +64,8 @@ pub enum Write {
 pub struct Submission {
     /// `None` for writes that carry no `Idempotency-Key` (catalog edits, the sweeper).
     pub scope: Option<IdempotencyScope>,
+    /// Who asked, for the audit log of admin actions (`None`: caja itself, the sweeper).
+    pub actor: Option<crate::audit::Actor>,
     /// Names the request in a problem's body.
     pub request_id: String,
     pub write: Write,

@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use caja_store::audit::Actor;
+
 use super::{open_store, prepare_schema};
 use crate::settings::{log_format, DbArgs, LogFormat};
 
@@ -26,8 +28,8 @@ pub async fn run(db: DbArgs, action: Action, log: Option<LogFormat>) -> anyhow::
     let store = open_store(&db).await?;
     prepare_schema(&store, &db, true).await?;
     let now = match action {
-        Action::On { message } => store.set_maintenance(Some(&message)).await?,
-        Action::Off => store.set_maintenance(None).await?,
+        Action::On { message } => store.set_maintenance(Some(&message), &Actor::cli()).await?,
+        Action::Off => store.set_maintenance(None, &Actor::cli()).await?,
         Action::Status => store.maintenance().await?,
     };
     store.close().await;

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a `run`.
 
+pub mod audit;
 pub mod backup;
 pub mod bench;
 pub mod canary;

@@ -11,7 +11,10 @@ use crate::cli::{wait_ready, Server, REPLICA_KEY};
 use crate::helpers::{send, Backend, TestDb};
 use crate::migrate::caja;
 
-on_both_engines!(a_backup_taken_under_load_restores_into_the_other_engine);
+on_both_engines!(
+    a_backup_taken_under_load_restores_into_the_other_engine,
+    a_migration_that_fails_after_its_backup_leaves_the_previous_version_and_the_archive_restores_it,
+);
 
 async fn a_backup_taken_under_load_restores_into_the_other_engine(backend: Backend) {
     let source = TestDb::new(backend).await;
@@ -197,4 +200,100 @@ async fn a_backup_taken_under_load_restores_into_the_other_engine(backend: Backe
         "{}",
         String::from_utf8_lossy(&check.stdout)
     );
+}
+
+async fn a_migration_that_fails_after_its_backup_leaves_the_previous_version_and_the_archive_restores_it(
+    backend: Backend,
+) {
+    use std::io::BufReader;
+    use std::time::Duration;
+
+    use caja_store::migrate::{embedded, Migration, Migrator};
+
+    let app = crate::helpers::spawn_app(backend).await;
+    let a = app.product("KEEP", 7).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.order("keep-1", &[(&a, 2)]).await.status, 201);
+    let shipped = embedded(app.store.engine());
+    let version = shipped.last().unwrap().version;
+    // The backup a `migrate up` takes first.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("before.cajabak");
+    let file = std::fs::File::create(&path).unwrap();
+    let (summary, _) = app
+        .store
+        .backup(std::io::BufWriter::new(file), version, &mut |_, _| {})
+        .await
+        .unwrap();
+    // A release whose new migration fails half-way.
+    let mut next: Vec<Migration> = shipped.to_vec();
+    next.push(Migration {
+        version: version + 1,
+        name: "breaks_half_way",
+        up: "CREATE TABLE half_way (x BIGINT); INSERT INTO no_such_table VALUES (1)",
+        down: "DROP TABLE half_way",
+        verify: "SELECT x FROM half_way",
+        expand: true,
+    });
+    let failing = Migrator::with_migrations(
+        &app.store,
+        &next,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    );
+    assert!(failing.up(&mut |_| {}).await.is_err());
+    let current = Migrator::new(&app.store, Duration::from_secs(5), Duration::from_secs(5));
+    assert!(
+        current.pending_checked().await.unwrap().is_empty(),
+        "still at the previous version"
+    );
+    assert_eq!(
+        failing.pending().await.unwrap().len(),
+        1,
+        "the failed migration left nothing"
+    );
+    // The archive from before restores the same rows into a fresh database.
+    let target = TestDb::new(backend).await;
+    let restored_store = target.store().await;
+    Migrator::new(
+        &restored_store,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    )
+    .up(&mut |_| {})
+    .await
+    .unwrap();
+    let restored = restored_store
+        .restore(
+            BufReader::new(std::fs::File::open(&path).unwrap()),
+            version,
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(restored.tables, summary.tables);
+    // The same rows, and one more in the audit log: the restore itself.
+    let count = |rows: Vec<(&'static str, u64)>| -> Vec<(&'static str, u64)> {
+        rows.into_iter()
+            .map(|(t, n)| (t, if t == "audit" { n + 1 } else { n }))
+            .collect()
+    };
+    assert_eq!(
+        restored_store.table_rows(version).await.unwrap(),
+        count(app.store.table_rows(version).await.unwrap())
+    );
+    let before = app
+        .store
+        .product(&caja_core::ids::ProductId::parse("id", &a).unwrap())
+        .await
+        .unwrap();
+    let after = restored_store
+        .product(&caja_core::ids::ProductId::parse("id", &a).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    let (_, violations) = restored_store.check().await.unwrap();
+    assert!(violations.is_empty(), "{violations:#?}");
 }

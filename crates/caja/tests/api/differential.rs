@@ -217,6 +217,7 @@ impl Run {
         self.writer
             .submit(Submission {
                 scope,
+                actor: None,
                 request_id: "differential".into(),
                 write: Write::Command(command),
             })

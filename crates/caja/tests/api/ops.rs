@@ -94,6 +94,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/stream"),
     ("get", "/v1/maintenance"),
     ("put", "/v1/maintenance"),
+    ("get", "/v1/audit"),
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/metrics"),

@@ -26,12 +26,12 @@ pub struct LineBody {
 pub struct CustomerBody {
     #[schema(
         max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
     )]
     pub name: String,
     #[schema(
         max_length = 254,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*@[^\u0000-\u001f\u007f-\u009f]*$"
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*@[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
     )]
     pub email: Option<String>,
 }
@@ -41,7 +41,10 @@ pub struct CustomerBody {
 pub struct CreateOrder {
     pub lines: Vec<LineBody>,
     pub tip: Option<MoneyBody>,
-    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
+    #[schema(
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
     pub note: Option<String>,
     pub customer: Option<CustomerBody>,
 }
@@ -184,7 +187,10 @@ pub struct PaymentBody {
     pub method: String,
     /// Must equal the order's total.
     pub amount: MoneyBody,
-    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
     pub reference: Option<String>,
 }
 

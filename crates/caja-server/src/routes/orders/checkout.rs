@@ -59,7 +59,7 @@ async fn checkout(
     caller.require(Action::Sell)?;
     let scope = req.scope(caller);
     match req.body.and_then(|b| Ok(b.parse(state)?)) {
-        Ok(new) => command(state, Some(scope), Command::Checkout(new)).await,
+        Ok(new) => command(state, caller, Some(scope), Command::Checkout(new)).await,
         Err(refusal) => refuse(state, scope, refusal).await,
     }
 }

@@ -23,7 +23,7 @@ async fn act<T>(
     let scope = req.scope(caller);
     let parsed = order_id(id).and_then(|id| make(id, req.body?));
     let written = match parsed {
-        Ok(cmd) => command(state, Some(scope), cmd).await?,
+        Ok(cmd) => command(state, caller, Some(scope), cmd).await?,
         Err(refusal) => refuse(state, scope, refusal).await?,
     };
     Ok(written.response)
