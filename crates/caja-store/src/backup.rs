@@ -402,7 +402,8 @@ impl Store {
         for t in tables
             .iter()
             .map(|t| t.name)
-            .filter(|t| !matches!(*t, "counters" | "bootstrap"))
+            // Seed rows of the migrations, and the target's own audit of them.
+            .filter(|t| !matches!(*t, "counters" | "bootstrap" | "audit"))
         {
             let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {t}"))
                 .fetch_one(&mut *tx)
@@ -414,8 +415,9 @@ impl Store {
                 return Err(BackupError::NotEmpty(format!("{t} has {n} rows")));
             }
         }
-        // The migrations' seed rows give way to the archive's.
-        for t in tables.iter().rev() {
+        // The migrations' seed rows give way to the archive's; the target's audit of its
+        // own migrations stays, beside the archive's log.
+        for t in tables.iter().rev().filter(|t| t.name != "audit") {
             sqlx::query(&format!("DELETE FROM {}", t.name))
                 .execute(&mut *tx)
                 .await

@@ -201,6 +201,14 @@ impl<'a> Migrator<'a> {
                 backup: self.backup.clone(),
             };
             history::insert(&mut *tx, &applied).await?;
+            audit_migration(
+                &mut tx,
+                self.dialect(),
+                "migration.applied",
+                m,
+                &applied.backup,
+            )
+            .await?;
             tx.commit().await?;
             let report = Report {
                 label: m.label(),
@@ -277,6 +285,7 @@ impl<'a> Migrator<'a> {
                     source,
                 })?;
             history::delete(&mut *tx, m.version).await?;
+            audit_migration(&mut tx, self.dialect(), "migration.reverted", m, &None).await?;
             tx.commit().await?;
             let report = Report {
                 label: m.label(),
@@ -341,6 +350,42 @@ impl<'a> Migrator<'a> {
             }
         })
     }
+}
+
+/// The audit row of a migration applied or reverted, once the audit log exists (it is
+/// itself created by a migration, and reverting that one takes the log with it).
+async fn audit_migration(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    action: &str,
+    m: &Migration,
+    backup: &Option<String>,
+) -> Result<(), MigrateError> {
+    if !dialect.table_exists(tx, "audit").await? {
+        return Ok(());
+    }
+    let after = format!(
+        "{{\"migration\":{},\"kind\":\"{}\",\"backup\":{}}}",
+        crate::dialect::quoted(&m.label()),
+        m.kind().as_str(),
+        backup
+            .as_deref()
+            .map(crate::dialect::quoted)
+            .unwrap_or_else(|| "null".to_owned())
+    );
+    sqlx::query(
+        "INSERT INTO audit (id, at, actor, request_id, action, target, before, after) \
+         VALUES ($1, $2, $3, NULL, $4, $5, NULL, $6)",
+    )
+    .bind(caja_core::ids::AuditId::generate().to_string())
+    .bind(time::format(&time::now()))
+    .bind(format!("cli:{}", history::applied_by()))
+    .bind(action)
+    .bind(m.label())
+    .bind(after)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Newer migrations this binary does not know are fine if every one of them is an expand
