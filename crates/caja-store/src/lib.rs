@@ -23,6 +23,7 @@ mod orders;
 mod presenter;
 mod products;
 mod rows;
+mod rowset;
 mod store;
 pub mod writer;
 
