@@ -274,12 +274,6 @@ impl Dialect {
         Ok(())
     }
 
-    /// Whether many rows are best sent as one JSON value (PostgreSQL) rather than as bound
-    /// `VALUES` (SQLite).
-    pub(crate) fn takes_json_rows(self) -> bool {
-        self.0 == Engine::Postgres
-    }
-
     /// Whether commits by other processes can be listened for (`LISTEN`).
     pub(crate) fn can_listen(self) -> bool {
         self.0 == Engine::Postgres

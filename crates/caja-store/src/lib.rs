@@ -23,7 +23,6 @@ mod orders;
 mod presenter;
 mod products;
 mod rows;
-mod rowset;
 mod store;
 pub mod writer;
 

@@ -156,13 +156,12 @@ pub(super) fn refund(
     let before = found(world, id)?.clone();
     let release = restock.then_some(Reason::RefundRestock);
     let answer = settle(world, effects, id, status, release, now);
-    let after = world.orders.get(id).cloned().map(Event::Order);
-    effects.audit(
-        "order.refunded",
-        id.as_str(),
-        Some(Event::Order(before)),
-        after,
-    );
+    effects.audits.push(super::AuditNote {
+        action: "order.refunded",
+        target: id.to_string(),
+        before: Some(Event::Order(before)),
+        after: world.orders.get(id).cloned().map(Event::Order),
+    });
     Ok(answer)
 }
 

@@ -15,7 +15,6 @@ use super::load::Loaded;
 use super::IdempotencyScope;
 use crate::dialect::Dialect;
 use crate::presenter::StoredResponse;
-use crate::rowset::RowSet;
 use crate::StoreError;
 
 pub(super) async fn effects(
@@ -99,41 +98,29 @@ async fn insert_products(
     dialect: Dialect,
     products: &[&Product],
 ) -> Result<(), StoreError> {
-    let rows = products
-        .iter()
-        .map(|p| {
-            vec![
-                p.id.as_str().into(),
-                p.sku.as_str().into(),
-                p.name.as_str().into(),
-                p.price.amount.into(),
-                p.price.currency.as_str().into(),
-                p.stock.value().into(),
-                p.version.0.into(),
-                p.archived.then(|| time::format(&p.updated_at)).into(),
-                time::format(&p.created_at).into(),
-                time::format(&p.updated_at).into(),
-            ]
-        })
-        .collect();
-    let set = RowSet {
-        table: "products",
-        columns: &[
-            ("id", false),
-            ("sku", false),
-            ("name", false),
-            ("price_amount", true),
-            ("currency", false),
-            ("stock", true),
-            ("version", true),
-            ("archived_at", false),
-            ("created_at", false),
-            ("updated_at", false),
-        ],
-        on_conflict: "",
-        rows,
-    };
-    dialect.insert_rows(tx, &set).await
+    for chunk in products.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO products (id, sku, name, price_amount, currency, stock, version, \
+             archived_at, created_at, updated_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 10)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for p in chunk {
+            q = q
+                .bind(p.id.as_str())
+                .bind(p.sku.as_str())
+                .bind(p.name.as_str())
+                .bind(p.price.amount)
+                .bind(p.price.currency.as_str())
+                .bind(p.stock.value())
+                .bind(p.version.0)
+                .bind(p.archived.then(|| time::format(&p.updated_at)))
+                .bind(time::format(&p.created_at))
+                .bind(time::format(&p.updated_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Writes each product as the batch left it, if it is still at the version it was loaded
@@ -177,47 +164,32 @@ async fn insert_orders(
     dialect: Dialect,
     orders: &[&Order],
 ) -> Result<(), StoreError> {
-    let rows = orders
-        .iter()
-        .map(|o| {
-            vec![
-                o.id.as_str().into(),
-                o.number.into(),
-                o.status.as_str().into(),
-                o.subtotal.into(),
-                o.tip.into(),
-                o.total.into(),
-                o.currency.as_str().into(),
-                o.note.as_deref().into(),
-                o.customer.as_ref().map(|c| c.name.as_str()).into(),
-                o.customer.as_ref().and_then(|c| c.email.as_deref()).into(),
-                time::format(&o.created_at).into(),
-                time::format(&o.updated_at).into(),
-                time::format(&o.expires_at).into(),
-            ]
-        })
-        .collect();
-    let set = RowSet {
-        table: "orders",
-        columns: &[
-            ("id", false),
-            ("number", true),
-            ("status", false),
-            ("subtotal", true),
-            ("tip", true),
-            ("total", true),
-            ("currency", false),
-            ("note", false),
-            ("customer_name", false),
-            ("customer_email", false),
-            ("created_at", false),
-            ("updated_at", false),
-            ("expires_at", false),
-        ],
-        on_conflict: "",
-        rows,
-    };
-    dialect.insert_rows(tx, &set).await
+    for chunk in orders.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
+             customer_name, customer_email, created_at, updated_at, expires_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 13)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for o in chunk {
+            q = q
+                .bind(o.id.as_str())
+                .bind(o.number)
+                .bind(o.status.as_str())
+                .bind(o.subtotal)
+                .bind(o.tip)
+                .bind(o.total)
+                .bind(o.currency.as_str())
+                .bind(o.note.as_deref())
+                .bind(o.customer.as_ref().map(|c| c.name.as_str()))
+                .bind(o.customer.as_ref().and_then(|c| c.email.as_deref()))
+                .bind(time::format(&o.created_at))
+                .bind(time::format(&o.updated_at))
+                .bind(time::format(&o.expires_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn insert_lines(
@@ -225,39 +197,32 @@ async fn insert_lines(
     dialect: Dialect,
     orders: &[&Order],
 ) -> Result<(), StoreError> {
-    let rows = orders
+    let lines: Vec<(&Order, usize)> = orders
         .iter()
-        .flat_map(|o| {
-            o.lines.iter().enumerate().map(move |(i, l)| {
-                vec![
-                    o.id.as_str().into(),
-                    (i as i64 + 1).into(),
-                    l.product_id.as_str().into(),
-                    l.sku.as_str().into(),
-                    l.name.as_str().into(),
-                    l.quantity.into(),
-                    l.unit_price.into(),
-                    l.line_total.into(),
-                ]
-            })
-        })
+        .flat_map(|o| (0..o.lines.len()).map(move |i| (*o, i)))
         .collect();
-    let set = RowSet {
-        table: "order_lines",
-        columns: &[
-            ("order_id", false),
-            ("line_no", true),
-            ("product_id", false),
-            ("sku", false),
-            ("name", false),
-            ("quantity", true),
-            ("unit_price", true),
-            ("line_total", true),
-        ],
-        on_conflict: "",
-        rows,
-    };
-    dialect.insert_rows(tx, &set).await
+    for chunk in lines.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, \
+             unit_price, line_total) VALUES {}",
+            dialect.params().rows(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for (o, i) in chunk {
+            let l = &o.lines[*i];
+            q = q
+                .bind(o.id.as_str())
+                .bind(*i as i64 + 1)
+                .bind(l.product_id.as_str())
+                .bind(l.sku.as_str())
+                .bind(l.name.as_str())
+                .bind(l.quantity)
+                .bind(l.unit_price)
+                .bind(l.line_total);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Moves each order to its new status, if it is still in the status it was loaded in.
@@ -291,34 +256,24 @@ async fn insert_payments(
     dialect: Dialect,
     effects: &Effects,
 ) -> Result<(), StoreError> {
-    let rows = effects
-        .payments
-        .iter()
-        .map(|p| {
-            vec![
-                p.id.as_str().into(),
-                p.order_id.as_str().into(),
-                p.method.as_str().into(),
-                p.amount.into(),
-                p.reference.as_deref().into(),
-                time::format(&p.created_at).into(),
-            ]
-        })
-        .collect();
-    let set = RowSet {
-        table: "payments",
-        columns: &[
-            ("id", false),
-            ("order_id", false),
-            ("method", false),
-            ("amount", true),
-            ("reference", false),
-            ("created_at", false),
-        ],
-        on_conflict: "",
-        rows,
-    };
-    dialect.insert_rows(tx, &set).await
+    for chunk in effects.payments.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO payments (id, order_id, method, amount, reference, created_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for p in chunk {
+            q = q
+                .bind(p.id.as_str())
+                .bind(p.order_id.as_str())
+                .bind(p.method.as_str())
+                .bind(p.amount)
+                .bind(p.reference.as_deref())
+                .bind(time::format(&p.created_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn insert_movements(
@@ -326,37 +281,27 @@ async fn insert_movements(
     dialect: Dialect,
     movements: &[Movement],
 ) -> Result<(), StoreError> {
-    let rows = movements
-        .iter()
-        .map(|m| {
-            vec![
-                m.id.into(),
-                m.product_id.as_str().into(),
-                m.delta.into(),
-                m.reason.as_str().into(),
-                m.note.as_deref().into(),
-                m.order_id.as_ref().map(|o| o.as_str()).into(),
-                m.stock_after.into(),
-                time::format(&m.created_at).into(),
-            ]
-        })
-        .collect();
-    let set = RowSet {
-        table: "stock_movements",
-        columns: &[
-            ("id", true),
-            ("product_id", false),
-            ("delta", true),
-            ("reason", false),
-            ("note", false),
-            ("order_id", false),
-            ("stock_after", true),
-            ("created_at", false),
-        ],
-        on_conflict: "",
-        rows,
-    };
-    dialect.insert_rows(tx, &set).await
+    for chunk in movements.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO stock_movements (id, product_id, delta, reason, note, order_id, \
+             stock_after, created_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for m in chunk {
+            q = q
+                .bind(m.id)
+                .bind(m.product_id.as_str())
+                .bind(m.delta)
+                .bind(m.reason.as_str())
+                .bind(m.note.as_deref())
+                .bind(m.order_id.as_ref().map(|o| o.as_str()))
+                .bind(m.stock_after)
+                .bind(time::format(&m.created_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Stores every answer under its key: into the row the claim inserted, or as a new row.
@@ -367,34 +312,25 @@ pub(super) async fn answers(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let at = time::format(&now);
-    let rows = answers
-        .iter()
-        .map(|(scope, response)| {
-            vec![
-                scope.key_id.as_str().into(),
-                scope.key.as_str().into(),
-                scope.fingerprint.as_str().into(),
-                i64::from(response.status).into(),
-                encode_headers(&response.headers).into(),
-                response.body.as_str().into(),
-                at.as_str().into(),
-            ]
-        })
-        .collect();
-    let set = RowSet {
-        table: "idempotency_keys",
-        columns: &[
-            ("key_id", false),
-            ("key", false),
-            ("fingerprint", false),
-            ("status", true),
-            ("headers", false),
-            ("body", false),
-            ("created_at", false),
-        ],
-        on_conflict: "ON CONFLICT (key_id, key) DO UPDATE SET status = excluded.status, \
-                      headers = excluded.headers, body = excluded.body",
-        rows,
-    };
-    dialect.insert_rows(tx, &set).await
+    for chunk in answers.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) \
+             VALUES {} ON CONFLICT (key_id, key) DO UPDATE SET status = excluded.status, \
+             headers = excluded.headers, body = excluded.body",
+            dialect.params().rows(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for (scope, response) in chunk {
+            q = q
+                .bind(scope.key_id.as_str())
+                .bind(scope.key.as_str())
+                .bind(scope.fingerprint.as_str())
+                .bind(i64::from(response.status))
+                .bind(encode_headers(&response.headers))
+                .bind(response.body.as_str())
+                .bind(at.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
