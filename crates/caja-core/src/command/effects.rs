@@ -131,6 +131,22 @@ impl Effects {
         Some(movement)
     }
 
+    /// Notes an admin action for the audit log.
+    pub(crate) fn audit(
+        &mut self,
+        action: &'static str,
+        target: &str,
+        before: Option<Event>,
+        after: Option<Event>,
+    ) {
+        self.audits.push(AuditNote {
+            action,
+            target: target.to_owned(),
+            before,
+            after,
+        });
+    }
+
     pub(crate) fn product_changed(&mut self, id: &ProductId) {
         if !self.created_products.contains(id) {
             self.changed_products.insert(id.clone());

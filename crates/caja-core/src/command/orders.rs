@@ -156,12 +156,13 @@ pub(super) fn refund(
     let before = found(world, id)?.clone();
     let release = restock.then_some(Reason::RefundRestock);
     let answer = settle(world, effects, id, status, release, now);
-    effects.audits.push(super::AuditNote {
-        action: "order.refunded",
-        target: id.to_string(),
-        before: Some(Event::Order(before)),
-        after: world.orders.get(id).cloned().map(Event::Order),
-    });
+    let after = world.orders.get(id).cloned().map(Event::Order);
+    effects.audit(
+        "order.refunded",
+        id.as_str(),
+        Some(Event::Order(before)),
+        after,
+    );
     Ok(answer)
 }
 

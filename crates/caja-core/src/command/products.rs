@@ -82,12 +82,12 @@ pub(super) fn update(
         }
     }
     let next = patch.apply(product, now);
-    effects.audits.push(super::AuditNote {
-        action: "product.updated",
-        target: id.to_string(),
-        before: Some(Event::Product(ProductEvent::Updated, product.clone())),
-        after: Some(Event::Product(ProductEvent::Updated, next.clone())),
-    });
+    effects.audit(
+        "product.updated",
+        id.as_str(),
+        Some(Event::Product(ProductEvent::Updated, product.clone())),
+        Some(Event::Product(ProductEvent::Updated, next.clone())),
+    );
     world.products.insert(id.clone(), next.clone());
     effects.product_changed(id);
     effects
@@ -114,12 +114,12 @@ pub(super) fn archive(
         updated_at: now,
         ..product.clone()
     };
-    effects.audits.push(super::AuditNote {
-        action: "product.archived",
-        target: id.to_string(),
-        before: Some(Event::Product(ProductEvent::Updated, product.clone())),
-        after: Some(Event::Product(ProductEvent::Archived, archived.clone())),
-    });
+    effects.audit(
+        "product.archived",
+        id.as_str(),
+        Some(Event::Product(ProductEvent::Updated, product.clone())),
+        Some(Event::Product(ProductEvent::Archived, archived.clone())),
+    );
     world.products.insert(id.clone(), archived.clone());
     effects.product_changed(id);
     effects

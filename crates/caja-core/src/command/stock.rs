@@ -31,12 +31,12 @@ pub(super) fn move_stock(
     let movement = effects
         .move_stock(world, id, delta, reason, note, None, now)
         .ok_or(Refusal::ProductNotFound)?;
-    effects.audits.push(super::AuditNote {
-        action: "stock.moved",
-        target: id.to_string(),
-        before: Some(Event::Product(super::ProductEvent::StockChanged, before)),
-        after: Some(Event::StockMoved(movement.clone())),
-    });
+    effects.audit(
+        "stock.moved",
+        id.as_str(),
+        Some(Event::Product(super::ProductEvent::StockChanged, before)),
+        Some(Event::StockMoved(movement.clone())),
+    );
     effects.stock_changed(world, [id]);
     effects.events.push(Event::StockMoved(movement.clone()));
     Ok(Answer::Movement(movement))
