@@ -392,18 +392,8 @@ impl Dialect {
 
 /// `s` as a JSON string literal.
 pub(crate) fn quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    // Serializing a string cannot fail.
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
 /// Hands out bind placeholders in bind order.
@@ -466,7 +456,7 @@ mod tests {
     #[test]
     fn strings_are_quoted_as_json() {
         assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(quoted("x\ny\u{1}"), r#""x\u000ay\u0001""#);
+        assert_eq!(quoted("x\ny\u{1}"), r#""x\ny\u0001""#);
         assert_eq!(quoted("café"), "\"café\"");
     }
 
