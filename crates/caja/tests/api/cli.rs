@@ -101,6 +101,10 @@ impl Server {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
     }

@@ -331,3 +331,55 @@ fn the_shipped_alert_rules_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `caja bench checkout` against a server process: its promises hold, and with
+/// `--server-pid` it reports the server's CPU time per created order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caja_bench_checkout_checks_its_promises_and_reports_cpu_per_order() {
+    use crate::cli::{wait_ready, Server, REPLICA_KEY};
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await;
+    let server = Server::start(&db, &[], &[("CAJA_ADMIN_KEY", REPLICA_KEY)]);
+    wait_ready(&reqwest::Client::new(), &server.base).await;
+    let (base, pid) = (server.base.clone(), server.pid().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        crate::migrate::caja(&[
+            "bench",
+            "checkout",
+            "--url",
+            &base,
+            "--key",
+            REPLICA_KEY,
+            "--concurrency",
+            "4",
+            "--requests",
+            "60",
+            "--stock",
+            "50",
+            "--json",
+            "--server-pid",
+            &pid,
+        ])
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON report");
+    assert_eq!(report["orders_created"], 50, "{report}");
+    assert!(
+        report["checks"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|c| c["ok"] == true),
+        "{report}"
+    );
+    assert!(
+        report["server_cpu_us_per_order"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+}
