@@ -309,13 +309,6 @@ impl From<StoreError> for ApiError {
         match &e {
             StoreError::NotFound => Self::not_found("no such resource"),
             StoreError::DuplicateSku => Self::duplicate_sku(),
-            StoreError::StaleVersion { current } => Self::stale(*current),
-            StoreError::Archived => Self::new(
-                StatusCode::CONFLICT,
-                "archived",
-                "Archived",
-                "the product is archived and cannot change",
-            ),
             StoreError::KeyInFlight => Self::new(
                 StatusCode::CONFLICT,
                 "idempotency-key-in-flight",

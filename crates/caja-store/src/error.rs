@@ -1,7 +1,6 @@
 //! Storage errors, translated from the driver so callers never see SQL: a unique violation
 //! is a conflict, a missing row is not found, a lost connection is unavailability.
 
-use caja_core::product::Version;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -10,10 +9,6 @@ pub enum StoreError {
     NotFound,
     #[error("a live product already has this sku")]
     DuplicateSku,
-    #[error("the row changed: now at version {current:?}")]
-    StaleVersion { current: Version },
-    #[error("the product is archived")]
-    Archived,
     #[error("a request with this idempotency key is still running")]
     KeyInFlight,
     #[error("the server is shutting down")]
@@ -125,8 +120,6 @@ impl StoreError {
         match self {
             StoreError::NotFound => StoreError::NotFound,
             StoreError::DuplicateSku => StoreError::DuplicateSku,
-            StoreError::StaleVersion { current } => StoreError::StaleVersion { current: *current },
-            StoreError::Archived => StoreError::Archived,
             StoreError::KeyInFlight => StoreError::KeyInFlight,
             StoreError::ShuttingDown => StoreError::ShuttingDown,
             StoreError::Unavailable(e) => StoreError::Retry(e.to_string()),

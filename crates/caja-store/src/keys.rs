@@ -102,17 +102,6 @@ impl Store {
             .collect()
     }
 
-    /// The key with this hash, if any.
-    pub async fn find_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1"
-        ))
-        .bind(&hash.0)
-        .fetch_optional(self.reader())
-        .await?;
-        row.as_ref().map(record).transpose()
-    }
-
     pub async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY id"))
             .fetch_all(self.reader())

@@ -46,7 +46,6 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     dialect: Dialect,
-    engine: Engine,
     clock: SharedClock,
     pub(crate) location: DatabaseLocation,
     reader: AnyPool,
@@ -131,7 +130,6 @@ impl Store {
         };
         Ok(Self {
             dialect: Dialect::of(location.engine()),
-            engine: location.engine(),
             clock: options.clock.clone(),
             location: location.clone(),
             reader,
@@ -191,7 +189,7 @@ impl Store {
     /// Which engine, for what a person reads (logs, `caja health`); code that needs to
     /// differ per engine asks the dialect instead.
     pub fn engine(&self) -> Engine {
-        self.engine
+        self.location.engine()
     }
 
     pub fn location(&self) -> &DatabaseLocation {

@@ -98,15 +98,18 @@ async fn insert_placeholders<'a>(
                 .bind(s.fingerprint.as_str())
                 .bind(at.as_str());
         }
-        let by_pair: HashMap<(&str, &str), (&'a str, &'a str)> =
-            chunk.iter().map(|s| (s.pair(), s.pair())).collect();
-        for row in q.fetch_all(&mut **tx).await? {
-            let key_id: String = row.try_get("key_id")?;
-            let key: String = row.try_get("key")?;
-            if let Some(pair) = by_pair.get(&(key_id.as_str(), key.as_str())) {
-                claimed.insert(*pair);
-            }
-        }
+        let returned: HashSet<(String, String)> = q
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("key_id")?, row.try_get("key")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        claimed.extend(
+            chunk
+                .iter()
+                .map(|s| s.pair())
+                .filter(|(id, key)| returned.contains(&((*id).to_owned(), (*key).to_owned()))),
+        );
     }
     Ok(claimed)
 }

@@ -216,12 +216,14 @@ async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
         }
         Err(e) => vec![alone_error(e)],
     };
-    for result in &settled {
-        match result {
-            Ok(Settled::Fresh { .. }) => store.note_write(Ok(())),
-            Err(e) => store.note_write(Err(e)),
-            Ok(_) => {}
-        }
+    // Once per batch: its writes committed, or the first failure says why not.
+    if let Some(e) = settled.iter().find_map(|r| r.as_ref().err()) {
+        store.note_write(Err(e));
+    } else if settled
+        .iter()
+        .any(|r| matches!(r, Ok(Settled::Fresh { .. })))
+    {
+        store.note_write(Ok(()));
     }
     for (leader, job) in followers {
         let first = &leaders[leader].submission;

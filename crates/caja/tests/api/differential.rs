@@ -18,7 +18,6 @@ use caja_core::order::{NewOrder, PaymentMethod, RequestedLine};
 use caja_core::page::PageLimit;
 use caja_core::product::{NewProduct, ProductName, Sku, Stock};
 use caja_core::time::MovableClock;
-use caja_store::migrate::Migrator;
 use caja_store::writer::{IdempotencyScope, Settled, Submission, Write, Writer, WriterOptions};
 use caja_store::Store;
 use rand::rngs::StdRng;
@@ -172,11 +171,7 @@ impl Run {
     async fn new(backend: Backend, max_batch: usize) -> Self {
         let db = TestDb::new(backend).await;
         let clock = Arc::new(MovableClock::default());
-        let store = db.store_with(clock.clone()).await;
-        Migrator::new(&store, Duration::from_secs(30), Duration::from_secs(5))
-            .up(&mut |_| {})
-            .await
-            .expect("migrate");
+        let store = db.migrated_store(clock.clone()).await;
         let writer = Writer::start(
             store.clone(),
             WriterOptions {

@@ -107,6 +107,16 @@ impl TestDb {
         self.store_with(Arc::new(SystemClock)).await
     }
 
+    /// A store whose "now" is `clock`'s, with every migration applied.
+    pub async fn migrated_store(&self, clock: SharedClock) -> Store {
+        let store = self.store_with(clock).await;
+        Migrator::new(&store, Duration::from_secs(30), Duration::from_secs(5))
+            .up(&mut |_| {})
+            .await
+            .expect("migrate");
+        store
+    }
+
     /// A store whose "now" is `clock`'s.
     pub async fn store_with(&self, clock: SharedClock) -> Store {
         let options = StoreOptions {
@@ -171,11 +181,7 @@ pub async fn spawn_app_with(backend: Backend, config: ServerConfig) -> TestApp {
 /// The app on a database made by the caller.
 pub async fn spawn_app_on(db: TestDb, config: ServerConfig) -> TestApp {
     let clock = Arc::new(MovableClock::default());
-    let store = db.store_with(clock.clone()).await;
-    Migrator::new(&store, Duration::from_secs(30), Duration::from_secs(5))
-        .up(&mut |_| {})
-        .await
-        .expect("migrate");
+    let store = db.migrated_store(clock.clone()).await;
     let secret = ApiKeySecret::generate();
     store
         .create_key(
