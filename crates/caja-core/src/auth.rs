@@ -34,6 +34,8 @@ pub enum Action {
     ReadOrders,
     /// Give money back.
     Refund,
+    /// Drop a tab without charging it, giving its items' stock back.
+    VoidTab,
     /// Run the deployment: maintenance mode and the like.
     Administer,
 }
@@ -45,7 +47,11 @@ impl Role {
             (Role::Clerk, Action::ReadCatalog | Action::Sell | Action::ReadOrders) => true,
             (
                 Role::Clerk,
-                Action::WriteCatalog | Action::ManageStock | Action::Refund | Action::Administer,
+                Action::WriteCatalog
+                | Action::ManageStock
+                | Action::Refund
+                | Action::VoidTab
+                | Action::Administer,
             ) => false,
         }
     }

@@ -16,8 +16,11 @@ pub enum Topic {
     Orders,
     /// Manual stock movements, with their reasons and notes (admin only).
     Stock,
+    /// Every tab event: what every till needs to show every open session.
+    Tabs,
     Product(String),
     Order(String),
+    Tab(String),
 }
 
 impl Topic {
@@ -27,7 +30,7 @@ impl Topic {
             DomainError::invalid(
                 "topics",
                 format!(
-                    "unknown topic {raw:?}: use products, orders, stock, product:ID or order:ID"
+                    "unknown topic {raw:?}: use products, orders, stock, tabs, product:ID, order:ID or tab:ID"
                 ),
             )
         };
@@ -35,9 +38,11 @@ impl Topic {
             "products" => Ok(Topic::Products),
             "orders" => Ok(Topic::Orders),
             "stock" => Ok(Topic::Stock),
+            "tabs" => Ok(Topic::Tabs),
             _ => match raw.split_once(':') {
                 Some(("product", id)) if plain(id) => Ok(Topic::Product(id.to_owned())),
                 Some(("order", id)) if plain(id) => Ok(Topic::Order(id.to_owned())),
+                Some(("tab", id)) if plain(id) => Ok(Topic::Tab(id.to_owned())),
                 _ => Err(bad()),
             },
         }
@@ -70,7 +75,7 @@ impl Topic {
     }
 
     fn all() -> Vec<Topic> {
-        vec![Topic::Products, Topic::Orders, Topic::Stock]
+        vec![Topic::Products, Topic::Orders, Topic::Stock, Topic::Tabs]
     }
 
     pub fn visible_to(&self, role: Role) -> bool {
@@ -78,6 +83,7 @@ impl Topic {
             Topic::Products | Topic::Product(_) => role.may(Action::ReadCatalog),
             Topic::Orders | Topic::Order(_) => role.may(Action::ReadOrders),
             Topic::Stock => role.may(Action::ManageStock),
+            Topic::Tabs | Topic::Tab(_) => role.may(Action::ReadOrders),
         }
     }
 
@@ -90,6 +96,8 @@ impl Topic {
             Topic::Stock => family == "stock",
             Topic::Product(id) => family == "product" && id == resource_id,
             Topic::Order(id) => family == "order" && id == resource_id,
+            Topic::Tabs => family == "tab",
+            Topic::Tab(id) => family == "tab" && id == resource_id,
         }
     }
 }
@@ -111,6 +119,8 @@ impl fmt::Display for Topic {
             Topic::Stock => f.write_str("stock"),
             Topic::Product(id) => write!(f, "product:{id}"),
             Topic::Order(id) => write!(f, "order:{id}"),
+            Topic::Tabs => f.write_str("tabs"),
+            Topic::Tab(id) => write!(f, "tab:{id}"),
         }
     }
 }
@@ -127,17 +137,19 @@ mod tests {
             "stock",
             "product:prod_01ABC",
             "order:ord_9",
+            "tabs",
+            "tab:tab_01ABC",
         ] {
             assert_eq!(Topic::parse(raw).unwrap().to_string(), raw);
         }
-        for bad in ["", "tabs", "product:", "order:a b", "product:x/y"] {
+        for bad in ["", "tab", "product:", "order:a b", "product:x/y", "tab:"] {
             assert!(Topic::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn no_topic_means_everything_the_role_may_see() {
-        assert_eq!(Topic::parse_list("", Role::Admin).unwrap().len(), 3);
+        assert_eq!(Topic::parse_list("", Role::Admin).unwrap().len(), 4);
         let clerk = Topic::parse_list(" , ", Role::Clerk).unwrap();
         assert!(!clerk.contains(&Topic::Stock));
         assert!(clerk.contains(&Topic::Orders));

@@ -76,6 +76,16 @@ prefixed_id!(
     "ord"
 );
 prefixed_id!(
+    /// A tab: a coworking session or a table's check.
+    TabId,
+    "tab"
+);
+prefixed_id!(
+    /// One item on a tab.
+    TabItemId,
+    "item"
+);
+prefixed_id!(
     /// An entry of the audit log.
     AuditId,
     "aud"

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::ids::{OrderId, ProductId};
+use crate::ids::{OrderId, ProductId, TabId};
 use crate::time::Timestamp;
 use crate::DomainError;
 
@@ -16,6 +16,8 @@ pub struct Movement {
     pub reason: Reason,
     pub note: Option<String>,
     pub order_id: Option<OrderId>,
+    /// The tab whose item took or gave back the stock.
+    pub tab_id: Option<TabId>,
     pub stock_after: i64,
     pub created_at: Timestamp,
 }
@@ -31,8 +33,10 @@ pub enum Reason {
     /// The stock a product was created with.
     Initial,
     Sale,
-    /// Stock given back by a cancelled or expired order.
+    /// Stock given back by a cancelled or expired order, or by an item taken off a tab.
     Release,
+    /// Stock held by an item on an open tab.
+    Tab,
     RefundRestock,
 }
 
@@ -46,6 +50,7 @@ impl Reason {
             Reason::Initial => "initial",
             Reason::Sale => "sale",
             Reason::Release => "release",
+            Reason::Tab => "tab",
             Reason::RefundRestock => "refund_restock",
         }
     }
@@ -78,6 +83,7 @@ impl FromStr for Reason {
             "initial" => Reason::Initial,
             "sale" => Reason::Sale,
             "release" => Reason::Release,
+            "tab" => Reason::Tab,
             "refund_restock" => Reason::RefundRestock,
             _ => return Err(Self::manual_error()),
         })
@@ -116,7 +122,14 @@ mod tests {
         for r in ["restock", "correction", "damage", "return"] {
             assert_eq!(Reason::parse_manual(r).unwrap().as_str(), r);
         }
-        for r in ["sale", "release", "refund_restock", "initial", "theft"] {
+        for r in [
+            "sale",
+            "release",
+            "refund_restock",
+            "initial",
+            "tab",
+            "theft",
+        ] {
             assert!(Reason::parse_manual(r).is_err(), "{r}");
         }
     }

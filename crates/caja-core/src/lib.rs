@@ -17,6 +17,7 @@ pub mod order;
 pub mod page;
 pub mod product;
 pub mod rate;
+pub mod tab;
 pub mod text;
 pub mod time;
 

@@ -8,9 +8,10 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::command::Refusal;
-use crate::ids::{OrderId, ProductId};
+use crate::ids::{OrderId, ProductId, TabId};
 use crate::money::{Currency, Money, MAX_AMOUNT};
 use crate::product::Product;
+use crate::tab::{Due, Tab, TimeCharge};
 use crate::time::Timestamp;
 use crate::DomainError;
 
@@ -310,6 +311,10 @@ pub struct Order {
     pub currency: Currency,
     pub note: Option<String>,
     pub customer: Option<Customer>,
+    /// The tab this order was closed from.
+    pub tab_id: Option<TabId>,
+    /// A tab's time line: minutes billed at its hourly rate (part of the subtotal).
+    pub time: Option<TimeCharge>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub expires_at: Timestamp,
@@ -335,10 +340,44 @@ impl Order {
             currency: new.tip.currency,
             note: new.note.clone(),
             customer: new.customer.clone(),
+            tab_id: None,
+            time: None,
             created_at: now,
             updated_at: now,
             expires_at: now + ttl,
         }
+    }
+
+    /// The order a tab closes into at `now`: its items and time line as `due` priced them.
+    pub fn from_tab(
+        tab: &Tab,
+        due: Due,
+        tip: Money,
+        number: i64,
+        now: Timestamp,
+        ttl: chrono::Duration,
+    ) -> Option<Self> {
+        let total = due
+            .subtotal
+            .checked_add(tip.amount)
+            .filter(|t| *t <= MAX_ORDER_TOTAL)?;
+        Some(Self {
+            id: OrderId::generate(),
+            number,
+            status: OrderStatus::PendingPayment,
+            lines: due.lines,
+            subtotal: due.subtotal,
+            tip: tip.amount,
+            total,
+            currency: tab.currency,
+            note: tab.note.clone(),
+            customer: tab.customer.clone(),
+            tab_id: Some(tab.id.clone()),
+            time: due.time,
+            created_at: now,
+            updated_at: now,
+            expires_at: now + ttl,
+        })
     }
 }
 

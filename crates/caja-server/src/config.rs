@@ -6,6 +6,7 @@ use axum::http::HeaderValue;
 use caja_core::money::Currency;
 use caja_core::order::OrderLimits;
 use caja_core::rate::RateLimit;
+use caja_core::tab::Rounding;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -45,6 +46,10 @@ pub struct ServerConfig {
     pub stream_heartbeat: Duration,
     /// How many connections, and how long one may take to send a request head.
     pub connections: crate::ConnectionLimits,
+    /// A new tab's hourly rate (minor units; 0: no time line) when it names none.
+    pub tab_rate: i64,
+    /// A new tab's rounding when it names none.
+    pub tab_rounding: Rounding,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +75,8 @@ impl Default for ServerConfig {
             stream_buffer: 4096,
             stream_heartbeat: Duration::from_secs(15),
             connections: crate::ConnectionLimits::default(),
+            tab_rate: 0,
+            tab_rounding: Rounding::default(),
         }
     }
 }

@@ -279,6 +279,45 @@ impl From<&Refusal> for ApiError {
             .with("current", *current),
             Refusal::StaleVersion { current } => Self::stale(*current),
             Refusal::DuplicateSku => Self::duplicate_sku(),
+            Refusal::TabNotFound => Self::not_found("no such tab"),
+            Refusal::TabItemNotFound => Self::not_found("no such item on the tab"),
+            Refusal::ResourceBusy { resource, tab } => Self::new(
+                StatusCode::CONFLICT,
+                "resource-busy",
+                "Resource busy",
+                format!("{resource} is held by open tab {tab}: close or void it first"),
+            )
+            .with("tab_id", tab.as_str()),
+            Refusal::TabTransition {
+                state,
+                action,
+                order,
+            } => {
+                let e = Self::new(
+                    StatusCode::CONFLICT,
+                    "invalid-transition",
+                    "Invalid transition",
+                    format!("cannot {} a tab that is {state}", action.as_str()),
+                )
+                .with("current_status", *state);
+                match order {
+                    Some(o) => e.with("order_id", o.as_str()),
+                    None => e,
+                }
+            }
+            Refusal::EmptyTab => Self::new(
+                StatusCode::CONFLICT,
+                "empty-tab",
+                "Nothing to charge",
+                "the tab has no items and bills no time: void it instead",
+            ),
+            Refusal::TabFull { max } => Self::new(
+                StatusCode::CONFLICT,
+                "tab-full",
+                "Tab full",
+                format!("a tab holds at most {max} items: close it and open another"),
+            )
+            .with("max", *max),
         }
     }
 }

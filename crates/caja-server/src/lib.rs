@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = routes::products::router()
         .merge(routes::stock::router())
         .merge(routes::orders::router())
+        .merge(routes::tabs::router())
         .merge(routes::changes::router())
         .merge(routes::maintenance::router())
         .merge(routes::audit::router())

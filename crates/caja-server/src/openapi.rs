@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes::{audit, changes, maintenance, ops, orders, products, stock, stream};
+use crate::routes::{audit, changes, maintenance, ops, orders, products, stock, stream, tabs};
 use crate::ServerConfig;
 
 /// An RFC 9457 problem, as every error is returned.
@@ -39,13 +39,16 @@ impl Modify for BearerAuth {
         products::create, products::read, products::list, products::update, products::archive,
         stock::create, stock::list,
         orders::create, orders::read, orders::list, orders::pay, orders::cancel, orders::fulfill, orders::refund,
+        tabs::open, tabs::read, tabs::list, tabs::add_item, tabs::remove_item, tabs::pause, tabs::resume, tabs::close, tabs::void,
         changes::poll, stream::stream, maintenance::read, maintenance::set, audit::list,
         ops::health, ops::ready, ops::metrics, ops::openapi,
     ),
     components(schemas(Problem, audit::AuditBody, audit::AuditPage, maintenance::MaintenanceBody, maintenance::SetMaintenance, products::ProductBody, products::ProductPage,
         products::CreateProduct, products::PatchProduct, products::MoneyBody,
         stock::CreateMovement, stock::MovementBody, stock::MovementPage,
-        orders::CreateOrder, orders::LineBody, orders::CustomerBody, orders::OrderBody, orders::OrderPage, orders::PaymentBody, orders::RefundBody)),
+        orders::CreateOrder, orders::LineBody, orders::CustomerBody, orders::OrderBody, orders::OrderLineBody, orders::OrderPage, orders::PaymentBody, orders::RefundBody,
+        tabs::OpenTab, tabs::AddItem, tabs::CloseTab, tabs::VoidTab, tabs::RoundingBody, tabs::TabBody, tabs::TabItemBody,
+        tabs::PeriodBody, tabs::DueBody, tabs::DueLineBody, tabs::TimeBody, tabs::TabPage)),
     modifiers(&BearerAuth),
 )]
 struct Doc;
@@ -164,6 +167,7 @@ const PROBLEM: &str = "application/problem+json";
 /// A product or order id: its prefix and a ULID (whose first digit is at most 7).
 const ID_PRODUCT: &str = "^prod_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 const ID_ORDER: &str = "^ord_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
+const ID_TAB: &str = "^tab_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 
 /// The limits the server enforces on a parameter, by its name.
 fn constrain(path: &str, p: &mut Value) {
@@ -178,6 +182,15 @@ fn constrain(path: &str, p: &mut Value) {
         }
         "after" if path == "/v1/products" => json!({"type": "string", "pattern": ID_PRODUCT}),
         "after" if path == "/v1/orders" => json!({"type": "string", "pattern": ID_ORDER}),
+        "after" if path == "/v1/tabs" => json!({"type": "string", "pattern": ID_TAB}),
+        "status" if path == "/v1/tabs" => {
+            json!({"type": "string", "enum": ["open", "closed", "void"]})
+        }
+        "resource" if path == "/v1/tabs" => {
+            json!({"type": "string", "pattern": "^[A-Za-z0-9._:/-]{1,64}$"})
+        }
+        "id" if path.starts_with("/v1/tabs") => json!({"type": "string", "pattern": ID_TAB}),
+        "item_id" => json!({"type": "string", "pattern": "^item_[0-7][0-9A-HJKMNP-TV-Z]{25}$"}),
         "after" if path == "/v1/audit" => {
             json!({"type": "string", "pattern": "^aud_[0-7][0-9A-HJKMNP-TV-Z]{25}$"})
         }
@@ -185,7 +198,7 @@ fn constrain(path: &str, p: &mut Value) {
         "status" if path == "/v1/orders" => json!({"type": "string", "enum":
             ["pending_payment", "paid", "fulfilled", "cancelled", "expired", "refunded"]}),
         "topics" => json!({"type": "string", "pattern":
-            "^((products|orders|stock|product:[A-Za-z0-9_]{1,64}|order:[A-Za-z0-9_]{1,64})(,(products|orders|stock|product:[A-Za-z0-9_]{1,64}|order:[A-Za-z0-9_]{1,64}))*)?$"}),
+            "^((products|orders|stock|tabs|(product|order|tab):[A-Za-z0-9_]{1,64})(,(products|orders|stock|tabs|(product|order|tab):[A-Za-z0-9_]{1,64}))*)?$"}),
         "action" | "target" | "actor" => json!({"type": "string", "maxLength": 200,
             "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"}),
         "id" if path.starts_with("/v1/products") => {

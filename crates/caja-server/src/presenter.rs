@@ -12,6 +12,7 @@ use crate::error::{ApiError, PROBLEM_JSON};
 use crate::routes::orders::OrderBody;
 use crate::routes::products::ProductBody;
 use crate::routes::stock::MovementBody;
+use crate::routes::tabs::TabBody;
 
 /// The presenter every store of caja is opened with.
 pub fn presenter() -> Arc<dyn Presenter> {
@@ -60,6 +61,24 @@ impl Presenter for ApiPresenter {
                 &[("etag", p.version.etag())],
             ),
             Ok(Answer::Movement(m)) => ok(201, json(&MovementBody::from(m)), &[]),
+            Ok(Answer::TabOpened(t)) => ok(
+                201,
+                json(&TabBody::at(t, t.updated_at)),
+                &[
+                    ("etag", t.version.etag()),
+                    ("location", format!("/v1/tabs/{}", t.id)),
+                ],
+            ),
+            Ok(Answer::TabItemAdded(t)) => ok(
+                201,
+                json(&TabBody::at(t, t.updated_at)),
+                &[("etag", t.version.etag())],
+            ),
+            Ok(Answer::Tab(t)) => ok(
+                200,
+                json(&TabBody::at(t, t.updated_at)),
+                &[("etag", t.version.etag())],
+            ),
             Ok(Answer::Unchanged) => StoredResponse {
                 status: 204,
                 headers: Vec::new(),
@@ -74,6 +93,8 @@ impl Presenter for ApiPresenter {
             Event::Product(_, p) => json(&ProductBody::from(p)),
             Event::OrderCreated(o) | Event::Order(o) => json(&OrderBody::from(o)),
             Event::StockMoved(m) => json(&MovementBody::from(m)),
+            // As of the change: a replay, the feed and every till show the same bytes.
+            Event::Tab(_, t) => json(&TabBody::at(t, t.updated_at)),
         }
     }
 }
@@ -117,6 +138,8 @@ mod tests {
             currency: Currency::parse("c", "MXN").unwrap(),
             note: None,
             customer: None,
+            tab_id: None,
+            time: None,
             created_at: now,
             updated_at: now,
             expires_at: now,

@@ -38,8 +38,23 @@ struct Table {
     /// The migration that creates it: an archive of an older schema has no such table.
     since: i64,
     columns: &'static [&'static str],
+    /// Columns later migrations added, with the version that added each: an archive of
+    /// an older schema has the table without them.
+    added: &'static [(i64, &'static str)],
     integers: &'static [&'static str],
     key: &'static [&'static str],
+}
+
+impl Table {
+    /// The table's columns at schema version `version`, in archive order.
+    fn columns_at(&self, version: i64) -> Vec<&'static str> {
+        let added = self
+            .added
+            .iter()
+            .filter(|(since, _)| *since <= version)
+            .map(|(_, c)| *c);
+        self.columns.iter().copied().chain(added).collect()
+    }
 }
 
 const TABLES: &[Table] = &[
@@ -56,6 +71,7 @@ const TABLES: &[Table] = &[
             "last_used_at",
             "revoked_at",
         ],
+        added: &[],
         integers: &[],
         key: &["id"],
     },
@@ -63,6 +79,7 @@ const TABLES: &[Table] = &[
         name: "bootstrap",
         since: 1,
         columns: &["id", "done_at"],
+        added: &[],
         integers: &["id"],
         key: &["id"],
     },
@@ -70,6 +87,7 @@ const TABLES: &[Table] = &[
         name: "counters",
         since: 3,
         columns: &["name", "value"],
+        added: &[],
         integers: &["value"],
         key: &["name"],
     },
@@ -88,6 +106,7 @@ const TABLES: &[Table] = &[
             "created_at",
             "updated_at",
         ],
+        added: &[],
         integers: &["price_amount", "stock", "version"],
         key: &["id"],
     },
@@ -109,7 +128,21 @@ const TABLES: &[Table] = &[
             "updated_at",
             "expires_at",
         ],
-        integers: &["number", "subtotal", "tip", "total"],
+        added: &[
+            (7, "tab_id"),
+            (7, "time_minutes"),
+            (7, "time_rate"),
+            (7, "time_amount"),
+        ],
+        integers: &[
+            "number",
+            "subtotal",
+            "tip",
+            "total",
+            "time_minutes",
+            "time_rate",
+            "time_amount",
+        ],
         key: &["id"],
     },
     Table {
@@ -125,6 +158,7 @@ const TABLES: &[Table] = &[
             "unit_price",
             "line_total",
         ],
+        added: &[],
         integers: &["line_no", "quantity", "unit_price", "line_total"],
         key: &["order_id", "line_no"],
     },
@@ -139,6 +173,7 @@ const TABLES: &[Table] = &[
             "reference",
             "created_at",
         ],
+        added: &[],
         integers: &["amount"],
         key: &["id"],
     },
@@ -155,7 +190,61 @@ const TABLES: &[Table] = &[
             "stock_after",
             "created_at",
         ],
+        added: &[(7, "tab_id")],
         integers: &["id", "delta", "stock_after"],
+        key: &["id"],
+    },
+    Table {
+        name: "tabs",
+        since: 7,
+        columns: &[
+            "id",
+            "label",
+            "resource",
+            "status",
+            "rate",
+            "currency",
+            "unit_minutes",
+            "minimum_minutes",
+            "grace_minutes",
+            "customer_name",
+            "customer_email",
+            "note",
+            "periods",
+            "order_id",
+            "void_reason",
+            "version",
+            "opened_at",
+            "closed_at",
+            "updated_at",
+        ],
+        added: &[],
+        integers: &[
+            "rate",
+            "unit_minutes",
+            "minimum_minutes",
+            "grace_minutes",
+            "version",
+        ],
+        key: &["id"],
+    },
+    Table {
+        name: "tab_items",
+        since: 7,
+        columns: &[
+            "id",
+            "tab_id",
+            "product_id",
+            "sku",
+            "name",
+            "quantity",
+            "unit_price",
+            "note",
+            "added_at",
+            "removed_at",
+        ],
+        added: &[],
+        integers: &["quantity", "unit_price"],
         key: &["id"],
     },
     Table {
@@ -170,6 +259,7 @@ const TABLES: &[Table] = &[
             "body",
             "created_at",
         ],
+        added: &[],
         integers: &["status"],
         key: &["key_id", "key"],
     },
@@ -177,6 +267,7 @@ const TABLES: &[Table] = &[
         name: "flags",
         since: 5,
         columns: &["name", "value", "updated_at"],
+        added: &[],
         integers: &[],
         key: &["name"],
     },
@@ -193,6 +284,7 @@ const TABLES: &[Table] = &[
             "before",
             "after",
         ],
+        added: &[],
         integers: &[],
         key: &["id"],
     },
@@ -200,6 +292,7 @@ const TABLES: &[Table] = &[
         name: "changes",
         since: 4,
         columns: &["seq", "type", "resource_id", "data", "at"],
+        added: &[],
         integers: &["seq"],
         key: &["seq"],
     },
@@ -273,9 +366,9 @@ impl<W: Write> Hashing<W> {
     }
 }
 
-fn json_row(row: &AnyRow, table: &Table) -> Result<String, StoreError> {
-    let mut values = Vec::with_capacity(table.columns.len());
-    for col in table.columns {
+fn json_row(row: &AnyRow, table: &Table, columns: &[&str]) -> Result<String, StoreError> {
+    let mut values = Vec::with_capacity(columns.len());
+    for col in columns {
         let value = if table.integers.contains(col) {
             match row.try_get::<Option<i64>, _>(*col)? {
                 Some(n) => serde_json::Value::from(n),
@@ -355,16 +448,17 @@ impl Store {
         for t in tables {
             w.table = Sha256::new();
             w.line(
-                &serde_json::json!({"table": t.name, "columns": t.columns}).to_string(),
+                &serde_json::json!({"table": t.name, "columns": t.columns_at(schema_version)})
+                    .to_string(),
                 false,
             )?;
             let mut rows = 0u64;
             let mut after: Option<AnyRow> = None;
             loop {
-                let page = read_page(&mut tx, self, t, after.as_ref()).await?;
+                let page = read_page(&mut tx, self, t, schema_version, after.as_ref()).await?;
                 let last = page.len() < PAGE;
                 for row in &page {
-                    w.line(&json_row(row, t)?, true)?;
+                    w.line(&json_row(row, t, &t.columns_at(schema_version))?, true)?;
                     rows += 1;
                 }
                 progress(t.name, rows);
@@ -454,6 +548,7 @@ async fn read_page(
     tx: &mut Transaction<'static, Any>,
     store: &Store,
     t: &Table,
+    schema_version: i64,
     after: Option<&AnyRow>,
 ) -> Result<Vec<AnyRow>, StoreError> {
     let mut params = store.dialect().params();
@@ -464,7 +559,7 @@ async fn read_page(
     };
     let sql = format!(
         "SELECT {} FROM {} {filter} ORDER BY {key} LIMIT {PAGE}",
-        t.columns.join(", "),
+        t.columns_at(schema_version).join(", "),
         t.name
     );
     let mut q = sqlx::query(&sql);
@@ -626,16 +721,25 @@ async fn read_archive<R: BufRead>(
         });
     }
     for (t, rows) in tables {
+        let columns = t.columns_at(here);
+        if rows.first().is_some_and(|r| r.len() != columns.len()) {
+            return Err(invalid(format!(
+                "table {} has {} columns at schema version {here}, not {}",
+                t.name,
+                columns.len(),
+                rows.first().map_or(0, Vec::len)
+            )));
+        }
         for chunk in rows.chunks(PAGE / 8) {
             let sql = format!(
                 "INSERT INTO {} ({}) VALUES {}",
                 t.name,
-                t.columns.join(", "),
-                dialect.params().rows(chunk.len(), t.columns.len())
+                columns.join(", "),
+                dialect.params().rows(chunk.len(), columns.len())
             );
             let mut q = sqlx::query(&sql).persistent(false);
             for row in chunk {
-                for (col, value) in t.columns.iter().zip(row) {
+                for (col, value) in columns.iter().zip(row) {
                     q = if t.integers.contains(col) {
                         q.bind(value.as_i64())
                     } else {

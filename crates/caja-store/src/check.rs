@@ -27,7 +27,9 @@ const CHECKS: &[(&str, &str)] = &[
     (
         "each order line was reserved exactly once",
         "SELECT l.order_id || ' ' || l.product_id || ': ' || CAST(COUNT(m.id) AS TEXT) || ' sale rows for ' || CAST(l.quantity AS TEXT) || ' units' AS detail \
-         FROM order_lines l LEFT JOIN stock_movements m \
+         FROM (SELECT order_id, product_id, SUM(quantity) AS quantity FROM order_lines GROUP BY order_id, product_id) l \
+         JOIN orders o ON o.id = l.order_id AND o.tab_id IS NULL \
+         LEFT JOIN stock_movements m \
            ON m.order_id = l.order_id AND m.product_id = l.product_id AND m.reason = 'sale' \
          GROUP BY l.order_id, l.product_id, l.quantity \
          HAVING COUNT(m.id) <> 1 OR COALESCE(SUM(m.delta), 0) <> -l.quantity",
@@ -35,7 +37,8 @@ const CHECKS: &[(&str, &str)] = &[
     (
         "stock is released exactly when an order is cancelled or expired",
         "SELECT l.order_id || ' (' || o.status || ') ' || l.product_id || ': released ' || CAST(COALESCE(SUM(m.delta), 0) AS TEXT) AS detail \
-         FROM order_lines l JOIN orders o ON o.id = l.order_id \
+         FROM (SELECT order_id, product_id, SUM(quantity) AS quantity FROM order_lines GROUP BY order_id, product_id) l \
+         JOIN orders o ON o.id = l.order_id \
          LEFT JOIN stock_movements m \
            ON m.order_id = l.order_id AND m.product_id = l.product_id AND m.reason = 'release' \
          GROUP BY l.order_id, o.status, l.product_id, l.quantity \
@@ -44,7 +47,8 @@ const CHECKS: &[(&str, &str)] = &[
     (
         "refund restocks belong to refunded orders and never exceed the line",
         "SELECT l.order_id || ' (' || o.status || ') ' || l.product_id || ': restocked ' || CAST(COALESCE(SUM(m.delta), 0) AS TEXT) AS detail \
-         FROM order_lines l JOIN orders o ON o.id = l.order_id \
+         FROM (SELECT order_id, product_id, SUM(quantity) AS quantity FROM order_lines GROUP BY order_id, product_id) l \
+         JOIN orders o ON o.id = l.order_id \
          LEFT JOIN stock_movements m \
            ON m.order_id = l.order_id AND m.product_id = l.product_id AND m.reason = 'refund_restock' \
          GROUP BY l.order_id, o.status, l.product_id, l.quantity \
@@ -52,10 +56,66 @@ const CHECKS: &[(&str, &str)] = &[
     ),
     (
         "every order has lines, and its totals add up",
-        "SELECT o.id || ': subtotal ' || CAST(o.subtotal AS TEXT) || ', lines ' || CAST(COALESCE(SUM(l.line_total), 0) AS TEXT) || ', total ' || CAST(o.total AS TEXT) AS detail \
+        "SELECT o.id || ': subtotal ' || CAST(o.subtotal AS TEXT) || ', lines ' || CAST(COALESCE(SUM(l.line_total), 0) AS TEXT) || ', time ' || CAST(COALESCE(o.time_amount, 0) AS TEXT) || ', total ' || CAST(o.total AS TEXT) AS detail \
          FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id \
-         GROUP BY o.id, o.subtotal, o.total, o.tip \
-         HAVING COUNT(l.line_no) = 0 OR o.subtotal <> COALESCE(SUM(l.line_total), 0) OR o.total <> o.subtotal + o.tip",
+         GROUP BY o.id, o.subtotal, o.total, o.tip, o.time_amount \
+         HAVING (COUNT(l.line_no) = 0 AND o.time_amount IS NULL) \
+             OR o.subtotal <> COALESCE(SUM(l.line_total), 0) + COALESCE(o.time_amount, 0) \
+             OR o.total <> o.subtotal + o.tip",
+    ),
+    (
+        "every tab item was reserved once, and released when taken off or voided",
+        "SELECT t.id || ' (' || t.status || ') ' || k.product_id || ': ledger ' || CAST(COALESCE(m.delta, 0) AS TEXT) \
+             || ' in ' || CAST(COALESCE(m.reserved, 0) AS TEXT) || ' reservations, items ' || CAST(COALESCE(i.live, 0) AS TEXT) \
+             || ' of ' || CAST(COALESCE(i.items, 0) AS TEXT) AS detail \
+         FROM tabs t \
+         JOIN (SELECT tab_id, product_id FROM tab_items \
+               UNION SELECT tab_id, product_id FROM stock_movements WHERE tab_id IS NOT NULL) k ON k.tab_id = t.id \
+         LEFT JOIN (SELECT tab_id, product_id, COUNT(*) AS items, \
+                           SUM(CASE WHEN removed_at IS NULL THEN quantity ELSE 0 END) AS live \
+                    FROM tab_items GROUP BY tab_id, product_id) i \
+           ON i.tab_id = k.tab_id AND i.product_id = k.product_id \
+         LEFT JOIN (SELECT tab_id, product_id, SUM(delta) AS delta, \
+                           SUM(CASE WHEN reason = 'tab' THEN 1 ELSE 0 END) AS reserved \
+                    FROM stock_movements WHERE tab_id IS NOT NULL GROUP BY tab_id, product_id) m \
+           ON m.tab_id = k.tab_id AND m.product_id = k.product_id \
+         WHERE COALESCE(m.reserved, 0) <> COALESCE(i.items, 0) \
+            OR COALESCE(m.delta, 0) <> CASE WHEN t.status = 'void' THEN 0 ELSE -COALESCE(i.live, 0) END",
+    ),
+    (
+        "every closed tab has exactly one order, and only closed tabs have one",
+        "SELECT t.id || ' (' || t.status || '): order ' || COALESCE(t.order_id, 'none') AS detail \
+         FROM tabs t LEFT JOIN orders o ON o.id = t.order_id AND o.tab_id = t.id \
+         WHERE CASE WHEN t.status = 'closed' THEN 1 ELSE 0 END <> CASE WHEN o.id IS NULL THEN 0 ELSE 1 END \
+         UNION ALL \
+         SELECT o.id || ': from tab ' || o.tab_id AS detail FROM orders o LEFT JOIN tabs t ON t.id = o.tab_id \
+         WHERE o.tab_id IS NOT NULL AND (t.id IS NULL OR t.status <> 'closed' OR t.order_id IS NULL OR t.order_id <> o.id)",
+    ),
+    (
+        "a closed tab's order lines are its items",
+        "SELECT t.id || ' ' || k.product_id || ' at ' || CAST(k.unit_price AS TEXT) || ': items ' || CAST(COALESCE(i.q, 0) AS TEXT) \
+             || ', order lines ' || CAST(COALESCE(ol.q, 0) AS TEXT) AS detail \
+         FROM tabs t \
+         JOIN (SELECT tab_id, product_id, unit_price FROM tab_items WHERE removed_at IS NULL \
+               UNION SELECT o.tab_id, l.product_id, l.unit_price FROM order_lines l JOIN orders o ON o.id = l.order_id \
+               WHERE o.tab_id IS NOT NULL) k ON k.tab_id = t.id \
+         LEFT JOIN (SELECT tab_id, product_id, unit_price, SUM(quantity) AS q FROM tab_items WHERE removed_at IS NULL \
+                    GROUP BY tab_id, product_id, unit_price) i \
+           ON i.tab_id = k.tab_id AND i.product_id = k.product_id AND i.unit_price = k.unit_price \
+         LEFT JOIN (SELECT o.tab_id, l.product_id, l.unit_price, SUM(l.quantity) AS q FROM order_lines l \
+                    JOIN orders o ON o.id = l.order_id WHERE o.tab_id IS NOT NULL \
+                    GROUP BY o.tab_id, l.product_id, l.unit_price) ol \
+           ON ol.tab_id = k.tab_id AND ol.product_id = k.product_id AND ol.unit_price = k.unit_price \
+         WHERE t.status = 'closed' AND COALESCE(i.q, 0) <> COALESCE(ol.q, 0)",
+    ),
+    (
+        "a closed tab's order has its time line exactly when the tab has a rate, at that rate",
+        "SELECT t.id || ': rate ' || CAST(t.rate AS TEXT) || ', time line ' || COALESCE(CAST(o.time_minutes AS TEXT) || ' min at ' \
+             || CAST(o.time_rate AS TEXT) || ' = ' || CAST(o.time_amount AS TEXT), 'none') AS detail \
+         FROM tabs t JOIN orders o ON o.id = t.order_id \
+         WHERE CASE WHEN t.rate > 0 THEN 1 ELSE 0 END <> CASE WHEN o.time_minutes IS NULL THEN 0 ELSE 1 END \
+            OR COALESCE(o.time_rate, t.rate) <> t.rate \
+            OR COALESCE(o.time_amount, 0) <> COALESCE((o.time_rate * o.time_minutes * 2 + 60) / 120, 0)",
     ),
     (
         "each paid order has exactly one payment equal to its total, others none",
@@ -79,6 +139,11 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT o.id || ': no order.created event' AS detail FROM orders o \
          WHERE o.created_at >= (SELECT MIN(at) FROM changes) \
            AND o.id NOT IN (SELECT resource_id FROM changes WHERE type = 'order.created')",
+    ),
+    (
+        "ledger rows of a tab name a tab that exists",
+        "SELECT CAST(m.id AS TEXT) || ': tab ' || m.tab_id AS detail FROM stock_movements m \
+         LEFT JOIN tabs t ON t.id = m.tab_id WHERE m.tab_id IS NOT NULL AND t.id IS NULL",
     ),
     (
         "ledger rows of an order name an order that exists",

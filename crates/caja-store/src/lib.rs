@@ -24,6 +24,7 @@ mod presenter;
 mod products;
 mod rows;
 mod store;
+mod tabs;
 pub mod writer;
 
 pub use check::Violation;

@@ -1,11 +1,12 @@
 //! Reading rows into domain values. A row that does not parse is corruption, reported as
 //! such rather than papered over.
 
-use caja_core::ids::{OrderId, ProductId};
+use caja_core::ids::{OrderId, ProductId, TabId, TabItemId};
 use caja_core::ledger::Movement;
 use caja_core::money::{Currency, Money};
 use caja_core::order::{Customer, Order, OrderLine};
 use caja_core::product::{Product, ProductName, Sku, Stock, Version};
+use caja_core::tab::{Period, Rounding, Tab, TabItem, TimeCharge};
 use caja_core::time::{self, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -58,7 +59,8 @@ pub(crate) fn product(row: &AnyRow) -> Result<Product, StoreError> {
 }
 
 pub(crate) const ORDER_COLUMNS: &str = "id, number, status, subtotal, tip, total, currency, \
-     note, customer_name, customer_email, created_at, updated_at, expires_at";
+     note, customer_name, customer_email, created_at, updated_at, expires_at, tab_id, \
+     time_minutes, time_rate, time_amount";
 
 pub(crate) const LINE_COLUMNS: &str =
     "order_id, line_no, product_id, sku, name, quantity, unit_price, line_total";
@@ -83,6 +85,17 @@ pub(crate) fn order(row: &AnyRow, lines: Vec<OrderLine>) -> Result<Order, StoreE
         currency: Currency::parse("currency", &text(row, "currency")?)?,
         note: opt_text(row, "note")?,
         customer,
+        tab_id: opt_text(row, "tab_id")?
+            .map(|t| TabId::parse("tab_id", &t))
+            .transpose()?,
+        time: match row.try_get::<Option<i64>, _>("time_minutes")? {
+            Some(minutes) => Some(TimeCharge {
+                minutes,
+                rate_per_hour: int(row, "time_rate")?,
+                amount: int(row, "time_amount")?,
+            }),
+            None => None,
+        },
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
         expires_at: timestamp(row, "expires_at")?,
@@ -105,7 +118,7 @@ pub(crate) fn line(row: &AnyRow) -> Result<(String, OrderLine), StoreError> {
 }
 
 pub(crate) const MOVEMENT_COLUMNS: &str =
-    "id, product_id, delta, reason, note, order_id, stock_after, created_at";
+    "id, product_id, delta, reason, note, order_id, tab_id, stock_after, created_at";
 
 pub(crate) fn movement(row: &AnyRow) -> Result<Movement, StoreError> {
     Ok(Movement {
@@ -117,7 +130,102 @@ pub(crate) fn movement(row: &AnyRow) -> Result<Movement, StoreError> {
         order_id: opt_text(row, "order_id")?
             .map(|o| OrderId::parse("order_id", &o))
             .transpose()?,
+        tab_id: opt_text(row, "tab_id")?
+            .map(|t| TabId::parse("tab_id", &t))
+            .transpose()?,
         stock_after: int(row, "stock_after")?,
         created_at: timestamp(row, "created_at")?,
     })
+}
+
+pub(crate) const TAB_COLUMNS: &str = "id, label, resource, status, rate, currency, unit_minutes, \
+     minimum_minutes, grace_minutes, customer_name, customer_email, note, periods, order_id, \
+     void_reason, version, opened_at, closed_at, updated_at";
+
+pub(crate) const ITEM_COLUMNS: &str =
+    "id, tab_id, product_id, sku, name, quantity, unit_price, note, added_at, removed_at";
+
+/// A tab row, with its items read separately.
+pub(crate) fn tab(row: &AnyRow, items: Vec<TabItem>) -> Result<Tab, StoreError> {
+    let customer = match opt_text(row, "customer_name")? {
+        Some(name) => Some(Customer {
+            name,
+            email: opt_text(row, "customer_email")?,
+        }),
+        None => None,
+    };
+    Ok(Tab {
+        id: TabId::parse("id", &text(row, "id")?)?,
+        label: text(row, "label")?,
+        resource: opt_text(row, "resource")?,
+        status: text(row, "status")?.parse()?,
+        rate_per_hour: int(row, "rate")?,
+        currency: Currency::parse("currency", &text(row, "currency")?)?,
+        rounding: Rounding::parse(
+            int(row, "unit_minutes")?,
+            int(row, "minimum_minutes")?,
+            int(row, "grace_minutes")?,
+        )?,
+        customer,
+        note: opt_text(row, "note")?,
+        periods: periods(&text(row, "periods")?)?,
+        items,
+        order_id: opt_text(row, "order_id")?
+            .map(|o| OrderId::parse("order_id", &o))
+            .transpose()?,
+        void_reason: opt_text(row, "void_reason")?,
+        version: Version(int(row, "version")?),
+        opened_at: timestamp(row, "opened_at")?,
+        closed_at: opt_timestamp(row, "closed_at")?,
+        updated_at: timestamp(row, "updated_at")?,
+    })
+}
+
+/// An item row and the tab it is on.
+pub(crate) fn item(row: &AnyRow) -> Result<(String, TabItem), StoreError> {
+    Ok((
+        text(row, "tab_id")?,
+        TabItem {
+            id: TabItemId::parse("id", &text(row, "id")?)?,
+            product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
+            sku: text(row, "sku")?,
+            name: text(row, "name")?,
+            quantity: int(row, "quantity")?,
+            unit_price: int(row, "unit_price")?,
+            note: opt_text(row, "note")?,
+            added_at: timestamp(row, "added_at")?,
+            removed_at: opt_timestamp(row, "removed_at")?,
+        },
+    ))
+}
+
+/// The periods column: `[{"started_at": …, "ended_at": … | null}, …]`.
+pub(crate) fn periods_json(periods: &[Period]) -> String {
+    let list: Vec<serde_json::Value> = periods
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "started_at": time::format(&p.started_at),
+                "ended_at": p.ended_at.as_ref().map(time::format),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+fn periods(raw: &str) -> Result<Vec<Period>, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("a tab's periods: {raw}"));
+    let list: Vec<serde_json::Value> = serde_json::from_str(raw).map_err(|_| corrupt())?;
+    list.iter()
+        .map(|p| {
+            let started = p["started_at"].as_str().ok_or_else(corrupt)?;
+            Ok(Period {
+                started_at: time::parse("started_at", started)?,
+                ended_at: match &p["ended_at"] {
+                    serde_json::Value::Null => None,
+                    v => Some(time::parse("ended_at", v.as_str().ok_or_else(corrupt)?)?),
+                },
+            })
+        })
+        .collect()
 }

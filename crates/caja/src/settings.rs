@@ -95,6 +95,8 @@ pub struct FileSettings {
     pub idempotency_retention: Option<u64>,
     pub order_max_quantity: Option<i64>,
     pub order_max_lines: Option<usize>,
+    pub tab_rate: Option<i64>,
+    pub tab_rounding: Option<String>,
     pub write_batching: Option<bool>,
     pub max_batch: Option<usize>,
     pub changes_retention: Option<u64>,
@@ -299,6 +301,14 @@ pub struct ServeFlags {
     /// Most lines in one order. Default: 100
     #[arg(long, env = "CAJA_ORDER_MAX_LINES", value_name = "N")]
     pub order_max_lines: Option<usize>,
+    /// A new tab's hourly rate in minor units when it names none (0: tabs bill no time).
+    /// Default: 0
+    #[arg(long, env = "CAJA_TAB_RATE", value_name = "AMOUNT")]
+    pub tab_rate: Option<i64>,
+    /// A new tab's rounding when it names none, as `UNIT/MINIMUM/GRACE` in minutes: past
+    /// the grace, time is billed in whole units, at least the minimum. Default: 1/0/0
+    #[arg(long, env = "CAJA_TAB_ROUNDING", value_name = "U/M/G")]
+    pub tab_rounding: Option<String>,
     /// Commit concurrent checkouts together (group commit); `false` gives one transaction
     /// per checkout, the baseline benchmarks compare with. Default: true
     #[arg(long, env = "CAJA_WRITE_BATCHING", value_name = "BOOL")]
@@ -463,6 +473,25 @@ impl ServeFlags {
         if !(1..=ceiling.max_lines).contains(&order_limits.max_lines) {
             return Err(invalid("order_max_lines", "must be between 1 and 1000"));
         }
+        let tab_rate = self.tab_rate.or(file.tab_rate).unwrap_or(0);
+        if !(0..=caja_core::money::MAX_AMOUNT).contains(&tab_rate) {
+            return Err(invalid(
+                "tab_rate",
+                "must be between 0 and 1000000000000 minor units",
+            ));
+        }
+        let tab_rounding = match self.tab_rounding.clone().or(file.tab_rounding) {
+            None => caja_core::tab::Rounding::default(),
+            Some(raw) => parse_rounding(&raw)
+                .ok_or_else(|| {
+                    caja_core::DomainError::invalid(
+                        "tab_rounding",
+                        "must be UNIT/MINIMUM/GRACE in minutes, e.g. 15/60/5",
+                    )
+                })
+                .and_then(|(u, m, g)| caja_core::tab::Rounding::parse(u, m, g))
+                .map_err(|e| invalid("tab_rounding", e))?,
+        };
         let max_batch = self.max_batch.or(file.max_batch).unwrap_or(256);
         if !(1..=4096).contains(&max_batch) {
             return Err(invalid("max_batch", "must be between 1 and 4096"));
@@ -508,6 +537,8 @@ impl ServeFlags {
                 idempotency_wait,
                 idempotency_retention,
                 order_limits,
+                tab_rate,
+                tab_rounding,
                 write_batching: self.write_batching.or(file.write_batching).unwrap_or(true),
                 max_batch,
                 changes_retention,
@@ -524,6 +555,13 @@ impl ServeFlags {
             log_format: log_format.or(file.log_format).unwrap_or_default(),
         })
     }
+}
+
+/// `UNIT/MINIMUM/GRACE`, three whole numbers of minutes.
+fn parse_rounding(raw: &str) -> Option<(i64, i64, i64)> {
+    let mut parts = raw.split('/').map(|p| p.trim().parse::<i64>().ok());
+    let rounding = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(rounding)
 }
 
 /// The log format for subcommands other than `serve`.

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::ids::{OrderId, ProductId};
+use crate::ids::{OrderId, ProductId, TabId, TabItemId};
 use crate::ledger::{Movement, Reason};
 use crate::order::{Order, OrderStatus, PaymentMethod};
 use crate::product::{Product, Stock, Version};
+use crate::tab::Tab;
 use crate::time::Timestamp;
 
 use super::world::World;
@@ -20,6 +21,26 @@ pub struct Payment {
     pub amount: i64,
     pub reference: Option<String>,
     pub created_at: Timestamp,
+}
+
+/// Who holds the stock a ledger row moves, if anyone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Held<'a> {
+    /// A person moved it (restock, correction, damage, return).
+    Nobody,
+    Order(&'a OrderId),
+    Tab(&'a TabId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TabEvent {
+    Opened,
+    ItemAdded,
+    ItemRemoved,
+    Paused,
+    Resumed,
+    Closed,
+    Voided,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +59,7 @@ pub enum Event {
     /// `order.<its new status>`.
     Order(Order),
     StockMoved(Movement),
+    Tab(TabEvent, Tab),
 }
 
 impl Event {
@@ -57,6 +79,15 @@ impl Event {
                 OrderStatus::Refunded => "order.refunded",
             },
             Event::StockMoved(_) => "stock.moved",
+            Event::Tab(kind, _) => match kind {
+                TabEvent::Opened => "tab.opened",
+                TabEvent::ItemAdded => "tab.item_added",
+                TabEvent::ItemRemoved => "tab.item_removed",
+                TabEvent::Paused => "tab.paused",
+                TabEvent::Resumed => "tab.resumed",
+                TabEvent::Closed => "tab.closed",
+                TabEvent::Voided => "tab.voided",
+            },
         }
     }
 
@@ -65,6 +96,7 @@ impl Event {
             Event::Product(_, p) => p.id.as_str(),
             Event::OrderCreated(o) | Event::Order(o) => o.id.as_str(),
             Event::StockMoved(m) => m.product_id.as_str(),
+            Event::Tab(_, t) => t.id.as_str(),
         }
     }
 }
@@ -94,6 +126,13 @@ pub struct Effects {
     pub events: Vec<Event>,
     /// Admin actions, in decision order.
     pub audits: Vec<AuditNote>,
+    pub created_tabs: Vec<TabId>,
+    /// Tabs changed that existed before the batch.
+    pub changed_tabs: BTreeSet<TabId>,
+    /// Items put on tabs.
+    pub added_items: Vec<(TabId, TabItemId)>,
+    /// Items taken off tabs.
+    pub removed_items: Vec<(TabId, TabItemId)>,
 }
 
 impl Effects {
@@ -107,7 +146,7 @@ impl Effects {
         delta: i64,
         reason: Reason,
         note: Option<&str>,
-        order_id: Option<&OrderId>,
+        held: Held<'_>,
         now: Timestamp,
     ) -> Option<Movement> {
         let id = world.movement_ids.take();
@@ -122,7 +161,14 @@ impl Effects {
             delta,
             reason,
             note: note.map(str::to_owned),
-            order_id: order_id.cloned(),
+            order_id: match held {
+                Held::Order(o) => Some(o.clone()),
+                _ => None,
+            },
+            tab_id: match held {
+                Held::Tab(t) => Some(t.clone()),
+                _ => None,
+            },
             stock_after: after,
             created_at: now,
         };
@@ -150,6 +196,12 @@ impl Effects {
     pub(crate) fn product_changed(&mut self, id: &ProductId) {
         if !self.created_products.contains(id) {
             self.changed_products.insert(id.clone());
+        }
+    }
+
+    pub(crate) fn tab_changed(&mut self, id: &TabId) {
+        if !self.created_tabs.contains(id) {
+            self.changed_tabs.insert(id.clone());
         }
     }
 
@@ -185,5 +237,7 @@ impl Effects {
             && self.movements.is_empty()
             && self.events.is_empty()
             && self.audits.is_empty()
+            && self.created_tabs.is_empty()
+            && self.changed_tabs.is_empty()
     }
 }

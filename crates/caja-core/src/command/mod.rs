@@ -13,15 +13,18 @@ mod orders;
 mod products;
 mod refusal;
 mod stock;
+mod tabs;
 mod world;
 
-use crate::ids::{OrderId, ProductId};
+use crate::ids::{OrderId, ProductId, TabId, TabItemId};
 use crate::ledger::Reason;
+use crate::money::Money;
 use crate::order::{NewOrder, Order, PaymentMethod};
 use crate::product::{NewProduct, Product, ProductPatch, Sku, Version};
+use crate::tab::{NewTab, Tab};
 use crate::time::Timestamp;
 
-pub use effects::{AuditNote, Effects, Event, Payment, ProductEvent};
+pub use effects::{AuditNote, Effects, Event, Payment, ProductEvent, TabEvent};
 pub use refusal::Refusal;
 pub use world::{IdPool, World};
 
@@ -69,6 +72,36 @@ pub enum Command {
         product: ProductId,
         expected: Version,
     },
+    OpenTab(NewTab),
+    /// Put an item on an open tab, reserving its stock at once.
+    AddTabItem {
+        tab: TabId,
+        product: ProductId,
+        quantity: i64,
+        note: Option<String>,
+    },
+    /// Take an item off an open tab, releasing its stock; `expected` is the tab's version.
+    RemoveTabItem {
+        tab: TabId,
+        item: TabItemId,
+        expected: Version,
+    },
+    PauseTab {
+        tab: TabId,
+    },
+    ResumeTab {
+        tab: TabId,
+    },
+    /// Close the tab into one order awaiting payment.
+    CloseTab {
+        tab: TabId,
+        tip: Money,
+    },
+    /// Give every item's stock back and charge nothing.
+    VoidTab {
+        tab: TabId,
+        reason: String,
+    },
 }
 
 /// The rows a command reads, which the writer locks and loads before deciding. Orders are
@@ -76,6 +109,10 @@ pub enum Command {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Needs {
     pub orders: Vec<OrderId>,
+    /// Tabs, locked before anything else a command reads.
+    pub tabs: Vec<TabId>,
+    /// Open tabs holding these resources (for uniqueness).
+    pub resources: Vec<String>,
     pub products: Vec<ProductId>,
     /// Live products holding these skus (for uniqueness).
     pub skus: Vec<Sku>,
@@ -86,6 +123,8 @@ pub struct Needs {
     pub movements: usize,
     /// Whether the command may release or restock the lines of the orders it names.
     pub order_movements: bool,
+    /// Whether the command may release every item of the tabs it names.
+    pub tab_movements: bool,
 }
 
 impl Command {
@@ -128,6 +167,35 @@ impl Command {
                 products: vec![product.clone()],
                 ..Needs::default()
             },
+            Command::OpenTab(new) => Needs {
+                resources: new.resource.iter().cloned().collect(),
+                ..Needs::default()
+            },
+            Command::AddTabItem { tab, product, .. } => Needs {
+                tabs: vec![tab.clone()],
+                products: vec![product.clone()],
+                movements: 1,
+                ..Needs::default()
+            },
+            Command::RemoveTabItem { tab, .. } => Needs {
+                tabs: vec![tab.clone()],
+                movements: 1,
+                ..Needs::default()
+            },
+            Command::PauseTab { tab } | Command::ResumeTab { tab } => Needs {
+                tabs: vec![tab.clone()],
+                ..Needs::default()
+            },
+            Command::CloseTab { tab, .. } => Needs {
+                tabs: vec![tab.clone()],
+                order_numbers: true,
+                ..Needs::default()
+            },
+            Command::VoidTab { tab, .. } => Needs {
+                tabs: vec![tab.clone()],
+                tab_movements: true,
+                ..Needs::default()
+            },
         }
     }
 }
@@ -140,6 +208,10 @@ pub enum Answer {
     ProductCreated(Product),
     Product(Product),
     Movement(Movement),
+    TabOpened(Tab),
+    /// The tab with its new item (the last of its items).
+    TabItemAdded(Tab),
+    Tab(Tab),
     /// Nothing changed and nothing is owed an answer (an expiry that found the order
     /// already settled).
     Unchanged,
@@ -208,6 +280,30 @@ pub fn decide(
         Command::ArchiveProduct { product, expected } => {
             products::archive(product, *expected, world, effects, now)
         }
+        Command::OpenTab(new) => tabs::open(new, world, effects, now),
+        Command::AddTabItem {
+            tab,
+            product,
+            quantity,
+            note,
+        } => tabs::add_item(
+            tab,
+            product,
+            *quantity,
+            note.as_deref(),
+            world,
+            effects,
+            now,
+        ),
+        Command::RemoveTabItem {
+            tab,
+            item,
+            expected,
+        } => tabs::remove_item(tab, item, *expected, world, effects, now),
+        Command::PauseTab { tab } => tabs::pause(tab, world, effects, now),
+        Command::ResumeTab { tab } => tabs::resume(tab, world, effects, now),
+        Command::CloseTab { tab, tip } => tabs::close(tab, *tip, world, effects, now, policy),
+        Command::VoidTab { tab, reason } => tabs::void(tab, reason, world, effects, now),
     }
 }
 

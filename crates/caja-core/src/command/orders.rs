@@ -5,7 +5,7 @@ use crate::ledger::Reason;
 use crate::order::{self, NewOrder, Order, OrderAction, OrderStatus, PaymentMethod};
 use crate::time::Timestamp;
 
-use super::effects::{Effects, Event, Payment};
+use super::effects::{Effects, Event, Held, Payment};
 use super::{Answer, Outcome, Policy, Refusal, World};
 
 pub(super) fn checkout(
@@ -25,7 +25,7 @@ pub(super) fn checkout(
             -line.quantity,
             Reason::Sale,
             None,
-            Some(&order.id),
+            Held::Order(&order.id),
             now,
         );
     }
@@ -72,7 +72,7 @@ fn settle(
                 line.quantity,
                 reason,
                 None,
-                Some(&order.id),
+                Held::Order(&order.id),
                 now,
             );
         }

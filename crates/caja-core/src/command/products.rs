@@ -37,6 +37,7 @@ pub(super) fn create(
             reason: Reason::Initial,
             note: None,
             order_id: None,
+            tab_id: None,
             stock_after: product.stock.value(),
             created_at: now,
         });

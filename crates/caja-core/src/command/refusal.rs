@@ -1,8 +1,10 @@
 //! Why a command was refused: each refusal has a stable problem type, which the API shows
 //! and the metrics count.
 
+use crate::ids::{OrderId, TabId};
 use crate::order::{InvalidTransition, Shortage};
 use crate::product::Version;
+use crate::tab::TabAction;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -37,6 +39,26 @@ pub enum Refusal {
     },
     /// A live product already has this sku.
     DuplicateSku,
+    TabNotFound,
+    TabItemNotFound,
+    /// Another open tab holds the resource.
+    ResourceBusy {
+        resource: String,
+        tab: TabId,
+    },
+    /// The tab is not in a state that allows the action (`state` is open, paused, closed
+    /// or void); a closed tab names its order.
+    TabTransition {
+        state: &'static str,
+        action: TabAction,
+        order: Option<OrderId>,
+    },
+    /// Nothing to charge: no items and no time line.
+    EmptyTab,
+    /// The tab holds [`crate::tab::MAX_TAB_ITEMS`] items already.
+    TabFull {
+        max: usize,
+    },
 }
 
 impl Refusal {
@@ -46,13 +68,19 @@ impl Refusal {
             Refusal::UnknownProducts(_) => "unknown-product",
             Refusal::OutOfStock(_) | Refusal::NotEnoughStock { .. } => "out-of-stock",
             Refusal::AmountTooLarge { .. } => "amount-too-large",
-            Refusal::OrderNotFound | Refusal::ProductNotFound => "not-found",
-            Refusal::InvalidTransition(_) => "invalid-transition",
+            Refusal::OrderNotFound
+            | Refusal::ProductNotFound
+            | Refusal::TabNotFound
+            | Refusal::TabItemNotFound => "not-found",
+            Refusal::InvalidTransition(_) | Refusal::TabTransition { .. } => "invalid-transition",
             Refusal::AmountMismatch { .. } => "amount-mismatch",
             Refusal::Archived => "archived",
             Refusal::StockLimit { .. } => "stock-limit",
             Refusal::StaleVersion { .. } => "precondition-failed",
             Refusal::DuplicateSku => "duplicate-sku",
+            Refusal::ResourceBusy { .. } => "resource-busy",
+            Refusal::EmptyTab => "empty-tab",
+            Refusal::TabFull { .. } => "tab-full",
         }
     }
 }

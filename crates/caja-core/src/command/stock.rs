@@ -5,7 +5,7 @@ use crate::ledger::{self, Reason};
 use crate::product::Stock;
 use crate::time::Timestamp;
 
-use super::effects::{Effects, Event};
+use super::effects::{Effects, Event, Held};
 use super::{Answer, Outcome, Refusal, World};
 
 pub(super) fn move_stock(
@@ -29,7 +29,7 @@ pub(super) fn move_stock(
     }
     let before = product.clone();
     let movement = effects
-        .move_stock(world, id, delta, reason, note, None, now)
+        .move_stock(world, id, delta, reason, note, Held::Nobody, now)
         .ok_or(Refusal::ProductNotFound)?;
     effects.audit(
         "stock.moved",

@@ -303,3 +303,145 @@ fn commands_name_what_they_read() {
     .needs();
     assert!(cancel.order_movements && cancel.products.is_empty());
 }
+
+fn open_tab(resource: Option<&str>, rate: i64) -> Command {
+    Command::OpenTab(crate::tab::NewTab {
+        label: "Desk".into(),
+        resource: resource.map(str::to_owned),
+        rate_per_hour: rate,
+        currency: mxn(),
+        rounding: crate::tab::Rounding::default(),
+        customer: None,
+        note: None,
+    })
+}
+
+fn opened(outcome: Outcome) -> crate::tab::Tab {
+    match outcome {
+        Ok(Answer::TabOpened(t)) => t,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn add(tab: &crate::tab::Tab, p: &Product, quantity: i64) -> Command {
+    Command::AddTabItem {
+        tab: tab.id.clone(),
+        product: p.id.clone(),
+        quantity,
+        note: None,
+    }
+}
+
+fn close(tab: &crate::tab::Tab) -> Command {
+    Command::CloseTab {
+        tab: tab.id.clone(),
+        tip: Money {
+            amount: 500,
+            currency: mxn(),
+        },
+    }
+}
+
+#[test]
+fn a_resource_holds_one_open_tab_at_a_time() {
+    let mut w = world(&[]);
+    let mut e = Effects::default();
+    let first = opened(run(&open_tab(Some("desk-3"), 0), &mut w, &mut e, t0()));
+    let second = run(&open_tab(Some("desk-3"), 0), &mut w, &mut e, t0());
+    assert!(matches!(second, Err(Refusal::ResourceBusy { ref tab, .. }) if *tab == first.id));
+    opened(run(&open_tab(Some("desk-4"), 0), &mut w, &mut e, t0()));
+    opened(run(&open_tab(None, 0), &mut w, &mut e, t0()));
+}
+
+#[test]
+fn items_reserve_stock_at_once_and_closing_bills_them_with_the_time() {
+    let p = product("COFFEE", 3);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let tab = opened(run(&open_tab(Some("desk-3"), 6000), &mut w, &mut e, t0()));
+    run(&add(&tab, &p, 2), &mut w, &mut e, t0()).unwrap();
+    let short = run(&add(&tab, &p, 2), &mut w, &mut e, t0());
+    assert!(matches!(short, Err(Refusal::OutOfStock(ref s)) if s[0].available == 1));
+    assert_eq!(w.products[&p.id].stock.value(), 1);
+    assert_eq!(e.movements.len(), 1);
+    assert_eq!(e.movements[0].reason, Reason::Tab);
+    assert_eq!(e.movements[0].tab_id.as_ref(), Some(&tab.id));
+
+    let later = t0() + chrono::Duration::minutes(90);
+    let order = created(run(&close(&tab), &mut w, &mut e, later));
+    assert_eq!(order.tab_id.as_ref(), Some(&tab.id));
+    assert_eq!(order.lines.len(), 1);
+    assert_eq!(order.lines[0].quantity, 2);
+    let time = order.time.unwrap();
+    assert_eq!((time.minutes, time.amount), (90, 9000));
+    assert_eq!(order.subtotal, 200 + 9000);
+    assert_eq!(order.total, 200 + 9000 + 500);
+    assert_eq!(e.movements.len(), 1, "closing moves no stock");
+
+    let again = run(&close(&tab), &mut w, &mut e, later);
+    assert!(
+        matches!(again, Err(Refusal::TabTransition { state: "closed", order: Some(ref o), .. }) if *o == order.id)
+    );
+    let late_item = run(&add(&tab, &p, 1), &mut w, &mut e, later);
+    assert_eq!(late_item.unwrap_err().kind(), "invalid-transition");
+}
+
+#[test]
+fn voiding_gives_every_item_back_and_charges_nothing() {
+    let p = product("SANDWICH", 5);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let tab = opened(run(&open_tab(None, 0), &mut w, &mut e, t0()));
+    run(&add(&tab, &p, 2), &mut w, &mut e, t0()).unwrap();
+    run(&add(&tab, &p, 1), &mut w, &mut e, t0()).unwrap();
+    assert_eq!(w.products[&p.id].stock.value(), 2);
+    let void = Command::VoidTab {
+        tab: tab.id.clone(),
+        reason: "walked out".into(),
+    };
+    run(&void, &mut w, &mut e, t0()).unwrap();
+    assert_eq!(w.products[&p.id].stock.value(), 5);
+    assert!(e.created_orders.is_empty());
+    assert_eq!(e.audits.len(), 1);
+    let closing = run(&close(&tab), &mut w, &mut e, t0());
+    assert_eq!(closing.unwrap_err().kind(), "invalid-transition");
+}
+
+#[test]
+fn an_empty_tab_without_a_rate_has_nothing_to_close_into() {
+    let mut w = world(&[]);
+    let mut e = Effects::default();
+    let tab = opened(run(&open_tab(None, 0), &mut w, &mut e, t0()));
+    assert_eq!(
+        run(&close(&tab), &mut w, &mut e, t0()),
+        Err(Refusal::EmptyTab)
+    );
+    assert_eq!(w.last_order_number, 0, "no number taken");
+}
+
+#[test]
+fn pausing_twice_or_resuming_a_running_tab_is_refused() {
+    let mut w = world(&[]);
+    let mut e = Effects::default();
+    let tab = opened(run(&open_tab(None, 100), &mut w, &mut e, t0()));
+    let pause = Command::PauseTab {
+        tab: tab.id.clone(),
+    };
+    let resume = Command::ResumeTab {
+        tab: tab.id.clone(),
+    };
+    assert_eq!(
+        run(&resume, &mut w, &mut e, t0()).unwrap_err().kind(),
+        "invalid-transition"
+    );
+    run(&pause, &mut w, &mut e, t0()).unwrap();
+    assert!(matches!(
+        run(&pause, &mut w, &mut e, t0()),
+        Err(Refusal::TabTransition {
+            state: "paused",
+            ..
+        })
+    ));
+    run(&resume, &mut w, &mut e, t0()).unwrap();
+    assert_eq!(w.tabs[&tab.id].periods.len(), 2);
+}

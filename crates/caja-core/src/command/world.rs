@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::ids::{OrderId, ProductId};
+use crate::ids::{OrderId, ProductId, TabId};
 use crate::order::Order;
 use crate::product::{Product, Sku};
+use crate::tab::{Tab, TabStatus};
 
 /// Ids handed out before deciding: ledger rows are numbered in memory so a movement's
 /// answer and event can show its id, and the rows are then written in one statement.
@@ -30,6 +31,7 @@ impl IdPool {
 pub struct World {
     pub products: BTreeMap<ProductId, Product>,
     pub orders: BTreeMap<OrderId, Order>,
+    pub tabs: BTreeMap<TabId, Tab>,
     /// The last order number handed out (read from its counter when the batch may create
     /// orders).
     pub last_order_number: i64,
@@ -42,6 +44,13 @@ impl World {
         self.products
             .values()
             .find(|p| !p.archived && p.sku == *sku && Some(&p.id) != except)
+    }
+
+    /// The open tab holding `resource`.
+    pub fn resource_holder(&self, resource: &str) -> Option<&Tab> {
+        self.tabs
+            .values()
+            .find(|t| t.status == TabStatus::Open && t.resource.as_deref() == Some(resource))
     }
 
     pub(crate) fn next_order_number(&mut self) -> i64 {

@@ -33,8 +33,8 @@ pub struct ChangesQuery {
     pub after: Option<i64>,
     /// At most this many events (1–1000, default 100).
     pub limit: Option<i64>,
-    /// Comma-separated topics: products, orders, stock, product:ID, order:ID. None: every
-    /// topic the key may see.
+    /// Comma-separated topics: products, orders, stock, tabs, product:ID, order:ID, tab:ID.
+    /// None: every topic the key may see.
     pub topics: Option<String>,
     /// Seconds to wait for an event when there is none yet (0–25).
     pub wait: Option<i64>,

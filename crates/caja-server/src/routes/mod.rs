@@ -8,3 +8,4 @@ pub mod orders;
 pub mod products;
 pub mod stock;
 pub mod stream;
+pub mod tabs;

@@ -189,7 +189,7 @@ fn product_id(raw: &str) -> ApiResult<ProductId> {
 }
 
 /// The version the client last saw, from `If-Match`; required for every change.
-fn if_match(headers: &HeaderMap) -> ApiResult<Version> {
+pub(crate) fn if_match(headers: &HeaderMap) -> ApiResult<Version> {
     let value = headers
         .get(header::IF_MATCH)
         .ok_or_else(ApiError::precondition_required)?;

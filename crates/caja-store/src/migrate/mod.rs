@@ -61,9 +61,32 @@ impl Migration {
         }
     }
 
-    /// The tables this migration's `down` script drops: what reverting it destroys.
+    /// The tables this migration's `down` script drops: what reverting it destroys. A table
+    /// rebuilt in place (dropped, then a copy renamed to its name, as SQLite changes a
+    /// constraint) keeps its rows and is not listed.
     pub fn drops(&self) -> Vec<&'static str> {
         let down: &'static str = self.down;
+        let rebuilt: Vec<&str> = down
+            .split(';')
+            .filter_map(|statement| {
+                let words: Vec<&str> = statement
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .flat_map(str::split_whitespace)
+                    .collect();
+                match words.as_slice() {
+                    [alter, table, _, rename, to, name]
+                        if alter.eq_ignore_ascii_case("ALTER")
+                            && table.eq_ignore_ascii_case("TABLE")
+                            && rename.eq_ignore_ascii_case("RENAME")
+                            && to.eq_ignore_ascii_case("TO") =>
+                    {
+                        Some(*name)
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
         down.split(';')
             .filter_map(|statement| {
                 let words: Vec<&'static str> = statement.split_whitespace().collect();
@@ -86,6 +109,7 @@ impl Migration {
                 }
             })
             .map(|name| name.trim_end_matches(';'))
+            .filter(|name| !rebuilt.contains(name))
             .collect()
     }
 
@@ -160,6 +184,9 @@ mod tests {
             assert_eq!(changes.drops(), vec!["changes"]);
             let orders = embedded(engine).iter().find(|m| m.version == 3).unwrap();
             assert!(orders.drops().contains(&"orders"), "{:?}", orders.drops());
+            // The ledger is rebuilt in place on SQLite, never lost.
+            let tabs = embedded(engine).iter().find(|m| m.version == 7).unwrap();
+            assert_eq!(tabs.drops(), vec!["tab_items", "tabs"], "{engine}");
         }
     }
 

@@ -22,7 +22,7 @@ pub(super) async fn execute(
     let mut tx = store.begin_write().await?;
 
     // 1. Keys, in key order, before any row: every writer takes locks in the one order
-    //    keys → orders → products → counters, so no two transactions on any number of
+    //    keys → tabs → orders → products → counters, so no two transactions on any number of
     //    replicas ever wait on each other in a cycle.
     let mut settled = claim::claim(&mut tx, dialect, submissions, options.key_wait, now).await?;
     let fresh: Vec<usize> = (0..submissions.len())

@@ -1,10 +1,10 @@
-//! Locking and loading the rows a batch's commands read, in the one lock order: orders,
-//! then products (each by id), then the order-number counter.
+//! Locking and loading the rows a batch's commands read, in the one lock order: tabs, then
+//! orders, then products (each by id), then the order-number counter.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use caja_core::command::{Command, IdPool, World};
-use caja_core::ids::{OrderId, ProductId};
+use caja_core::ids::{OrderId, ProductId, TabId};
 use caja_core::order::OrderStatus;
 use caja_core::product::{Sku, Version};
 use sqlx::{Any, Transaction};
@@ -12,7 +12,8 @@ use sqlx::{Any, Transaction};
 use super::claim::CHUNK;
 use crate::dialect::Dialect;
 use crate::orders::with_lines;
-use crate::rows::{product, ORDER_COLUMNS, PRODUCT_COLUMNS};
+use crate::rows::{product, ORDER_COLUMNS, PRODUCT_COLUMNS, TAB_COLUMNS};
+use crate::tabs::with_items;
 use crate::StoreError;
 
 /// The rows as loaded, before any decision: what the guarded updates expect to find.
@@ -20,6 +21,7 @@ use crate::StoreError;
 pub(super) struct Loaded {
     pub product_versions: BTreeMap<ProductId, Version>,
     pub order_statuses: BTreeMap<OrderId, OrderStatus>,
+    pub tab_versions: BTreeMap<TabId, Version>,
     /// The last order number before the batch, and how many the batch took, if it may
     /// create orders.
     pub order_numbers: Option<(i64, i64)>,
@@ -33,6 +35,51 @@ pub(super) async fn load(
     let needs: Vec<_> = commands.iter().map(|c| c.needs()).collect();
     let mut world = World::default();
     let mut loaded = Loaded::default();
+
+    let tab_ids: BTreeSet<&TabId> = needs.iter().flat_map(|n| &n.tabs).collect();
+    let tab_ids: Vec<&TabId> = tab_ids.into_iter().collect();
+    for chunk in tab_ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT {TAB_COLUMNS} FROM tabs WHERE id IN ({}) ORDER BY id{}",
+            dialect.params().list(chunk.len()),
+            dialect.lock_rows()
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        let rows = q.fetch_all(&mut **tx).await?;
+        for tab in with_items(&mut **tx, dialect, &rows).await? {
+            loaded.tab_versions.insert(tab.id.clone(), tab.version);
+            world.tabs.insert(tab.id.clone(), tab);
+        }
+    }
+    // Open holders of the resources the batch would take. Not locked: the unique index is
+    // the last word, and a race it catches fails the batch, whose writes then run alone.
+    let resources: BTreeSet<&str> = needs
+        .iter()
+        .flat_map(|n| &n.resources)
+        .map(String::as_str)
+        .collect();
+    let resources: Vec<&str> = resources.into_iter().collect();
+    for chunk in resources.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT {TAB_COLUMNS} FROM tabs WHERE status = 'open' AND resource IN ({})",
+            dialect.params().list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q.bind(*r);
+        }
+        let rows = q.fetch_all(&mut **tx).await?;
+        for tab in with_items(&mut **tx, dialect, &rows).await? {
+            loaded
+                .tab_versions
+                .entry(tab.id.clone())
+                .or_insert(tab.version);
+            world.tabs.entry(tab.id.clone()).or_insert(tab);
+        }
+    }
 
     let order_ids: BTreeSet<&OrderId> = needs.iter().flat_map(|n| &n.orders).collect();
     let order_ids: Vec<&OrderId> = order_ids.into_iter().collect();
@@ -56,6 +103,9 @@ pub(super) async fn load(
     let mut product_ids: BTreeSet<&ProductId> = needs.iter().flat_map(|n| &n.products).collect();
     for order in world.orders.values() {
         product_ids.extend(order.lines.iter().map(|l| &l.product_id));
+    }
+    for tab in world.tabs.values() {
+        product_ids.extend(tab.live_items().map(|i| &i.product_id));
     }
     let product_ids: Vec<ProductId> = product_ids.into_iter().cloned().collect();
     for chunk in product_ids.chunks(CHUNK * 4) {
@@ -117,7 +167,16 @@ pub(super) async fn load(
             } else {
                 0
             };
-            n.movements + of_orders
+            let of_tabs: usize = if n.tab_movements {
+                n.tabs
+                    .iter()
+                    .filter_map(|id| world.tabs.get(id))
+                    .map(|t| t.live_items().count())
+                    .sum()
+            } else {
+                0
+            };
+            n.movements + of_orders + of_tabs
         })
         .sum();
     let (last_order_number, ids) = dialect.reserve(tx, orders, movements).await?;

@@ -7,6 +7,7 @@ use caja_core::command::{Effects, World};
 use caja_core::ledger::Movement;
 use caja_core::order::Order;
 use caja_core::product::Product;
+use caja_core::tab::{Tab, TabItem};
 use caja_core::time::{self, Timestamp};
 use sqlx::{Any, Transaction};
 
@@ -38,6 +39,21 @@ pub(super) async fn effects(
         .filter_map(|id| world.products.get(id))
         .collect();
     insert_products(tx, dialect, &created).await?;
+    let tabs: Vec<&Tab> = effects
+        .created_tabs
+        .iter()
+        .filter_map(|id| world.tabs.get(id))
+        .collect();
+    insert_tabs(tx, dialect, &tabs).await?;
+    let items: Vec<(&Tab, &TabItem)> = effects
+        .added_items
+        .iter()
+        .filter_map(|(tab, item)| {
+            let tab = world.tabs.get(tab)?;
+            Some((tab, tab.items.iter().find(|i| i.id == *item)?))
+        })
+        .collect();
+    insert_items(tx, dialect, &items).await?;
     let orders: Vec<&Order> = effects
         .created_orders
         .iter()
@@ -64,6 +80,21 @@ pub(super) async fn effects(
         })
         .collect();
     update_orders(tx, dialect, &settled).await?;
+    let changed_tabs: Vec<(&Tab, i64)> = effects
+        .changed_tabs
+        .iter()
+        .filter_map(|id| Some((world.tabs.get(id)?, loaded.tab_versions.get(id)?.0)))
+        .collect();
+    update_tabs(tx, dialect, &changed_tabs).await?;
+    let removed: Vec<(&Tab, &TabItem)> = effects
+        .removed_items
+        .iter()
+        .filter_map(|(tab, item)| {
+            let tab = world.tabs.get(tab)?;
+            Some((tab, tab.items.iter().find(|i| i.id == *item)?))
+        })
+        .collect();
+    remove_items(tx, dialect, &removed).await?;
     if let Some((before, taken)) = loaded.order_numbers {
         let used = world.last_order_number - before;
         if used != taken {
@@ -167,8 +198,9 @@ async fn insert_orders(
     for chunk in orders.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
-             customer_name, customer_email, created_at, updated_at, expires_at) VALUES {}",
-            dialect.params().rows(chunk.len(), 13)
+             customer_name, customer_email, created_at, updated_at, expires_at, tab_id, \
+             time_minutes, time_rate, time_amount) VALUES {}",
+            dialect.params().rows(chunk.len(), 17)
         );
         let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
         for o in chunk {
@@ -185,7 +217,11 @@ async fn insert_orders(
                 .bind(o.customer.as_ref().and_then(|c| c.email.as_deref()))
                 .bind(time::format(&o.created_at))
                 .bind(time::format(&o.updated_at))
-                .bind(time::format(&o.expires_at));
+                .bind(time::format(&o.expires_at))
+                .bind(o.tab_id.as_ref().map(|t| t.as_str()))
+                .bind(o.time.map(|t| t.minutes))
+                .bind(o.time.map(|t| t.rate_per_hour))
+                .bind(o.time.map(|t| t.amount));
         }
         q.execute(&mut **tx).await?;
     }
@@ -284,8 +320,8 @@ async fn insert_movements(
     for chunk in movements.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO stock_movements (id, product_id, delta, reason, note, order_id, \
-             stock_after, created_at) VALUES {}",
-            dialect.params().rows(chunk.len(), 8)
+             tab_id, stock_after, created_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 9)
         );
         let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
         for m in chunk {
@@ -296,10 +332,139 @@ async fn insert_movements(
                 .bind(m.reason.as_str())
                 .bind(m.note.as_deref())
                 .bind(m.order_id.as_ref().map(|o| o.as_str()))
+                .bind(m.tab_id.as_ref().map(|t| t.as_str()))
                 .bind(m.stock_after)
                 .bind(time::format(&m.created_at));
         }
         q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_tabs(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    tabs: &[&Tab],
+) -> Result<(), StoreError> {
+    for chunk in tabs.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO tabs (id, label, resource, status, rate, currency, unit_minutes, \
+             minimum_minutes, grace_minutes, customer_name, customer_email, note, periods, \
+             order_id, void_reason, version, opened_at, closed_at, updated_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 19)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for t in chunk {
+            q = q
+                .bind(t.id.as_str())
+                .bind(t.label.as_str())
+                .bind(t.resource.as_deref())
+                .bind(t.status.as_str())
+                .bind(t.rate_per_hour)
+                .bind(t.currency.as_str())
+                .bind(t.rounding.unit_minutes)
+                .bind(t.rounding.minimum_minutes)
+                .bind(t.rounding.grace_minutes)
+                .bind(t.customer.as_ref().map(|c| c.name.as_str()))
+                .bind(t.customer.as_ref().and_then(|c| c.email.as_deref()))
+                .bind(t.note.as_deref())
+                .bind(crate::rows::periods_json(&t.periods))
+                .bind(t.order_id.as_ref().map(|o| o.as_str()))
+                .bind(t.void_reason.as_deref())
+                .bind(t.version.0)
+                .bind(time::format(&t.opened_at))
+                .bind(t.closed_at.as_ref().map(time::format))
+                .bind(time::format(&t.updated_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Writes each tab's changing columns as the batch left it, if it is still at the version
+/// it was loaded at.
+async fn update_tabs(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    tabs: &[(&Tab, i64)],
+) -> Result<(), StoreError> {
+    for chunk in tabs.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE tabs SET status = v.column2, periods = v.column3, order_id = v.column4, \
+             void_reason = v.column5, version = v.column6, closed_at = v.column7, \
+             updated_at = v.column8 FROM (VALUES {}) AS v \
+             WHERE tabs.id = v.column1 AND tabs.version = v.column9",
+            dialect.params().rows(chunk.len(), 9)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for (t, was) in chunk {
+            q = q
+                .bind(t.id.as_str())
+                .bind(t.status.as_str())
+                .bind(crate::rows::periods_json(&t.periods))
+                .bind(t.order_id.as_ref().map(|o| o.as_str()))
+                .bind(t.void_reason.as_deref())
+                .bind(t.version.0)
+                .bind(t.closed_at.as_ref().map(time::format))
+                .bind(time::format(&t.updated_at))
+                .bind(*was);
+        }
+        let n = q.execute(&mut **tx).await?.rows_affected();
+        matched("tabs", n, chunk.len())?;
+    }
+    Ok(())
+}
+
+async fn insert_items(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    items: &[(&Tab, &TabItem)],
+) -> Result<(), StoreError> {
+    for chunk in items.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO tab_items (id, tab_id, product_id, sku, name, quantity, unit_price, \
+             note, added_at, removed_at) VALUES {}",
+            dialect.params().rows(chunk.len(), 10)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for (t, i) in chunk {
+            q = q
+                .bind(i.id.as_str())
+                .bind(t.id.as_str())
+                .bind(i.product_id.as_str())
+                .bind(i.sku.as_str())
+                .bind(i.name.as_str())
+                .bind(i.quantity)
+                .bind(i.unit_price)
+                .bind(i.note.as_deref())
+                .bind(time::format(&i.added_at))
+                .bind(i.removed_at.as_ref().map(time::format));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Marks items taken off their tabs, if they were still on them.
+async fn remove_items(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    items: &[(&Tab, &TabItem)],
+) -> Result<(), StoreError> {
+    for chunk in items.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE tab_items SET removed_at = v.column2 FROM (VALUES {}) AS v \
+             WHERE tab_items.id = v.column1 AND tab_items.removed_at IS NULL",
+            dialect.params().rows(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for (_, i) in chunk {
+            q = q
+                .bind(i.id.as_str())
+                .bind(i.removed_at.as_ref().map(time::format));
+        }
+        let n = q.execute(&mut **tx).await?.rows_affected();
+        matched("tab items", n, chunk.len())?;
     }
     Ok(())
 }

@@ -26,4 +26,5 @@ mod orders;
 mod products;
 mod races;
 mod stock;
+mod tabs;
 mod tls;

@@ -70,23 +70,7 @@ impl CreateOrder {
             },
         };
         let note = text::optional("note", self.note.as_deref(), 1000)?;
-        let customer = match &self.customer {
-            None => None,
-            Some(c) => {
-                let name =
-                    text::optional("customer.name", Some(&c.name), 200)?.ok_or_else(|| {
-                        DomainError::invalid("customer.name", "must be 1 to 200 characters")
-                    })?;
-                let email = text::optional("customer.email", c.email.as_deref(), 254)?;
-                if email.as_deref().is_some_and(|e| !e.contains('@')) {
-                    return Err(DomainError::invalid(
-                        "customer.email",
-                        "is not an email address",
-                    ));
-                }
-                Some(Customer { name, email })
-            }
-        };
+        let customer = self.customer.as_ref().map(parse_customer).transpose()?;
         Ok(NewOrder {
             lines: order::merge_lines(lines, state.config().order_limits)?,
             tip,
@@ -96,14 +80,41 @@ impl CreateOrder {
     }
 }
 
+/// A customer as received: a name, and an email that at least looks like one.
+pub fn parse_customer(c: &CustomerBody) -> Result<Customer, DomainError> {
+    let name = text::optional("customer.name", Some(&c.name), 200)?
+        .ok_or_else(|| DomainError::invalid("customer.name", "must be 1 to 200 characters"))?;
+    let email = text::optional("customer.email", c.email.as_deref(), 254)?;
+    if email.as_deref().is_some_and(|e| !e.contains('@')) {
+        return Err(DomainError::invalid(
+            "customer.email",
+            "is not an email address",
+        ));
+    }
+    Ok(Customer { name, email })
+}
+
+/// A line of an order: a product, or (for an order closed from a tab with an hourly rate)
+/// the time line, which comes last.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderLineBody {
-    pub product_id: String,
-    pub sku: String,
+    /// `product` or `time`.
+    #[schema(example = "product")]
+    pub kind: &'static str,
+    /// The product sold; null on the time line.
+    pub product_id: Option<String>,
+    pub sku: Option<String>,
     pub name: String,
+    /// Units sold; 1 on the time line.
     pub quantity: i64,
     pub unit_price: MoneyBody,
     pub line_total: MoneyBody,
+    /// The time line's minutes billed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<i64>,
+    /// The time line's hourly rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<MoneyBody>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -121,6 +132,9 @@ pub struct OrderBody {
     pub currency: String,
     pub note: Option<String>,
     pub customer: Option<CustomerBody>,
+    /// The tab this order was closed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tab_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// When an unpaid order gives its stock back.
@@ -136,18 +150,32 @@ impl From<&Order> for OrderBody {
             })
         };
         let line = |l: &OrderLine| OrderLineBody {
-            product_id: l.product_id.to_string(),
-            sku: l.sku.clone(),
+            kind: "product",
+            product_id: Some(l.product_id.to_string()),
+            sku: Some(l.sku.clone()),
             name: l.name.clone(),
             quantity: l.quantity,
             unit_price: money(l.unit_price),
             line_total: money(l.line_total),
+            minutes: None,
+            rate: None,
         };
+        let time = o.time.map(|t| OrderLineBody {
+            kind: "time",
+            product_id: None,
+            sku: None,
+            name: format!("Time ({} min)", t.minutes),
+            quantity: 1,
+            unit_price: money(t.amount),
+            line_total: money(t.amount),
+            minutes: Some(t.minutes),
+            rate: Some(money(t.rate_per_hour)),
+        });
         Self {
             id: o.id.to_string(),
             number: o.number,
             status: o.status.to_string(),
-            lines: o.lines.iter().map(line).collect(),
+            lines: o.lines.iter().map(line).chain(time).collect(),
             subtotal: money(o.subtotal),
             tip: money(o.tip),
             total: money(o.total),
@@ -157,6 +185,7 @@ impl From<&Order> for OrderBody {
                 name: c.name.clone(),
                 email: c.email.clone(),
             }),
+            tab_id: o.tab_id.as_ref().map(ToString::to_string),
             created_at: caja_core::time::format(&o.created_at),
             updated_at: caja_core::time::format(&o.updated_at),
             expires_at: caja_core::time::format(&o.expires_at),

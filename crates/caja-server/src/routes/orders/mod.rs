@@ -12,7 +12,8 @@ use axum::Router;
 use crate::AppState;
 
 pub use bodies::{
-    CreateOrder, CustomerBody, LineBody, OrderBody, OrderPage, PaymentBody, RefundBody,
+    parse_customer, CreateOrder, CustomerBody, EmptyBody, LineBody, OrderBody, OrderLineBody,
+    OrderPage, PaymentBody, RefundBody,
 };
 pub use checkout::{__path_create, create};
 pub use lifecycle::{
