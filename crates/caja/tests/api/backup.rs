@@ -36,6 +36,54 @@ async fn a_backup_taken_under_load_restores_into_the_other_engine(backend: Backe
         .unwrap()
         .to_owned();
 
+    // Tabs cross the archive too: one closed into an order with a time line, one still
+    // open and holding stock.
+    let post = |path: &str, key: &str, body: Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(REPLICA_KEY)
+            .header("idempotency-key", key)
+            .json(&body)
+    };
+    let rate = serde_json::json!({"amount": 6000, "currency": "MXN"});
+    let tab = send(post(
+        "/v1/tabs",
+        "bak-tab-1",
+        serde_json::json!({"label": "Desk 1", "resource": "desk-1", "rate": rate}),
+    ))
+    .await
+    .body;
+    let tab = tab["id"].as_str().unwrap().to_owned();
+    let item = serde_json::json!({"product_id": product, "quantity": 2});
+    send(post(
+        &format!("/v1/tabs/{tab}/items"),
+        "bak-item-1",
+        item.clone(),
+    ))
+    .await;
+    let tab_order = send(post(
+        &format!("/v1/tabs/{tab}/close"),
+        "bak-close-1",
+        serde_json::json!({}),
+    ))
+    .await;
+    assert_eq!(tab_order.status, 201, "{}", tab_order.body);
+    let open_tab = send(post(
+        "/v1/tabs",
+        "bak-tab-2",
+        serde_json::json!({"label": "Desk 2", "resource": "desk-2"}),
+    ))
+    .await
+    .body;
+    let open_tab = open_tab["id"].as_str().unwrap().to_owned();
+    let held = send(post(
+        &format!("/v1/tabs/{open_tab}/items"),
+        "bak-item-2",
+        item,
+    ))
+    .await;
+    assert_eq!(held.status, 201, "{}", held.body);
+
     // 50 clients order until told to stop; every acknowledged order is recorded.
     let acknowledged: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -141,6 +189,30 @@ async fn a_backup_taken_under_load_restores_into_the_other_engine(backend: Backe
         );
         assert_eq!(&read.body, order);
     }
+    let read = |path: String| {
+        client
+            .get(format!("{rbase}{path}"))
+            .bearer_auth(REPLICA_KEY)
+    };
+    let order_id = tab_order.body["id"].as_str().unwrap();
+    let restored_order = send(read(format!("/v1/orders/{order_id}"))).await;
+    assert_eq!(
+        restored_order.body, tab_order.body,
+        "a tab's order and time line"
+    );
+    let restored_tab = send(read(format!("/v1/tabs/{open_tab}"))).await;
+    assert_eq!(restored_tab.body["items"], held.body["items"]);
+    assert_eq!(restored_tab.body["periods"], held.body["periods"]);
+    let busy = send(
+        client
+            .post(format!("{rbase}/v1/tabs"))
+            .bearer_auth(REPLICA_KEY)
+            .header("idempotency-key", "after-restore-tab")
+            .json(&serde_json::json!({"label": "Again", "resource": "desk-2"})),
+    )
+    .await;
+    busy.assert_problem(409, "resource-busy");
+
     // The feed carries on from where the archive left it: no reset, the next seq follows.
     let feed = send(
         client

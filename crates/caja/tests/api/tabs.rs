@@ -23,6 +23,7 @@ on_both_engines!(
     a_closed_tabs_order_lives_the_normal_order_life,
     every_till_sees_every_tab_change_in_order_and_misses_nothing_after_a_reconnect,
     tabs_are_listed_by_status_and_resource,
+    caja_check_names_each_broken_tab_invariant,
 );
 
 /// The slack taken off the last stretch of every timed case: the test clock is the wall
@@ -498,4 +499,94 @@ async fn tabs_are_listed_by_status_and_resource(backend: Backend) {
     send(app.get("/v1/tabs/tab_nope"))
         .await
         .assert_problem(404, "not-found");
+}
+
+/// Runs one statement straight against the app's database, behind caja's back.
+async fn tamper(app: &TestApp, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
+    sqlx::query(sql).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+async fn broken(app: &TestApp) -> Vec<&'static str> {
+    let (_, violations) = app.store.check().await.unwrap();
+    violations.iter().map(|v| v.invariant).collect()
+}
+
+async fn caja_check_names_each_broken_tab_invariant(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let p = product(&app, "CAKE", 10).await;
+    let open_tab = open_id(&app, json!({"label": "Open"})).await;
+    add(&app, &open_tab, &p, 1).await;
+    let closed = open_id(
+        &app,
+        json!({"label": "Closed", "rate": {"amount": 6000, "currency": "MXN"}}),
+    )
+    .await;
+    add(&app, &closed, &p, 2).await;
+    let order = act(&app, &closed, "close").await;
+    let order = order.body["id"].as_str().unwrap().to_owned();
+    app.assert_books_balance().await;
+
+    // An item that says more than the tab reserved.
+    tamper(
+        &app,
+        &format!("UPDATE tab_items SET quantity = quantity + 1 WHERE tab_id = '{open_tab}'"),
+    )
+    .await;
+    assert!(broken(&app)
+        .await
+        .contains(&"every tab item was reserved once, and released when taken off or voided"));
+    tamper(
+        &app,
+        &format!("UPDATE tab_items SET quantity = quantity - 1 WHERE tab_id = '{open_tab}'"),
+    )
+    .await;
+
+    // A closed tab's order whose lines are not its items.
+    tamper(
+        &app,
+        &format!("UPDATE order_lines SET quantity = 1, line_total = unit_price WHERE order_id = '{order}'"),
+    )
+    .await;
+    assert!(broken(&app)
+        .await
+        .contains(&"a closed tab's order lines are its items"));
+    tamper(
+        &app,
+        &format!("UPDATE order_lines SET quantity = 2, line_total = 2 * unit_price WHERE order_id = '{order}'"),
+    )
+    .await;
+
+    // A time line at another rate.
+    tamper(
+        &app,
+        &format!("UPDATE orders SET time_rate = time_rate + 1 WHERE id = '{order}'"),
+    )
+    .await;
+    assert!(broken(&app).await.contains(
+        &"a closed tab's order has its time line exactly when the tab has a rate, at that rate"
+    ));
+    tamper(
+        &app,
+        &format!("UPDATE orders SET time_rate = time_rate - 1 WHERE id = '{order}'"),
+    )
+    .await;
+
+    // A tab that says it is open though its order exists.
+    tamper(
+        &app,
+        &format!("UPDATE tabs SET status = 'open' WHERE id = '{closed}'"),
+    )
+    .await;
+    assert!(broken(&app)
+        .await
+        .contains(&"every closed tab has exactly one order, and only closed tabs have one"));
+    tamper(
+        &app,
+        &format!("UPDATE tabs SET status = 'closed' WHERE id = '{closed}'"),
+    )
+    .await;
+    app.assert_books_balance().await;
 }
