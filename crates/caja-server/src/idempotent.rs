@@ -123,6 +123,24 @@ pub async fn command(
     submit(state, Some(actor), scope, Write::Command(command)).await
 }
 
+/// Decides the command `make` builds from a path's id and the request's body, under the
+/// request's key. An id that cannot exist or a body that does not validate is refused, and
+/// the refusal stored under the key like any answer.
+pub async fn command_on<I, T>(
+    state: &AppState,
+    caller: &Caller,
+    id: ApiResult<I>,
+    req: Idempotent<T>,
+    make: impl FnOnce(I, T) -> Result<Command, ApiError>,
+) -> ApiResult<Response> {
+    let scope = req.scope(caller);
+    let written = match id.and_then(|id| make(id, req.body?)) {
+        Ok(cmd) => command(state, caller, Some(scope), cmd).await?,
+        Err(refusal) => refuse(state, scope, refusal).await?,
+    };
+    Ok(written.response)
+}
+
 /// The caller as the audit log names it.
 pub fn actor(caller: &Caller) -> Actor {
     Actor {

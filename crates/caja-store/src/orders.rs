@@ -1,9 +1,7 @@
 //! Reading orders. Orders change only through commands on the writer.
 
-use std::collections::BTreeMap;
-
 use caja_core::ids::OrderId;
-use caja_core::order::{Order, OrderLine, OrderStatus};
+use caja_core::order::{Order, OrderStatus};
 use caja_core::page::{Page, PageLimit};
 use caja_core::time::{self, Timestamp};
 use sqlx::any::AnyRow;
@@ -22,30 +20,17 @@ pub(crate) async fn with_lines<'e, E>(
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = rows
-        .iter()
-        .map(|r| text(r, "id"))
-        .collect::<Result<_, _>>()?;
-    let sql = format!(
-        "SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id IN ({}) ORDER BY order_id, line_no",
-        dialect.params().list(ids.len())
-    );
-    let mut query = sqlx::query(&sql);
-    for id in &ids {
-        query = query.bind(id.as_str());
-    }
-    let mut lines: BTreeMap<String, Vec<OrderLine>> = BTreeMap::new();
-    for row in query.fetch_all(executor).await? {
-        let (order_id, line) = rows::line(&row)?;
-        lines.entry(order_id).or_default().push(line);
-    }
-    rows.iter()
-        .zip(ids)
-        .map(|(row, id)| rows::order(row, lines.remove(&id).unwrap_or_default()))
-        .collect()
+    let select = format!("SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id");
+    rows::with_children(
+        executor,
+        dialect,
+        rows,
+        &select,
+        "order_id, line_no",
+        rows::line,
+        rows::order,
+    )
+    .await
 }
 
 impl Store {

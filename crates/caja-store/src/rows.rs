@@ -8,8 +8,12 @@ use caja_core::order::{Customer, Order, OrderLine};
 use caja_core::product::{Product, ProductName, Sku, Stock, Version};
 use caja_core::tab::{Period, Rounding, Tab, TabItem, TimeCharge};
 use caja_core::time::{self, Timestamp};
+use std::collections::BTreeMap;
+
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Any, Row};
+
+use crate::dialect::Dialect;
 
 use crate::StoreError;
 
@@ -36,6 +40,48 @@ pub(crate) fn opt_timestamp(
     opt_text(row, col)?
         .map(|s| time::parse(col, &s).map_err(StoreError::from))
         .transpose()
+}
+
+/// Builds each parent row (one with an `id` column) with its children, read in one query:
+/// `{select} IN (…ids) ORDER BY {order_by}`, each child row naming its parent's id as
+/// `child` returns it. Parents come back in the order of `parents`.
+pub(crate) async fn with_children<'e, E, C, P>(
+    executor: E,
+    dialect: Dialect,
+    parents: &[AnyRow],
+    select: &str,
+    order_by: &str,
+    child: impl Fn(&AnyRow) -> Result<(String, C), StoreError>,
+    build: impl Fn(&AnyRow, Vec<C>) -> Result<P, StoreError>,
+) -> Result<Vec<P>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    if parents.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = parents
+        .iter()
+        .map(|r| text(r, "id"))
+        .collect::<Result<_, _>>()?;
+    let sql = format!(
+        "{select} IN ({}) ORDER BY {order_by}",
+        dialect.params().list(ids.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for id in &ids {
+        query = query.bind(id.as_str());
+    }
+    let mut children: BTreeMap<String, Vec<C>> = BTreeMap::new();
+    for row in query.fetch_all(executor).await? {
+        let (parent, c) = child(&row)?;
+        children.entry(parent).or_default().push(c);
+    }
+    parents
+        .iter()
+        .zip(ids)
+        .map(|(row, id)| build(row, children.remove(&id).unwrap_or_default()))
+        .collect()
 }
 
 pub(crate) const PRODUCT_COLUMNS: &str =

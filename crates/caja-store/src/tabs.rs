@@ -1,15 +1,13 @@
 //! Reading tabs. Tabs change only through commands on the writer.
 
-use std::collections::BTreeMap;
-
 use caja_core::ids::TabId;
 use caja_core::page::{Page, PageLimit};
-use caja_core::tab::{Tab, TabItem, TabStatus};
+use caja_core::tab::{Tab, TabStatus};
 use sqlx::any::AnyRow;
 use sqlx::Any;
 
 use crate::dialect::Dialect;
-use crate::rows::{self, text, ITEM_COLUMNS, TAB_COLUMNS};
+use crate::rows::{self, ITEM_COLUMNS, TAB_COLUMNS};
 use crate::{Store, StoreError};
 
 /// Loads tabs with their items (removed ones too), in the order of `rows`.
@@ -21,30 +19,17 @@ pub(crate) async fn with_items<'e, E>(
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = rows
-        .iter()
-        .map(|r| text(r, "id"))
-        .collect::<Result<_, _>>()?;
-    let sql = format!(
-        "SELECT {ITEM_COLUMNS} FROM tab_items WHERE tab_id IN ({}) ORDER BY tab_id, id",
-        dialect.params().list(ids.len())
-    );
-    let mut query = sqlx::query(&sql);
-    for id in &ids {
-        query = query.bind(id.as_str());
-    }
-    let mut items: BTreeMap<String, Vec<TabItem>> = BTreeMap::new();
-    for row in query.fetch_all(executor).await? {
-        let (tab_id, item) = rows::item(&row)?;
-        items.entry(tab_id).or_default().push(item);
-    }
-    rows.iter()
-        .zip(ids)
-        .map(|(row, id)| rows::tab(row, items.remove(&id).unwrap_or_default()))
-        .collect()
+    let select = format!("SELECT {ITEM_COLUMNS} FROM tab_items WHERE tab_id");
+    rows::with_children(
+        executor,
+        dialect,
+        rows,
+        &select,
+        "tab_id, id",
+        rows::item,
+        rows::tab,
+    )
+    .await
 }
 
 impl Store {

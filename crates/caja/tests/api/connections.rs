@@ -64,7 +64,9 @@ async fn three_hundred_idle_sockets_do_not_starve_a_server_with_256_descriptors(
     assert_eq!(idle.len(), 300);
     for mut s in idle {
         let mut buf = [0u8; 256];
-        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        // Generous: the bound only matters when a socket is never closed, and the whole
+        // suite shares two cores with this server.
+        let closed = tokio::time::timeout(Duration::from_secs(15), async {
             loop {
                 match s.read(&mut buf).await {
                     Ok(0) | Err(_) => return,

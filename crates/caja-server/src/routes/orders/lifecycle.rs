@@ -4,30 +4,12 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use caja_core::auth::Action;
 use caja_core::command::Command;
-use caja_core::ids::OrderId;
 
 use super::bodies::{order_id, EmptyBody, PaymentBody, RefundBody};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::idempotent::{command, refuse, Idempotent};
+use crate::error::ApiResult;
+use crate::idempotent::{command_on, Idempotent};
 use crate::AppState;
-
-/// Runs the command `make` builds from the order id and the body, under the request's key.
-async fn act<T>(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    req: Idempotent<T>,
-    make: impl FnOnce(OrderId, T) -> Result<Command, ApiError>,
-) -> ApiResult<Response> {
-    let scope = req.scope(caller);
-    let parsed = order_id(id).and_then(|id| make(id, req.body?));
-    let written = match parsed {
-        Ok(cmd) => command(state, caller, Some(scope), cmd).await?,
-        Err(refusal) => refuse(state, scope, refusal).await?,
-    };
-    Ok(written.response)
-}
 
 #[utoipa::path(post, path = "/v1/orders/{id}/payments", tag = "orders",
     params(("id" = String, Path, description = "Order id"),
@@ -44,7 +26,10 @@ pub async fn pay(
     req: Idempotent<PaymentBody>,
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
-    act(&state, &caller, &id, req, |id, body| body.parse(&state, id)).await
+    command_on(&state, &caller, order_id(&id), req, |id, body| {
+        body.parse(&state, id)
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders",
@@ -60,7 +45,7 @@ pub async fn cancel(
     req: Idempotent<EmptyBody>,
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
-    act(&state, &caller, &id, req, |order, _| {
+    command_on(&state, &caller, order_id(&id), req, |order, _| {
         Ok(Command::Cancel { order })
     })
     .await
@@ -79,7 +64,7 @@ pub async fn fulfill(
     req: Idempotent<EmptyBody>,
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
-    act(&state, &caller, &id, req, |order, _| {
+    command_on(&state, &caller, order_id(&id), req, |order, _| {
         Ok(Command::Fulfill { order })
     })
     .await
@@ -99,7 +84,7 @@ pub async fn refund(
     req: Idempotent<RefundBody>,
 ) -> ApiResult<Response> {
     caller.require(Action::Refund)?;
-    act(&state, &caller, &id, req, |order, body| {
+    command_on(&state, &caller, order_id(&id), req, |order, body| {
         Ok(Command::Refund {
             order,
             restock: body.restock,

@@ -6,34 +6,17 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use caja_core::auth::Action;
 use caja_core::command::Command;
-use caja_core::ids::{ProductId, TabId, TabItemId};
+use caja_core::ids::{ProductId, TabItemId};
 use caja_core::DomainError;
 
 use super::bodies::{AddItem, CloseTab, OpenTab, VoidTab};
 use super::tab_id;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotent::{command, refuse, Idempotent};
+use crate::idempotent::{command, command_on, refuse, Idempotent};
 use crate::routes::orders::EmptyBody;
 use crate::routes::products::if_match;
 use crate::AppState;
-
-/// Runs the command `make` builds from the tab id and the body, under the request's key.
-async fn act<T>(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    req: Idempotent<T>,
-    make: impl FnOnce(TabId, T) -> Result<Command, ApiError>,
-) -> ApiResult<Response> {
-    let scope = req.scope(caller);
-    let parsed = tab_id(id).and_then(|id| make(id, req.body?));
-    let written = match parsed {
-        Ok(cmd) => command(state, caller, Some(scope), cmd).await?,
-        Err(refusal) => refuse(state, scope, refusal).await?,
-    };
-    Ok(written.response)
-}
 
 #[utoipa::path(post, path = "/v1/tabs", tag = "tabs",
     params(("Idempotency-Key" = String, Header, description = "One fresh value per tab, repeated on retries")),
@@ -71,7 +54,7 @@ pub async fn add_item(
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
     let max = state.config().order_limits.max_quantity;
-    act(&state, &caller, &id, req, |tab, body| {
+    command_on(&state, &caller, tab_id(&id), req, |tab, body| {
         let product = ProductId::parse("product_id", &body.product_id)?;
         if !(1..=max).contains(&body.quantity) {
             return Err(
@@ -129,7 +112,7 @@ pub async fn pause(
     req: Idempotent<EmptyBody>,
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
-    act(&state, &caller, &id, req, |tab, _| {
+    command_on(&state, &caller, tab_id(&id), req, |tab, _| {
         Ok(Command::PauseTab { tab })
     })
     .await
@@ -148,7 +131,7 @@ pub async fn resume(
     req: Idempotent<EmptyBody>,
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
-    act(&state, &caller, &id, req, |tab, _| {
+    command_on(&state, &caller, tab_id(&id), req, |tab, _| {
         Ok(Command::ResumeTab { tab })
     })
     .await
@@ -170,7 +153,7 @@ pub async fn close(
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
     let store = state.config().currency;
-    act(&state, &caller, &id, req, |tab, body| {
+    command_on(&state, &caller, tab_id(&id), req, |tab, body| {
         Ok(Command::CloseTab {
             tab,
             tip: body.tip(store)?,
@@ -193,7 +176,7 @@ pub async fn void(
     req: Idempotent<VoidTab>,
 ) -> ApiResult<Response> {
     caller.require(Action::VoidTab)?;
-    act(&state, &caller, &id, req, |tab, body| {
+    command_on(&state, &caller, tab_id(&id), req, |tab, body| {
         Ok(Command::VoidTab {
             tab,
             reason: body.reason()?,
