@@ -120,8 +120,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         let query = parts.uri.query().unwrap_or("");
         serde_urlencoded::from_str(query)
             .map(ApiQuery)
-            .map_err(|e| ApiError::bad_request("invalid-query", e.to_string()))
+            .map_err(invalid_query)
     }
+}
+
+/// A list's `limit` and `after`, parsed the one way every list does: a limit out of range
+/// is 400 `invalid-query`, a cursor `parse` refuses is 400 `invalid-cursor`.
+pub fn page<C, E>(
+    limit: Option<i64>,
+    after: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<C, E>,
+) -> Result<(caja_core::page::PageLimit, Option<C>), ApiError> {
+    let limit = caja_core::page::PageLimit::parse(limit).map_err(invalid_query)?;
+    let after = after.map(parse).transpose().map_err(|_| {
+        ApiError::bad_request("invalid-cursor", "after: not a cursor from this list")
+    })?;
+    Ok((limit, after))
+}
+
+/// A query parameter that does not parse: 400 `invalid-query`.
+pub fn invalid_query(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("invalid-query", e.to_string())
 }
 
 #[cfg(test)]

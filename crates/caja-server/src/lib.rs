@@ -22,6 +22,7 @@ mod presenter;
 mod request;
 mod routes;
 mod state;
+mod versions;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};

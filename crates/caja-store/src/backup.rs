@@ -447,18 +447,18 @@ impl Store {
         };
         for t in tables {
             w.table = Sha256::new();
+            let columns = t.columns_at(schema_version);
             w.line(
-                &serde_json::json!({"table": t.name, "columns": t.columns_at(schema_version)})
-                    .to_string(),
+                &serde_json::json!({"table": t.name, "columns": columns}).to_string(),
                 false,
             )?;
             let mut rows = 0u64;
             let mut after: Option<AnyRow> = None;
             loop {
-                let page = read_page(&mut tx, self, t, schema_version, after.as_ref()).await?;
+                let page = read_page(&mut tx, self, t, &columns, after.as_ref()).await?;
                 let last = page.len() < PAGE;
                 for row in &page {
-                    w.line(&json_row(row, t, &t.columns_at(schema_version))?, true)?;
+                    w.line(&json_row(row, t, &columns)?, true)?;
                     rows += 1;
                 }
                 progress(t.name, rows);
@@ -548,7 +548,7 @@ async fn read_page(
     tx: &mut Transaction<'static, Any>,
     store: &Store,
     t: &Table,
-    schema_version: i64,
+    columns: &[&str],
     after: Option<&AnyRow>,
 ) -> Result<Vec<AnyRow>, StoreError> {
     let mut params = store.dialect().params();
@@ -559,7 +559,7 @@ async fn read_page(
     };
     let sql = format!(
         "SELECT {} FROM {} {filter} ORDER BY {key} LIMIT {PAGE}",
-        t.columns_at(schema_version).join(", "),
+        columns.join(", "),
         t.name
     );
     let mut q = sqlx::query(&sql);

@@ -104,6 +104,17 @@ pub(crate) fn product(row: &AnyRow) -> Result<Product, StoreError> {
     })
 }
 
+/// The customer of an order or tab row (`customer_name`, `customer_email`), if named.
+fn customer(row: &AnyRow) -> Result<Option<Customer>, StoreError> {
+    Ok(match opt_text(row, "customer_name")? {
+        Some(name) => Some(Customer {
+            name,
+            email: opt_text(row, "customer_email")?,
+        }),
+        None => None,
+    })
+}
+
 pub(crate) const ORDER_COLUMNS: &str = "id, number, status, subtotal, tip, total, currency, \
      note, customer_name, customer_email, created_at, updated_at, expires_at, tab_id, \
      time_minutes, time_rate, time_amount";
@@ -113,13 +124,6 @@ pub(crate) const LINE_COLUMNS: &str =
 
 /// An order row, with the lines read separately.
 pub(crate) fn order(row: &AnyRow, lines: Vec<OrderLine>) -> Result<Order, StoreError> {
-    let customer = match opt_text(row, "customer_name")? {
-        Some(name) => Some(Customer {
-            name,
-            email: opt_text(row, "customer_email")?,
-        }),
-        None => None,
-    };
     Ok(Order {
         id: OrderId::parse("id", &text(row, "id")?)?,
         number: int(row, "number")?,
@@ -130,7 +134,7 @@ pub(crate) fn order(row: &AnyRow, lines: Vec<OrderLine>) -> Result<Order, StoreE
         total: int(row, "total")?,
         currency: Currency::parse("currency", &text(row, "currency")?)?,
         note: opt_text(row, "note")?,
-        customer,
+        customer: customer(row)?,
         tab_id: opt_text(row, "tab_id")?
             .map(|t| TabId::parse("tab_id", &t))
             .transpose()?,
@@ -193,13 +197,6 @@ pub(crate) const ITEM_COLUMNS: &str =
 
 /// A tab row, with its items read separately.
 pub(crate) fn tab(row: &AnyRow, items: Vec<TabItem>) -> Result<Tab, StoreError> {
-    let customer = match opt_text(row, "customer_name")? {
-        Some(name) => Some(Customer {
-            name,
-            email: opt_text(row, "customer_email")?,
-        }),
-        None => None,
-    };
     Ok(Tab {
         id: TabId::parse("id", &text(row, "id")?)?,
         label: text(row, "label")?,
@@ -212,7 +209,7 @@ pub(crate) fn tab(row: &AnyRow, items: Vec<TabItem>) -> Result<Tab, StoreError> 
             int(row, "minimum_minutes")?,
             int(row, "grace_minutes")?,
         )?,
-        customer,
+        customer: customer(row)?,
         note: opt_text(row, "note")?,
         periods: periods(&text(row, "periods")?)?,
         items,

@@ -160,17 +160,7 @@ pub(super) fn remove_item(
         .find(|i| i.id == *item_id)
         .ok_or(Refusal::TabItemNotFound)?
         .clone();
-    effects
-        .move_stock(
-            world,
-            &item.product_id,
-            item.quantity,
-            Reason::Release,
-            None,
-            Held::Tab(id),
-            now,
-        )
-        .ok_or(Refusal::ProductNotFound)?;
+    release(world, effects, id, &item, now)?;
     effects.removed_items.push((id.clone(), item.id.clone()));
     let tab = changed(world, effects, id, TabEvent::ItemRemoved, now, |t| {
         if let Some(i) = t.items.iter_mut().find(|i| i.id == item.id) {
@@ -180,6 +170,28 @@ pub(super) fn remove_item(
     .ok_or(Refusal::TabNotFound)?;
     effects.stock_changed(world, [&item.product_id]);
     Ok(Answer::Tab(tab))
+}
+
+/// Gives an item's stock back to its product (ledger reason `release`, held by the tab).
+fn release(
+    world: &mut World,
+    effects: &mut Effects,
+    tab: &TabId,
+    item: &TabItem,
+    now: Timestamp,
+) -> Result<(), Refusal> {
+    effects
+        .move_stock(
+            world,
+            &item.product_id,
+            item.quantity,
+            Reason::Release,
+            None,
+            Held::Tab(tab),
+            now,
+        )
+        .map(|_| ())
+        .ok_or(Refusal::ProductNotFound)
 }
 
 /// Stops the running period at `now`, if one runs.
@@ -270,17 +282,7 @@ pub(super) fn void(
     let before = tab.clone();
     let items: Vec<TabItem> = tab.live_items().cloned().collect();
     for item in &items {
-        effects
-            .move_stock(
-                world,
-                &item.product_id,
-                item.quantity,
-                Reason::Release,
-                None,
-                Held::Tab(id),
-                now,
-            )
-            .ok_or(Refusal::ProductNotFound)?;
+        release(world, effects, id, item, now)?;
     }
     let tab = changed(world, effects, id, TabEvent::Voided, now, |t| {
         stop_clock(t, now);

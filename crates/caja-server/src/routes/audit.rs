@@ -5,14 +5,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use caja_core::auth::Action;
 use caja_core::ids::AuditId;
-use caja_core::page::PageLimit;
 use caja_core::text;
 use caja_store::audit::{AuditEntry, AuditFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::json::ApiQuery;
 use crate::AppState;
 
@@ -80,16 +79,8 @@ pub async fn list(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditPage>> {
     caller.require(Action::Administer)?;
-    let limit = PageLimit::parse(q.limit)
-        .map_err(|e| ApiError::bad_request("invalid-query", e.to_string()))?;
-    let after = q
-        .after
-        .as_deref()
-        .map(|a| AuditId::parse("after", a))
-        .transpose()
-        .map_err(|_| {
-            ApiError::bad_request("invalid-cursor", "after: not a cursor from this list")
-        })?;
+    let (limit, after) =
+        crate::json::page(q.limit, q.after.as_deref(), |a| AuditId::parse("after", a))?;
     // Free text from the query string: no control characters (PostgreSQL cannot even
     // compare a NUL), at most 200 characters.
     let filter = AuditFilter {

@@ -2,16 +2,15 @@
 //! to the store's one writer; the rules live in `caja-core`.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use caja_core::auth::Action;
 use caja_core::command::Command;
 use caja_core::ids::ProductId;
 use caja_core::money::{Currency, Money};
-use caja_core::page::PageLimit;
-use caja_core::product::{NewProduct, Product, ProductName, ProductPatch, Sku, Stock, Version};
+use caja_core::product::{NewProduct, Product, ProductName, ProductPatch, Sku, Stock};
 use caja_core::DomainError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -20,6 +19,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotent::command;
 use crate::json::{ApiJson, ApiQuery};
+use crate::versions::{if_match, with_etag};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -176,30 +176,8 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-fn with_etag(status: StatusCode, product: &Product) -> Response {
-    let mut response = (status, Json(ProductBody::from(product))).into_response();
-    if let Ok(etag) = HeaderValue::from_str(&product.version.etag()) {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    response
-}
-
 fn product_id(raw: &str) -> ApiResult<ProductId> {
     ProductId::parse("id", raw).map_err(|_| ApiError::not_found(format!("no product {raw}")))
-}
-
-/// The version the client last saw, from `If-Match`; required for every change.
-pub(crate) fn if_match(headers: &HeaderMap) -> ApiResult<Version> {
-    let value = headers
-        .get(header::IF_MATCH)
-        .ok_or_else(ApiError::precondition_required)?;
-    let text = value.to_str().unwrap_or("");
-    // `*` and an empty value name no version the client saw: as good as missing.
-    if text.trim() == "*" || text.trim().is_empty() {
-        return Err(ApiError::precondition_required());
-    }
-    // A tag that is not one of ours can match no version: treat it as stale.
-    Ok(Version::from_if_match(text).unwrap_or(Version(-1)))
 }
 
 #[utoipa::path(post, path = "/v1/products", tag = "products",
@@ -236,7 +214,7 @@ pub async fn read(
 ) -> ApiResult<Response> {
     caller.require(Action::ReadCatalog)?;
     let product = state.store().product(&product_id(&id)?).await?;
-    Ok(with_etag(StatusCode::OK, &product))
+    Ok(with_etag(ProductBody::from(&product), product.version))
 }
 
 #[utoipa::path(get, path = "/v1/products", tag = "products",
@@ -252,16 +230,9 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ProductPage>> {
     caller.require(Action::ReadCatalog)?;
-    let limit = PageLimit::parse(query.limit)
-        .map_err(|e| ApiError::bad_request("invalid-query", e.to_string()))?;
-    let after = query
-        .after
-        .as_deref()
-        .map(|a| ProductId::parse("after", a))
-        .transpose()
-        .map_err(|_| {
-            ApiError::bad_request("invalid-cursor", "after: not a cursor from this list")
-        })?;
+    let (limit, after) = crate::json::page(query.limit, query.after.as_deref(), |a| {
+        ProductId::parse("after", a)
+    })?;
     let page = state.store().list_products(after.as_ref(), limit).await?;
     Ok(Json(ProductPage {
         data: page.items.iter().map(ProductBody::from).collect(),

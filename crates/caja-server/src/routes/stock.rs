@@ -10,7 +10,6 @@ use caja_core::command::Command;
 use caja_core::ids::ProductId;
 use caja_core::ledger::Movement;
 use caja_core::ledger::{self, Reason};
-use caja_core::page::PageLimit;
 use caja_core::text;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -132,16 +131,7 @@ pub async fn list(
     caller.require(Action::ReadCatalog)?;
     let id = product_id(&id)?;
     state.store().product(&id).await?;
-    let limit = PageLimit::parse(query.limit)
-        .map_err(|e| ApiError::bad_request("invalid-query", e.to_string()))?;
-    let after = query
-        .after
-        .as_deref()
-        .map(str::parse::<i64>)
-        .transpose()
-        .map_err(|_| {
-            ApiError::bad_request("invalid-cursor", "after: not a cursor from this list")
-        })?;
+    let (limit, after) = crate::json::page(query.limit, query.after.as_deref(), str::parse::<i64>)?;
     let page = state.store().list_movements(&id, after, limit).await?;
     Ok(Json(MovementPage {
         data: page.items.iter().map(MovementBody::from).collect(),

@@ -7,6 +7,7 @@ use caja_core::command::{Command, IdPool, World};
 use caja_core::ids::{OrderId, ProductId, TabId};
 use caja_core::order::OrderStatus;
 use caja_core::product::{Sku, Version};
+use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::claim::CHUNK;
@@ -36,19 +37,15 @@ pub(super) async fn load(
     let mut world = World::default();
     let mut loaded = Loaded::default();
 
-    let tab_ids: BTreeSet<&TabId> = needs.iter().flat_map(|n| &n.tabs).collect();
-    let tab_ids: Vec<&TabId> = tab_ids.into_iter().collect();
+    let tab_ids: BTreeSet<&str> = needs
+        .iter()
+        .flat_map(|n| &n.tabs)
+        .map(TabId::as_str)
+        .collect();
+    let tab_ids: Vec<&str> = tab_ids.into_iter().collect();
+    let select = format!("SELECT {TAB_COLUMNS} FROM tabs WHERE id");
     for chunk in tab_ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT {TAB_COLUMNS} FROM tabs WHERE id IN ({}) ORDER BY id{}",
-            dialect.params().list(chunk.len()),
-            dialect.lock_rows()
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id.as_str());
-        }
-        let rows = q.fetch_all(&mut **tx).await?;
+        let rows = select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await?;
         for tab in with_items(&mut **tx, dialect, &rows).await? {
             loaded.tab_versions.insert(tab.id.clone(), tab.version);
             world.tabs.insert(tab.id.clone(), tab);
@@ -62,16 +59,9 @@ pub(super) async fn load(
         .map(String::as_str)
         .collect();
     let resources: Vec<&str> = resources.into_iter().collect();
+    let select = format!("SELECT {TAB_COLUMNS} FROM tabs WHERE status = 'open' AND resource");
     for chunk in resources.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT {TAB_COLUMNS} FROM tabs WHERE status = 'open' AND resource IN ({})",
-            dialect.params().list(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for r in chunk {
-            q = q.bind(*r);
-        }
-        let rows = q.fetch_all(&mut **tx).await?;
+        let rows = select_in(tx, dialect, &select, chunk, Lock::None).await?;
         for tab in with_items(&mut **tx, dialect, &rows).await? {
             loaded
                 .tab_versions
@@ -81,19 +71,15 @@ pub(super) async fn load(
         }
     }
 
-    let order_ids: BTreeSet<&OrderId> = needs.iter().flat_map(|n| &n.orders).collect();
-    let order_ids: Vec<&OrderId> = order_ids.into_iter().collect();
+    let order_ids: BTreeSet<&str> = needs
+        .iter()
+        .flat_map(|n| &n.orders)
+        .map(OrderId::as_str)
+        .collect();
+    let order_ids: Vec<&str> = order_ids.into_iter().collect();
+    let select = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id");
     for chunk in order_ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE id IN ({}) ORDER BY id{}",
-            dialect.params().list(chunk.len()),
-            dialect.lock_rows()
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id.as_str());
-        }
-        let rows = q.fetch_all(&mut **tx).await?;
+        let rows = select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await?;
         for order in with_lines(&mut **tx, dialect, &rows).await? {
             loaded.order_statuses.insert(order.id.clone(), order.status);
             world.orders.insert(order.id.clone(), order);
@@ -107,18 +93,10 @@ pub(super) async fn load(
     for tab in world.tabs.values() {
         product_ids.extend(tab.live_items().map(|i| &i.product_id));
     }
-    let product_ids: Vec<ProductId> = product_ids.into_iter().cloned().collect();
+    let product_ids: Vec<&str> = product_ids.into_iter().map(ProductId::as_str).collect();
+    let select = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id");
     for chunk in product_ids.chunks(CHUNK * 4) {
-        let sql = format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({}) ORDER BY id{}",
-            dialect.params().list(chunk.len()),
-            dialect.lock_rows()
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id.as_str());
-        }
-        for row in q.fetch_all(&mut **tx).await? {
+        for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
             let p = product(&row)?;
             loaded.product_versions.insert(p.id.clone(), p.version);
             world.products.insert(p.id.clone(), p);
@@ -133,16 +111,10 @@ pub(super) async fn load(
         .map(Sku::as_str)
         .collect();
     let skus: Vec<&str> = skus.into_iter().collect();
+    let select =
+        format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE archived_at IS NULL AND sku");
     for chunk in skus.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products WHERE archived_at IS NULL AND sku IN ({})",
-            dialect.params().list(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for sku in chunk {
-            q = q.bind(*sku);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
+        for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
             let p = product(&row)?;
             loaded
                 .product_versions
@@ -186,4 +158,35 @@ pub(super) async fn load(
     }
     world.movement_ids = IdPool::new(ids);
     Ok((world, loaded))
+}
+
+/// Whether [`select_in`] locks what it reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    None,
+    /// Lock every row read, in id order (the one lock order of every writer).
+    InIdOrder,
+}
+
+/// The rows of `{select} IN (values)`: `select` ends with the column the values match.
+async fn select_in(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    select: &str,
+    values: &[&str],
+    lock: Lock,
+) -> Result<Vec<AnyRow>, StoreError> {
+    let tail = match lock {
+        Lock::None => String::new(),
+        Lock::InIdOrder => format!(" ORDER BY id{}", dialect.lock_rows()),
+    };
+    let sql = format!(
+        "{select} IN ({}){tail}",
+        dialect.params().list(values.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for v in values {
+        q = q.bind(*v);
+    }
+    Ok(q.fetch_all(&mut **tx).await?)
 }

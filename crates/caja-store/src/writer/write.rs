@@ -124,21 +124,62 @@ fn matched(what: &str, got: u64, want: usize) -> Result<(), StoreError> {
     }
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// What a chunked statement is.
+#[derive(Clone, Copy)]
+enum Kind<'w> {
+    Insert,
+    /// A guarded update of `what`: each chunk must match every one of its rows.
+    Guarded(&'w str),
+}
+
+/// Writes `rows` a chunk at a time, one statement each: `statement` is given the chunk's
+/// `VALUES` list (`width` values per row) and `bind` binds one row's values in that order.
+/// A statement of one row is prepared once and kept; wider ones change with every batch.
+async fn per_chunk<T>(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    rows: &[T],
+    width: usize,
+    kind: Kind<'_>,
+    statement: impl Fn(&str) -> String,
+    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(CHUNK) {
+        let sql = statement(&dialect.params().rows(chunk.len(), width));
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        for row in chunk {
+            q = bind(q, row);
+        }
+        let n = q.execute(&mut **tx).await?.rows_affected();
+        if let Kind::Guarded(what) = kind {
+            matched(what, n, chunk.len())?;
+        }
+    }
+    Ok(())
+}
+
 async fn insert_products(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     products: &[&Product],
 ) -> Result<(), StoreError> {
-    for chunk in products.chunks(CHUNK) {
-        let sql = format!(
+    let statement = |values: &str| {
+        format!(
             "INSERT INTO products (id, sku, name, price_amount, currency, stock, version, \
-             archived_at, created_at, updated_at) VALUES {}",
-            dialect.params().rows(chunk.len(), 10)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for p in chunk {
-            q = q
-                .bind(p.id.as_str())
+             archived_at, created_at, updated_at) VALUES {values}"
+        )
+    };
+    per_chunk(
+        tx,
+        dialect,
+        products,
+        10,
+        Kind::Insert,
+        statement,
+        |q, p| {
+            q.bind(p.id.as_str())
                 .bind(p.sku.as_str())
                 .bind(p.name.as_str())
                 .bind(p.price.amount)
@@ -147,11 +188,10 @@ async fn insert_products(
                 .bind(p.version.0)
                 .bind(p.archived.then(|| time::format(&p.updated_at)))
                 .bind(time::format(&p.created_at))
-                .bind(time::format(&p.updated_at));
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+                .bind(time::format(&p.updated_at))
+        },
+    )
+    .await
 }
 
 /// Writes each product as the batch left it, if it is still at the version it was loaded
@@ -161,33 +201,29 @@ async fn update_products(
     dialect: Dialect,
     products: &[(&Product, i64)],
 ) -> Result<(), StoreError> {
-    for chunk in products.chunks(CHUNK) {
-        let sql = format!(
+    let statement = |values: &str| {
+        format!(
             "UPDATE products SET sku = v.column2, name = v.column3, price_amount = v.column4, \
              stock = v.column5, version = v.column6, \
              archived_at = COALESCE(products.archived_at, v.column7), updated_at = v.column8 \
-             FROM (VALUES {}) AS v \
-             WHERE products.id = v.column1 AND products.version = v.column9",
-            dialect.params().rows(chunk.len(), 9)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for (p, was) in chunk {
-            let at = time::format(&p.updated_at);
-            q = q
-                .bind(p.id.as_str())
-                .bind(p.sku.as_str())
-                .bind(p.name.as_str())
-                .bind(p.price.amount)
-                .bind(p.stock.value())
-                .bind(p.version.0)
-                .bind(p.archived.then(|| at.clone()))
-                .bind(at)
-                .bind(*was);
-        }
-        let n = q.execute(&mut **tx).await?.rows_affected();
-        matched("products", n, chunk.len())?;
-    }
-    Ok(())
+             FROM (VALUES {values}) AS v \
+             WHERE products.id = v.column1 AND products.version = v.column9"
+        )
+    };
+    let kind = Kind::Guarded("products");
+    per_chunk(tx, dialect, products, 9, kind, statement, |q, (p, was)| {
+        let at = time::format(&p.updated_at);
+        q.bind(p.id.as_str())
+            .bind(p.sku.as_str())
+            .bind(p.name.as_str())
+            .bind(p.price.amount)
+            .bind(p.stock.value())
+            .bind(p.version.0)
+            .bind(p.archived.then(|| at.clone()))
+            .bind(at)
+            .bind(*was)
+    })
+    .await
 }
 
 async fn insert_orders(
@@ -195,37 +231,33 @@ async fn insert_orders(
     dialect: Dialect,
     orders: &[&Order],
 ) -> Result<(), StoreError> {
-    for chunk in orders.chunks(CHUNK) {
-        let sql = format!(
+    let statement = |values: &str| {
+        format!(
             "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
              customer_name, customer_email, created_at, updated_at, expires_at, tab_id, \
-             time_minutes, time_rate, time_amount) VALUES {}",
-            dialect.params().rows(chunk.len(), 17)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for o in chunk {
-            q = q
-                .bind(o.id.as_str())
-                .bind(o.number)
-                .bind(o.status.as_str())
-                .bind(o.subtotal)
-                .bind(o.tip)
-                .bind(o.total)
-                .bind(o.currency.as_str())
-                .bind(o.note.as_deref())
-                .bind(o.customer.as_ref().map(|c| c.name.as_str()))
-                .bind(o.customer.as_ref().and_then(|c| c.email.as_deref()))
-                .bind(time::format(&o.created_at))
-                .bind(time::format(&o.updated_at))
-                .bind(time::format(&o.expires_at))
-                .bind(o.tab_id.as_ref().map(|t| t.as_str()))
-                .bind(o.time.map(|t| t.minutes))
-                .bind(o.time.map(|t| t.rate_per_hour))
-                .bind(o.time.map(|t| t.amount));
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+             time_minutes, time_rate, time_amount) VALUES {values}"
+        )
+    };
+    per_chunk(tx, dialect, orders, 17, Kind::Insert, statement, |q, o| {
+        q.bind(o.id.as_str())
+            .bind(o.number)
+            .bind(o.status.as_str())
+            .bind(o.subtotal)
+            .bind(o.tip)
+            .bind(o.total)
+            .bind(o.currency.as_str())
+            .bind(o.note.as_deref())
+            .bind(o.customer.as_ref().map(|c| c.name.as_str()))
+            .bind(o.customer.as_ref().and_then(|c| c.email.as_deref()))
+            .bind(time::format(&o.created_at))
+            .bind(time::format(&o.updated_at))
+            .bind(time::format(&o.expires_at))
+            .bind(o.tab_id.as_ref().map(|t| t.as_str()))
+            .bind(o.time.map(|t| t.minutes))
+            .bind(o.time.map(|t| t.rate_per_hour))
+            .bind(o.time.map(|t| t.amount))
+    })
+    .await
 }
 
 async fn insert_lines(
@@ -237,28 +269,32 @@ async fn insert_lines(
         .iter()
         .flat_map(|o| (0..o.lines.len()).map(move |i| (*o, i)))
         .collect();
-    for chunk in lines.chunks(CHUNK) {
-        let sql = format!(
+    let statement = |values: &str| {
+        format!(
             "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, \
-             unit_price, line_total) VALUES {}",
-            dialect.params().rows(chunk.len(), 8)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for (o, i) in chunk {
+             unit_price, line_total) VALUES {values}"
+        )
+    };
+    per_chunk(
+        tx,
+        dialect,
+        &lines,
+        8,
+        Kind::Insert,
+        statement,
+        |q, (o, i)| {
             let l = &o.lines[*i];
-            q = q
-                .bind(o.id.as_str())
+            q.bind(o.id.as_str())
                 .bind(*i as i64 + 1)
                 .bind(l.product_id.as_str())
                 .bind(l.sku.as_str())
                 .bind(l.name.as_str())
                 .bind(l.quantity)
                 .bind(l.unit_price)
-                .bind(l.line_total);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+                .bind(l.line_total)
+        },
+    )
+    .await
 }
 
 /// Moves each order to its new status, if it is still in the status it was loaded in.
@@ -267,24 +303,21 @@ async fn update_orders(
     dialect: Dialect,
     orders: &[(&Order, &str)],
 ) -> Result<(), StoreError> {
-    for chunk in orders.chunks(CHUNK) {
-        let sql = format!(
-            "UPDATE orders SET status = v.column2, updated_at = v.column3 FROM (VALUES {}) AS v \
-             WHERE orders.id = v.column1 AND orders.status = v.column4",
-            dialect.params().rows(chunk.len(), 4)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for (o, was) in chunk {
-            q = q
-                .bind(o.id.as_str())
-                .bind(o.status.as_str())
-                .bind(time::format(&o.updated_at))
-                .bind(*was);
-        }
-        let n = q.execute(&mut **tx).await?.rows_affected();
-        matched("orders", n, chunk.len())?;
-    }
-    Ok(())
+    let statement = |values: &str| {
+        format!(
+            "UPDATE orders SET status = v.column2, updated_at = v.column3 \
+             FROM (VALUES {values}) AS v \
+             WHERE orders.id = v.column1 AND orders.status = v.column4"
+        )
+    };
+    let kind = Kind::Guarded("orders");
+    per_chunk(tx, dialect, orders, 4, kind, statement, |q, (o, was)| {
+        q.bind(o.id.as_str())
+            .bind(o.status.as_str())
+            .bind(time::format(&o.updated_at))
+            .bind(*was)
+    })
+    .await
 }
 
 async fn insert_payments(
@@ -292,24 +325,29 @@ async fn insert_payments(
     dialect: Dialect,
     effects: &Effects,
 ) -> Result<(), StoreError> {
-    for chunk in effects.payments.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO payments (id, order_id, method, amount, reference, created_at) VALUES {}",
-            dialect.params().rows(chunk.len(), 6)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for p in chunk {
-            q = q
-                .bind(p.id.as_str())
+    let statement = |values: &str| {
+        format!(
+            "INSERT INTO payments (id, order_id, method, amount, reference, created_at) \
+             VALUES {values}"
+        )
+    };
+    per_chunk(
+        tx,
+        dialect,
+        &effects.payments,
+        6,
+        Kind::Insert,
+        statement,
+        |q, p| {
+            q.bind(p.id.as_str())
                 .bind(p.order_id.as_str())
                 .bind(p.method.as_str())
                 .bind(p.amount)
                 .bind(p.reference.as_deref())
-                .bind(time::format(&p.created_at));
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+                .bind(time::format(&p.created_at))
+        },
+    )
+    .await
 }
 
 async fn insert_movements(
@@ -317,16 +355,21 @@ async fn insert_movements(
     dialect: Dialect,
     movements: &[Movement],
 ) -> Result<(), StoreError> {
-    for chunk in movements.chunks(CHUNK) {
-        let sql = format!(
+    let statement = |values: &str| {
+        format!(
             "INSERT INTO stock_movements (id, product_id, delta, reason, note, order_id, \
-             tab_id, stock_after, created_at) VALUES {}",
-            dialect.params().rows(chunk.len(), 9)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for m in chunk {
-            q = q
-                .bind(m.id)
+             tab_id, stock_after, created_at) VALUES {values}"
+        )
+    };
+    per_chunk(
+        tx,
+        dialect,
+        movements,
+        9,
+        Kind::Insert,
+        statement,
+        |q, m| {
+            q.bind(m.id)
                 .bind(m.product_id.as_str())
                 .bind(m.delta)
                 .bind(m.reason.as_str())
@@ -334,11 +377,10 @@ async fn insert_movements(
                 .bind(m.order_id.as_ref().map(|o| o.as_str()))
                 .bind(m.tab_id.as_ref().map(|t| t.as_str()))
                 .bind(m.stock_after)
-                .bind(time::format(&m.created_at));
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+                .bind(time::format(&m.created_at))
+        },
+    )
+    .await
 }
 
 async fn insert_tabs(
@@ -346,39 +388,35 @@ async fn insert_tabs(
     dialect: Dialect,
     tabs: &[&Tab],
 ) -> Result<(), StoreError> {
-    for chunk in tabs.chunks(CHUNK) {
-        let sql = format!(
+    let statement = |values: &str| {
+        format!(
             "INSERT INTO tabs (id, label, resource, status, rate, currency, unit_minutes, \
              minimum_minutes, grace_minutes, customer_name, customer_email, note, periods, \
-             order_id, void_reason, version, opened_at, closed_at, updated_at) VALUES {}",
-            dialect.params().rows(chunk.len(), 19)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for t in chunk {
-            q = q
-                .bind(t.id.as_str())
-                .bind(t.label.as_str())
-                .bind(t.resource.as_deref())
-                .bind(t.status.as_str())
-                .bind(t.rate_per_hour)
-                .bind(t.currency.as_str())
-                .bind(t.rounding.unit_minutes)
-                .bind(t.rounding.minimum_minutes)
-                .bind(t.rounding.grace_minutes)
-                .bind(t.customer.as_ref().map(|c| c.name.as_str()))
-                .bind(t.customer.as_ref().and_then(|c| c.email.as_deref()))
-                .bind(t.note.as_deref())
-                .bind(crate::rows::periods_json(&t.periods))
-                .bind(t.order_id.as_ref().map(|o| o.as_str()))
-                .bind(t.void_reason.as_deref())
-                .bind(t.version.0)
-                .bind(time::format(&t.opened_at))
-                .bind(t.closed_at.as_ref().map(time::format))
-                .bind(time::format(&t.updated_at));
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+             order_id, void_reason, version, opened_at, closed_at, updated_at) VALUES {values}"
+        )
+    };
+    per_chunk(tx, dialect, tabs, 19, Kind::Insert, statement, |q, t| {
+        q.bind(t.id.as_str())
+            .bind(t.label.as_str())
+            .bind(t.resource.as_deref())
+            .bind(t.status.as_str())
+            .bind(t.rate_per_hour)
+            .bind(t.currency.as_str())
+            .bind(t.rounding.unit_minutes)
+            .bind(t.rounding.minimum_minutes)
+            .bind(t.rounding.grace_minutes)
+            .bind(t.customer.as_ref().map(|c| c.name.as_str()))
+            .bind(t.customer.as_ref().and_then(|c| c.email.as_deref()))
+            .bind(t.note.as_deref())
+            .bind(crate::rows::periods_json(&t.periods))
+            .bind(t.order_id.as_ref().map(|o| o.as_str()))
+            .bind(t.void_reason.as_deref())
+            .bind(t.version.0)
+            .bind(time::format(&t.opened_at))
+            .bind(t.closed_at.as_ref().map(time::format))
+            .bind(time::format(&t.updated_at))
+    })
+    .await
 }
 
 /// Writes each tab's changing columns as the batch left it, if it is still at the version
@@ -388,31 +426,27 @@ async fn update_tabs(
     dialect: Dialect,
     tabs: &[(&Tab, i64)],
 ) -> Result<(), StoreError> {
-    for chunk in tabs.chunks(CHUNK) {
-        let sql = format!(
+    let statement = |values: &str| {
+        format!(
             "UPDATE tabs SET status = v.column2, periods = v.column3, order_id = v.column4, \
              void_reason = v.column5, version = v.column6, closed_at = v.column7, \
-             updated_at = v.column8 FROM (VALUES {}) AS v \
-             WHERE tabs.id = v.column1 AND tabs.version = v.column9",
-            dialect.params().rows(chunk.len(), 9)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for (t, was) in chunk {
-            q = q
-                .bind(t.id.as_str())
-                .bind(t.status.as_str())
-                .bind(crate::rows::periods_json(&t.periods))
-                .bind(t.order_id.as_ref().map(|o| o.as_str()))
-                .bind(t.void_reason.as_deref())
-                .bind(t.version.0)
-                .bind(t.closed_at.as_ref().map(time::format))
-                .bind(time::format(&t.updated_at))
-                .bind(*was);
-        }
-        let n = q.execute(&mut **tx).await?.rows_affected();
-        matched("tabs", n, chunk.len())?;
-    }
-    Ok(())
+             updated_at = v.column8 FROM (VALUES {values}) AS v \
+             WHERE tabs.id = v.column1 AND tabs.version = v.column9"
+        )
+    };
+    let kind = Kind::Guarded("tabs");
+    per_chunk(tx, dialect, tabs, 9, kind, statement, |q, (t, was)| {
+        q.bind(t.id.as_str())
+            .bind(t.status.as_str())
+            .bind(crate::rows::periods_json(&t.periods))
+            .bind(t.order_id.as_ref().map(|o| o.as_str()))
+            .bind(t.void_reason.as_deref())
+            .bind(t.version.0)
+            .bind(t.closed_at.as_ref().map(time::format))
+            .bind(time::format(&t.updated_at))
+            .bind(*was)
+    })
+    .await
 }
 
 async fn insert_items(
@@ -420,16 +454,21 @@ async fn insert_items(
     dialect: Dialect,
     items: &[(&Tab, &TabItem)],
 ) -> Result<(), StoreError> {
-    for chunk in items.chunks(CHUNK) {
-        let sql = format!(
+    let statement = |values: &str| {
+        format!(
             "INSERT INTO tab_items (id, tab_id, product_id, sku, name, quantity, unit_price, \
-             note, added_at, removed_at) VALUES {}",
-            dialect.params().rows(chunk.len(), 10)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for (t, i) in chunk {
-            q = q
-                .bind(i.id.as_str())
+             note, added_at, removed_at) VALUES {values}"
+        )
+    };
+    per_chunk(
+        tx,
+        dialect,
+        items,
+        10,
+        Kind::Insert,
+        statement,
+        |q, (t, i)| {
+            q.bind(i.id.as_str())
                 .bind(t.id.as_str())
                 .bind(i.product_id.as_str())
                 .bind(i.sku.as_str())
@@ -438,11 +477,10 @@ async fn insert_items(
                 .bind(i.unit_price)
                 .bind(i.note.as_deref())
                 .bind(time::format(&i.added_at))
-                .bind(i.removed_at.as_ref().map(time::format));
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+                .bind(i.removed_at.as_ref().map(time::format))
+        },
+    )
+    .await
 }
 
 /// Marks items taken off their tabs, if they were still on them.
@@ -451,22 +489,18 @@ async fn remove_items(
     dialect: Dialect,
     items: &[(&Tab, &TabItem)],
 ) -> Result<(), StoreError> {
-    for chunk in items.chunks(CHUNK) {
-        let sql = format!(
-            "UPDATE tab_items SET removed_at = v.column2 FROM (VALUES {}) AS v \
-             WHERE tab_items.id = v.column1 AND tab_items.removed_at IS NULL",
-            dialect.params().rows(chunk.len(), 2)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for (_, i) in chunk {
-            q = q
-                .bind(i.id.as_str())
-                .bind(i.removed_at.as_ref().map(time::format));
-        }
-        let n = q.execute(&mut **tx).await?.rows_affected();
-        matched("tab items", n, chunk.len())?;
-    }
-    Ok(())
+    let statement = |values: &str| {
+        format!(
+            "UPDATE tab_items SET removed_at = v.column2 FROM (VALUES {values}) AS v \
+             WHERE tab_items.id = v.column1 AND tab_items.removed_at IS NULL"
+        )
+    };
+    let kind = Kind::Guarded("tab items");
+    per_chunk(tx, dialect, items, 2, kind, statement, |q, (_, i)| {
+        q.bind(i.id.as_str())
+            .bind(i.removed_at.as_ref().map(time::format))
+    })
+    .await
 }
 
 /// Stores every answer under its key: into the row the claim inserted, or as a new row.
@@ -477,25 +511,29 @@ pub(super) async fn answers(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let at = time::format(&now);
-    for chunk in answers.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) \
-             VALUES {} ON CONFLICT (key_id, key) DO UPDATE SET status = excluded.status, \
-             headers = excluded.headers, body = excluded.body",
-            dialect.params().rows(chunk.len(), 7)
-        );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
-        for (scope, response) in chunk {
-            q = q
-                .bind(scope.key_id.as_str())
+    let statement = |values: &str| {
+        format!(
+            "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, \
+             created_at) VALUES {values} ON CONFLICT (key_id, key) DO UPDATE SET \
+             status = excluded.status, headers = excluded.headers, body = excluded.body"
+        )
+    };
+    per_chunk(
+        tx,
+        dialect,
+        answers,
+        7,
+        Kind::Insert,
+        statement,
+        |q, (scope, response)| {
+            q.bind(scope.key_id.as_str())
                 .bind(scope.key.as_str())
                 .bind(scope.fingerprint.as_str())
                 .bind(i64::from(response.status))
                 .bind(encode_headers(&response.headers))
                 .bind(response.body.as_str())
-                .bind(at.as_str());
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+                .bind(at.clone())
+        },
+    )
+    .await
 }

@@ -4,13 +4,11 @@ use axum::extract::{Path, State};
 use axum::Json;
 use caja_core::auth::Action;
 use caja_core::ids::OrderId;
-use caja_core::page::PageLimit;
-use caja_core::DomainError;
 
 use super::bodies::{order_id, ListQuery, OrderBody, OrderPage};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::json::ApiQuery;
+use crate::error::ApiResult;
+use crate::json::{invalid_query, ApiQuery};
 use crate::AppState;
 
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
@@ -39,22 +37,15 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<OrderPage>> {
     caller.require(Action::ReadOrders)?;
-    let bad = |e: DomainError| ApiError::bad_request("invalid-query", e.to_string());
-    let limit = PageLimit::parse(query.limit).map_err(bad)?;
+    let (limit, after) = crate::json::page(query.limit, query.after.as_deref(), |a| {
+        OrderId::parse("after", a)
+    })?;
     let status = query
         .status
         .as_deref()
         .map(str::parse)
         .transpose()
-        .map_err(bad)?;
-    let after = query
-        .after
-        .as_deref()
-        .map(|a| OrderId::parse("after", a))
-        .transpose()
-        .map_err(|_| {
-            ApiError::bad_request("invalid-cursor", "after: not a cursor from this list")
-        })?;
+        .map_err(invalid_query)?;
     let page = state
         .store()
         .list_orders(status, after.as_ref(), limit)

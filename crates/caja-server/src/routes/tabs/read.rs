@@ -1,19 +1,17 @@
 //! Reading tabs: one by id (with what it would bill if closed now), and the list.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use caja_core::auth::Action;
 use caja_core::ids::TabId;
-use caja_core::page::PageLimit;
-use caja_core::DomainError;
 
 use super::bodies::{ListQuery, TabBody, TabPage};
 use super::tab_id;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::json::ApiQuery;
+use crate::error::ApiResult;
+use crate::json::{invalid_query, ApiQuery};
+use crate::versions::with_etag;
 use crate::AppState;
 
 #[utoipa::path(get, path = "/v1/tabs/{id}", tag = "tabs",
@@ -28,11 +26,10 @@ pub async fn read(
 ) -> ApiResult<Response> {
     caller.require(Action::ReadOrders)?;
     let tab = state.store().tab(&tab_id(&id)?).await?;
-    let mut response = Json(TabBody::at(&tab, state.store().now())).into_response();
-    if let Ok(etag) = HeaderValue::from_str(&tab.version.etag()) {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    Ok(response)
+    Ok(with_etag(
+        TabBody::at(&tab, state.store().now()),
+        tab.version,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/tabs", tag = "tabs",
@@ -46,28 +43,21 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<TabPage>> {
     caller.require(Action::ReadOrders)?;
-    let bad = |e: DomainError| ApiError::bad_request("invalid-query", e.to_string());
-    let limit = PageLimit::parse(query.limit).map_err(bad)?;
+    let (limit, after) = crate::json::page(query.limit, query.after.as_deref(), |a| {
+        TabId::parse("after", a)
+    })?;
     let status = query
         .status
         .as_deref()
         .map(str::parse)
         .transpose()
-        .map_err(bad)?;
-    let after = query
-        .after
-        .as_deref()
-        .map(|a| TabId::parse("after", a))
-        .transpose()
-        .map_err(|_| {
-            ApiError::bad_request("invalid-cursor", "after: not a cursor from this list")
-        })?;
+        .map_err(invalid_query)?;
     let resource = query
         .resource
         .as_deref()
         .map(super::bodies::resource)
         .transpose()
-        .map_err(bad)?;
+        .map_err(invalid_query)?;
     let page = state
         .store()
         .list_tabs(status, resource.as_deref(), after.as_ref(), limit)

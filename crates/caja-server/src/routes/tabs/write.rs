@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotent::{command, command_on, refuse, Idempotent};
 use crate::routes::orders::EmptyBody;
-use crate::routes::products::if_match;
+use crate::versions::if_match;
 use crate::AppState;
 
 #[utoipa::path(post, path = "/v1/tabs", tag = "tabs",
