@@ -2,7 +2,7 @@
 
 use caja_core::command::Command;
 use caja_core::ids::{OrderId, ProductId};
-use caja_core::money::Money;
+use caja_core::money::{Currency, Money};
 use caja_core::order::{self, Customer, NewOrder, Order, OrderLine, PaymentMethod, RequestedLine};
 use caja_core::text;
 use caja_core::DomainError;
@@ -62,13 +62,7 @@ impl CreateOrder {
                 })
             })
             .collect::<Result<Vec<_>, DomainError>>()?;
-        let tip = match &self.tip {
-            Some(t) => order::parse_tip(t.amount, &t.currency, store)?,
-            None => Money {
-                amount: 0,
-                currency: store,
-            },
-        };
+        let tip = parse_tip(self.tip.as_ref(), store)?;
         let note = text::optional("note", self.note.as_deref(), 1000)?;
         let customer = self.customer.as_ref().map(parse_customer).transpose()?;
         Ok(NewOrder {
@@ -77,6 +71,17 @@ impl CreateOrder {
             note,
             customer,
         })
+    }
+}
+
+/// A tip as received, in the store's currency; none is a tip of 0.
+pub fn parse_tip(tip: Option<&MoneyBody>, store: Currency) -> Result<Money, DomainError> {
+    match tip {
+        Some(t) => order::parse_tip(t.amount, &t.currency, store),
+        None => Ok(Money {
+            amount: 0,
+            currency: store,
+        }),
     }
 }
 

@@ -12,8 +12,8 @@ use axum::Router;
 use crate::AppState;
 
 pub use bodies::{
-    parse_customer, CreateOrder, CustomerBody, EmptyBody, LineBody, OrderBody, OrderLineBody,
-    OrderPage, PaymentBody, RefundBody,
+    parse_customer, parse_tip, CreateOrder, CustomerBody, EmptyBody, LineBody, OrderBody,
+    OrderLineBody, OrderPage, PaymentBody, RefundBody,
 };
 pub use checkout::{__path_create, create};
 pub use lifecycle::{

@@ -1,7 +1,7 @@
 //! The shapes of `/v1/tabs` requests and responses, and their parsing into commands.
 
 use caja_core::money::{Currency, Money};
-use caja_core::order::{self, OrderLine};
+use caja_core::order::OrderLine;
 use caja_core::tab::{NewTab, Rounding, Tab, TabItem, TimeCharge};
 use caja_core::time::{self, Timestamp};
 use caja_core::{text, DomainError};
@@ -129,13 +129,7 @@ pub struct CloseTab {
 
 impl CloseTab {
     pub(super) fn tip(&self, store: Currency) -> Result<Money, DomainError> {
-        match &self.tip {
-            Some(t) => order::parse_tip(t.amount, &t.currency, store),
-            None => Ok(Money {
-                amount: 0,
-                currency: store,
-            }),
-        }
+        crate::routes::orders::parse_tip(self.tip.as_ref(), store)
     }
 }
 
