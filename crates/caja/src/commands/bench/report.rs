@@ -159,6 +159,12 @@ pub fn print(report: &Value, json: bool) {
     if report["transport_errors"] != 0 {
         println!("transport errors {}", report["transport_errors"]);
     }
+    if let Some(cpu) = report.get("server_cpu_s") {
+        println!(
+            "server CPU    {cpu} s ({} µs per created order)",
+            report["server_cpu_us_per_order"]
+        );
+    }
     if let Some(rss) = report.get("server_rss_mb") {
         println!(
             "server RSS    {rss} MB (peak {} MB)",
