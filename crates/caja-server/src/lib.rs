@@ -23,6 +23,7 @@ mod request;
 mod routes;
 mod state;
 mod versions;
+mod web;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         // longer than any request timeout.
         .merge(routes::stream::router())
         .merge(routes::ops::router())
+        .merge(web::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(config.body_limit))

@@ -28,3 +28,4 @@ mod races;
 mod stock;
 mod tabs;
 mod tls;
+mod web;
