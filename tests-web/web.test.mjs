@@ -303,6 +303,8 @@ await check("English and Spanish hold the same keys, and every key on the page e
   const source = fs.readFileSync(new URL("../crates/caja-server/web/app.js", import.meta.url), "utf8");
   for (const [, key] of source.matchAll(/\bt\("([a-z_.]+)"/g)) assert.ok(en.includes(key), `missing ${key}`);
   await a.goto(base + "/#/till");
+  // This till lived through the restart above: let it finish reconnecting.
+  await a.waitForSelector("#conn[data-state=online]", { timeout: 30000 });
   await a.selectOption("#lang", "es-MX");
   assert.equal((await a.textContent("#charge")).trim(), "Cobrar");
   assert.equal((await a.textContent("#conn")).trim(), "En línea");
@@ -310,6 +312,10 @@ await check("English and Spanish hold the same keys, and every key on the page e
 });
 
 await check("screenshots of every page at tablet and phone sizes", async () => {
+  // Something on every page: an open tab with an item, an unpaid order.
+  const tab = await api("POST", "/v1/tabs", { label: "Luis", resource: "desk-2", rate: { amount: 6000, currency: "MXN" } }, `shot-tab-${Date.now()}`);
+  await api("POST", `/v1/tabs/${tab.body.id}/items`, { product_id: coffee.id, quantity: 2 }, `shot-item-${Date.now()}`);
+  await api("POST", "/v1/orders", { lines: [{ product_id: coffee.id, quantity: 1 }] }, `shot-order-${Date.now()}`);
   for (const [size, viewport] of [["tablet", TABLET], ["phone", PHONE]]) {
     const page = await till(viewport);
     await page.screenshot({ path: path.join(SHOTS, `signin-${size}.png`), fullPage: true });
