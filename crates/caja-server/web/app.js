@@ -634,7 +634,7 @@ function renderOrders() {
 
 // ---- dashboard
 
-async function renderDashboard() {
+function renderDashboard() {
   const orders = [...state.orders.values()].filter(today);
   const perHour = new Array(24).fill(0);
   for (const o of orders) {
@@ -660,6 +660,12 @@ async function renderDashboard() {
       : [el("li", { className: "empty", textContent: t("dash.none") })]),
   );
   $("#open-tabs").textContent = String(state.tabs.size);
+}
+
+/** The server's health, read on its own clock (every 10 s while the dashboard shows), not
+ * once per event: a busy shop's feed must not turn into a stream of /ready requests. */
+async function refreshHealth() {
+  if (!session.key || currentPage() !== "dashboard") return;
   try {
     const res = await fetch("/ready");
     const health = await res.json();
@@ -705,6 +711,7 @@ async function begin() {
   feed = new Feed(onEvent, onReset);
   feed.start(head);
   render();
+  refreshHealth();
 }
 
 function signOut() {
@@ -744,7 +751,11 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#signout").addEventListener("click", signOut);
   $("#order-filter").addEventListener("change", renderOrders);
-  addEventListener("hashchange", render);
+  addEventListener("hashchange", () => {
+    render();
+    refreshHealth();
+  });
+  setInterval(refreshHealth, 10000);
   setUpTill();
   setUpTabs();
   if (session.key) begin().catch(() => signOut());
