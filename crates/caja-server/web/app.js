@@ -128,6 +128,12 @@ async function all(path) {
 
 // ---------------------------------------------------------------- actions
 
+/** Writes being sent now. Pages whose buttons are rebuilt on render (tabs, orders) wait
+ * for them before re-rendering, so a button in the middle of its request is never swapped
+ * for a fresh one that a second click could fire again. */
+let inFlight = 0;
+let renderPending = false;
+
 /** One write with one Idempotency-Key for its whole life, and the button that fires it:
  * idle → sending → done | failed (retryable, same key) | refused (a new attempt gets a
  * new key). Clicks while sending or after done do nothing. */
@@ -149,6 +155,7 @@ class Action {
     if (this.state === "sending" || this.state === "done") return;
     if (this.state !== "failed") this.key = newKey();
     this.show("sending", t("pay.sending"));
+    inFlight += 1;
     try {
       const result = await this.run(this.key);
       this.show("done", result.message);
@@ -158,6 +165,12 @@ class Action {
     } catch (e) {
       if (e instanceof ApiFailure && e.retryable) this.show("failed", t("pay.failed", { detail: e.message }));
       else this.show("refused", t("pay.refused", { detail: e.message }));
+    } finally {
+      inFlight -= 1;
+      if (inFlight === 0 && renderPending) {
+        renderPending = false;
+        render();
+      }
     }
   }
 
@@ -382,6 +395,10 @@ function show(page) {
 function render() {
   if (!session.key) return show("signin");
   const page = currentPage();
+  if (inFlight > 0 && (page === "tabs" || page === "orders")) {
+    renderPending = true;
+    return;
+  }
   show(page);
   if (page === "till") renderTill();
   if (page === "tabs") renderTabs();
