@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod money;
 pub mod order;
 pub mod page;
+pub mod payments;
 pub mod product;
 pub mod rate;
 pub mod tab;
