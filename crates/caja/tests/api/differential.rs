@@ -1,6 +1,7 @@
 //! Differential tests of the one writer: the same random script of commands (checkouts,
 //! retries with the same key, reused keys, payments, cancels, fulfilments, refunds, stock
-//! movements, expiries under a moved clock) run once as batches of one, submitted one by
+//! movements, tabs opened, filled, paused, resumed, closed and voided, expiries under a
+//! moved clock) run once as batches of one, submitted one by
 //! one, and once with batching on, submitted in groups, must give the same answers, the
 //! same stock and ledger, the same feed, and books that balance. Batching is only allowed
 //! to change how many commits it takes.
@@ -11,12 +12,13 @@ use std::time::Duration;
 
 use caja_core::command::{Command, Policy};
 use caja_core::idempotency::{Fingerprint, IdempotencyKey};
-use caja_core::ids::{KeyId, OrderId, ProductId};
+use caja_core::ids::{KeyId, OrderId, ProductId, TabId};
 use caja_core::ledger::Reason;
 use caja_core::money::{Currency, Money};
 use caja_core::order::{NewOrder, PaymentMethod, RequestedLine};
 use caja_core::page::PageLimit;
 use caja_core::product::{NewProduct, ProductName, Sku, Stock};
+use caja_core::tab::{NewTab, Rounding};
 use caja_core::time::MovableClock;
 use caja_store::writer::{IdempotencyScope, Settled, Submission, Write, Writer, WriterOptions};
 use caja_store::Store;
@@ -68,6 +70,31 @@ enum Step {
         product: usize,
         delta: i64,
     },
+    /// Open a tab, on one of three desks or none.
+    OpenTab {
+        key: usize,
+        desk: Option<usize>,
+    },
+    AddItem {
+        key: usize,
+        tab: usize,
+        product: usize,
+        quantity: i64,
+    },
+    /// Pause the tab if `pause`, else resume it.
+    Clock {
+        key: usize,
+        tab: usize,
+        pause: bool,
+    },
+    CloseTab {
+        key: usize,
+        tab: usize,
+    },
+    VoidTab {
+        key: usize,
+        tab: usize,
+    },
     /// Move the clock past every deadline so far and let the sweeper run.
     Expire,
 }
@@ -79,6 +106,7 @@ fn script(seed: u64) -> Vec<Vec<Step>> {
     let mut groups: Vec<Vec<Step>> = Vec::new();
     let mut all: Vec<Step> = Vec::new();
     let mut checkouts_before: Vec<usize> = Vec::new();
+    let mut tabs_before: Vec<usize> = Vec::new();
     // Steps with a key (every step but an expiry), for retries to repeat.
     let mut keyed: Vec<usize> = Vec::new();
     while all.len() < STEPS {
@@ -100,7 +128,34 @@ fn script(seed: u64) -> Vec<Vec<Step>> {
                 }
             };
             let roll = rng.gen_range(0..100);
+            let tab =
+                (!tabs_before.is_empty()).then(|| tabs_before[rng.gen_range(0..tabs_before.len())]);
+            let step = match (roll, tab) {
+                (85..=86, _) => Step::OpenTab {
+                    key,
+                    desk: rng.gen_bool(0.7).then(|| rng.gen_range(0..3)),
+                },
+                (87..=93, Some(tab)) => Step::AddItem {
+                    key,
+                    tab,
+                    product: rng.gen_range(0..PRODUCTS),
+                    quantity: rng.gen_range(1..=3),
+                },
+                (94..=95, Some(tab)) => Step::Clock {
+                    key,
+                    tab,
+                    pause: rng.gen_bool(0.5),
+                },
+                (96, Some(tab)) => Step::CloseTab { key, tab },
+                (97..=98, Some(tab)) => Step::VoidTab { key, tab },
+                _ => Step::Move {
+                    key,
+                    product: rng.gen_range(0..PRODUCTS),
+                    delta: 0,
+                },
+            };
             let step = match (roll, pick(&mut rng)) {
+                (85..=98, _) if !matches!(step, Step::Move { .. }) => step,
                 (0..=37, _) | (_, None) => {
                     let n = rng.gen_range(1..=3);
                     Step::Checkout {
@@ -145,6 +200,9 @@ fn script(seed: u64) -> Vec<Vec<Step>> {
             if matches!(step, Step::Checkout { .. }) {
                 checkouts_before.push(first + i);
             }
+            if matches!(step, Step::OpenTab { .. }) {
+                tabs_before.push(first + i);
+            }
         }
         groups.push(group);
     }
@@ -160,6 +218,8 @@ struct Run {
     products: Vec<ProductId>,
     /// Step index of each checkout → its order id and total, once answered.
     orders: BTreeMap<usize, (OrderId, i64)>,
+    /// Step index of each tab opened → its id, once answered.
+    tabs: BTreeMap<usize, TabId>,
     _db: TestDb,
 }
 
@@ -189,6 +249,7 @@ impl Run {
             key_id: KeyId::generate(),
             products: Vec::new(),
             orders: BTreeMap::new(),
+            tabs: BTreeMap::new(),
             _db: db,
         };
         for i in 0..PRODUCTS {
@@ -226,6 +287,14 @@ impl Run {
             .get(&step)
             .map(|(id, _)| id.clone())
             .unwrap_or_else(|| OrderId::parse("id", "ord_01J00000000000000000000000").unwrap())
+    }
+
+    fn tab_of(&self, step: usize) -> TabId {
+        // A refused open has no tab: name one that does not exist (404 in both runs).
+        self.tabs
+            .get(&step)
+            .cloned()
+            .unwrap_or_else(|| TabId::parse("id", "tab_01J00000000000000000000000").unwrap())
     }
 
     /// The step's key, fingerprint and command in this run's ids.
@@ -314,6 +383,69 @@ impl Run {
                 format!("move {product} {delta}"),
                 self.move_command(*product, *delta),
             ),
+            Step::OpenTab { key, desk } => (
+                *key,
+                format!("open {desk:?}"),
+                Command::OpenTab(NewTab {
+                    label: "Differential".into(),
+                    resource: desk.map(|d| format!("desk-{d}")),
+                    rate_per_hour: 6000,
+                    currency: mxn(),
+                    // Hourly past a 5-minute grace: both runs bill the same hours although
+                    // real time passes differently in each (the clock is moved in 20-minute
+                    // steps, and a run takes far less than 5 minutes between them).
+                    rounding: Rounding::parse(60, 0, 5).unwrap(),
+                    customer: None,
+                    note: None,
+                }),
+            ),
+            Step::AddItem {
+                key,
+                tab,
+                product,
+                quantity,
+            } => (
+                *key,
+                format!("add {tab} {product} {quantity}"),
+                Command::AddTabItem {
+                    tab: self.tab_of(*tab),
+                    product: self.products[*product].clone(),
+                    quantity: *quantity,
+                    note: None,
+                },
+            ),
+            Step::Clock { key, tab, pause } => (
+                *key,
+                format!("clock {tab} {pause}"),
+                if *pause {
+                    Command::PauseTab {
+                        tab: self.tab_of(*tab),
+                    }
+                } else {
+                    Command::ResumeTab {
+                        tab: self.tab_of(*tab),
+                    }
+                },
+            ),
+            Step::CloseTab { key, tab } => (
+                *key,
+                format!("close {tab}"),
+                Command::CloseTab {
+                    tab: self.tab_of(*tab),
+                    tip: Money {
+                        amount: 0,
+                        currency: mxn(),
+                    },
+                },
+            ),
+            Step::VoidTab { key, tab } => (
+                *key,
+                format!("void {tab}"),
+                Command::VoidTab {
+                    tab: self.tab_of(*tab),
+                    reason: "differential".into(),
+                },
+            ),
             Step::Expire => unreachable!("expiries are not keyed"),
         };
         let scope = IdempotencyScope {
@@ -395,6 +527,13 @@ impl Run {
                             .insert(step, (id, body["total"]["amount"].as_i64().unwrap()));
                     }
                 }
+                if let (Step::OpenTab { .. }, Settled::Fresh { response, .. }) = (&steps[step], s) {
+                    if response.status == 201 {
+                        let body: Value = serde_json::from_str(&response.body).unwrap();
+                        let id = TabId::parse("id", body["id"].as_str().unwrap()).unwrap();
+                        self.tabs.insert(step, id);
+                    }
+                }
                 answers.push(summary(s));
             }
             first += group.len();
@@ -440,6 +579,38 @@ impl Run {
     }
 }
 
+impl Run {
+    /// Every tab in opening order: status, live items, and the order it became (its
+    /// total), in terms both runs share.
+    async fn tabs(&self) -> Vec<(String, usize, Option<i64>)> {
+        let mut out = Vec::new();
+        let mut after: Option<TabId> = None;
+        loop {
+            let page = self
+                .store
+                .list_tabs(
+                    None,
+                    None,
+                    after.as_ref(),
+                    PageLimit::parse(Some(200)).unwrap(),
+                )
+                .await
+                .unwrap();
+            for t in &page.items {
+                let total = match &t.order_id {
+                    Some(o) => Some(self.store.order(o).await.unwrap().total),
+                    None => None,
+                };
+                out.push((t.status.to_string(), t.live_items().count(), total));
+            }
+            match page.next_cursor {
+                Some(c) => after = Some(TabId::parse("after", &c).unwrap()),
+                None => return out,
+            }
+        }
+    }
+}
+
 fn merged(lines: &[(usize, i64)]) -> BTreeMap<usize, i64> {
     let mut merged = BTreeMap::new();
     for (p, q) in lines {
@@ -455,8 +626,8 @@ fn answer_body(settled: Settled) -> Value {
     }
 }
 
-/// What a client could tell of an answer: status, problem type, and an order's number,
-/// status and total or a movement's stock.
+/// What a client could tell of an answer: status, problem type, an order's number, status
+/// and total, a tab's status and item count, or a movement's stock.
 fn summary(settled: &Settled) -> String {
     let (response, replayed) = match settled {
         Settled::Fresh { response, .. } => (response, false),
@@ -466,13 +637,15 @@ fn summary(settled: &Settled) -> String {
     };
     let body: Value = serde_json::from_str(&response.body).unwrap_or(Value::Null);
     format!(
-        "{} replay={replayed} type={} number={} status={} total={} stock_after={}",
+        "{} replay={replayed} type={} number={} status={} total={} stock_after={} items={} due={}",
         response.status,
         body["type"],
         body["number"],
         body["status"],
         body["total"]["amount"],
-        body["stock_after"]
+        body["stock_after"],
+        body["items"].as_array().map_or(0, Vec::len),
+        body["due"]["subtotal"]["amount"]
     )
 }
 
@@ -492,6 +665,11 @@ async fn batches_of_one_and_batching_decide_a_random_script_alike(backend: Backe
         assert_eq!(stock_a, stock_b, "seed {seed}: stock");
         assert_eq!(ledger_a, ledger_b, "seed {seed}: ledger");
         assert_eq!(feed_a, feed_b, "seed {seed}: feed event types in order");
+        assert_eq!(
+            alone.tabs().await,
+            batched.tabs().await,
+            "seed {seed}: tabs"
+        );
         // The script exercised what it is meant to.
         let created = one_by_one.iter().filter(|a| a.starts_with("201")).count();
         let refused = one_by_one.iter().filter(|a| a.starts_with("409")).count();
@@ -503,6 +681,18 @@ async fn batches_of_one_and_batching_decide_a_random_script_alike(backend: Backe
         assert!(
             created > 100 && refused > 20 && replays > 20 && expired > 0,
             "seed {seed}: {created} created, {refused} refused, {replays} replays, {expired} expired"
+        );
+        let tab_events = |kind: &str| feed_a.iter().filter(|k| *k == kind).count();
+        assert!(
+            tab_events("tab.opened") > 5
+                && tab_events("tab.item_added") > 5
+                && tab_events("tab.closed") > 1
+                && tab_events("tab.voided") > 0,
+            "seed {seed}: the script exercised tabs: {} opened, {} items, {} closed, {} voided",
+            tab_events("tab.opened"),
+            tab_events("tab.item_added"),
+            tab_events("tab.closed"),
+            tab_events("tab.voided")
         );
         for run in [&alone, &batched] {
             let (_, violations) = run.store.check().await.unwrap();
