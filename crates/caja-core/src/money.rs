@@ -27,6 +27,52 @@ impl Currency {
         // Built only from three ASCII capitals in `parse`.
         std::str::from_utf8(&self.0).unwrap_or("XXX")
     }
+
+    /// Digits after the decimal point in the currency's major unit (ISO 4217): what a
+    /// provider that speaks decimal amounts needs to convert ours.
+    pub fn minor_digits(&self) -> u32 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            _ => 2,
+        }
+    }
+
+    /// `amount` minor units as a decimal in the major unit (4550 MXN → 45.5).
+    pub fn to_decimal(&self, amount: i64) -> f64 {
+        amount as f64 / 10_f64.powi(self.minor_digits() as i32)
+    }
+
+    /// A decimal amount in the major unit as minor units, if it is a whole number of them
+    /// within [`MAX_AMOUNT`] (45.5 MXN → 4550; 45.555 MXN → `None`).
+    pub fn from_decimal(&self, decimal: f64) -> Option<i64> {
+        let scaled = decimal * 10_f64.powi(self.minor_digits() as i32);
+        let rounded = scaled.round();
+        ((scaled - rounded).abs() < 1e-6 && (0.0..=MAX_AMOUNT as f64).contains(&rounded))
+            .then_some(rounded as i64)
+    }
+}
+
+#[cfg(test)]
+mod decimal_tests {
+    use super::Currency;
+
+    #[test]
+    fn decimals_convert_both_ways_by_the_currencys_digits() {
+        let mxn = Currency::parse("c", "MXN").unwrap();
+        let clp = Currency::parse("c", "CLP").unwrap();
+        assert_eq!(mxn.to_decimal(4550), 45.5);
+        assert_eq!(mxn.from_decimal(45.5), Some(4550));
+        assert_eq!(mxn.from_decimal(0.1 + 0.2), Some(30));
+        assert_eq!(mxn.from_decimal(45.555), None);
+        assert_eq!(mxn.from_decimal(-1.0), None);
+        assert_eq!(clp.to_decimal(4550), 4550.0);
+        assert_eq!(clp.from_decimal(4550.0), Some(4550));
+        for amount in [0, 1, 99, 4550, 123_456_789, 999_999_999_999] {
+            assert_eq!(mxn.from_decimal(mxn.to_decimal(amount)), Some(amount));
+        }
+    }
 }
 
 impl fmt::Display for Currency {

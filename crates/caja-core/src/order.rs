@@ -24,16 +24,20 @@ pub enum OrderStatus {
     Cancelled,
     Expired,
     Refunded,
+    /// Paid at the provider after it expired (its stock gone to others) or was cancelled:
+    /// the money must go back. Holds no stock; a refund settles it.
+    NeedsRefund,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 6] = [
+    pub const ALL: [OrderStatus; 7] = [
         OrderStatus::PendingPayment,
         OrderStatus::Paid,
         OrderStatus::Fulfilled,
         OrderStatus::Cancelled,
         OrderStatus::Expired,
         OrderStatus::Refunded,
+        OrderStatus::NeedsRefund,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +48,7 @@ impl OrderStatus {
             OrderStatus::Cancelled => "cancelled",
             OrderStatus::Expired => "expired",
             OrderStatus::Refunded => "refunded",
+            OrderStatus::NeedsRefund => "needs_refund",
         }
     }
 
@@ -59,7 +64,10 @@ impl OrderStatus {
     pub fn was_paid(self) -> bool {
         matches!(
             self,
-            OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::Refunded
+            OrderStatus::Paid
+                | OrderStatus::Fulfilled
+                | OrderStatus::Refunded
+                | OrderStatus::NeedsRefund
         )
     }
 }
@@ -80,7 +88,7 @@ impl FromStr for OrderStatus {
             .ok_or_else(|| {
                 DomainError::invalid(
                     "status",
-                    "must be one of pending_payment, paid, fulfilled, cancelled, expired, refunded",
+                    "must be one of pending_payment, paid, fulfilled, cancelled, expired, refunded, needs_refund",
                 )
             })
     }
@@ -135,7 +143,9 @@ impl fmt::Display for InvalidTransition {
 }
 
 /// The order state machine: `pending_payment → paid → fulfilled`, with `cancelled` and
-/// `expired` from pending, and `refunded` from paid or fulfilled. Everything else is refused.
+/// `expired` from pending, and `refunded` from paid, fulfilled or needs_refund. Everything
+/// else is refused (`needs_refund` is reached only by a late provider payment, decided in
+/// the payment command).
 pub fn transition(
     from: OrderStatus,
     action: OrderAction,
@@ -147,7 +157,7 @@ pub fn transition(
         (S::PendingPayment, A::Cancel) => Ok(S::Cancelled),
         (S::PendingPayment, A::Expire) => Ok(S::Expired),
         (S::Paid, A::Fulfill) => Ok(S::Fulfilled),
-        (S::Paid | S::Fulfilled, A::Refund) => Ok(S::Refunded),
+        (S::Paid | S::Fulfilled | S::NeedsRefund, A::Refund) => Ok(S::Refunded),
         _ => Err(InvalidTransition { from, action }),
     }
 }
@@ -490,6 +500,7 @@ mod tests {
             (S::Paid, A::Fulfill, S::Fulfilled),
             (S::Paid, A::Refund, S::Refunded),
             (S::Fulfilled, A::Refund, S::Refunded),
+            (S::NeedsRefund, A::Refund, S::Refunded),
         ];
         for from in OrderStatus::ALL {
             for action in OrderAction::ALL {

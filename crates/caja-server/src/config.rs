@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub tab_rate: i64,
     /// A new tab's rounding when it names none.
     pub tab_rounding: Rounding,
+    /// MercadoPago, when configured.
+    pub mercadopago: Option<crate::payments::MercadoPagoConfig>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +79,7 @@ impl Default for ServerConfig {
             connections: crate::ConnectionLimits::default(),
             tab_rate: 0,
             tab_rounding: Rounding::default(),
+            mercadopago: None,
         }
     }
 }

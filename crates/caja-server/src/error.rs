@@ -179,6 +179,34 @@ impl ApiError {
         .retry_after(retry_after_secs)
     }
 
+    /// A call to the payment provider failed, or its breaker is open: nothing was changed,
+    /// and the same request may be retried after `Retry-After`.
+    pub fn provider(e: &crate::payments::CallError) -> Self {
+        use crate::payments::CallError;
+        let (status, kind, retry) = match e {
+            CallError::Unavailable { retry_after } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider-unavailable",
+                retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            ),
+            CallError::Timeout(_) | CallError::Transport(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "provider-unavailable", 5)
+            }
+            CallError::Status { status, .. } if *status >= 500 || *status == 429 => {
+                (StatusCode::SERVICE_UNAVAILABLE, "provider-unavailable", 5)
+            }
+            CallError::Status { .. } | CallError::NotFound(_) | CallError::Malformed(_) => {
+                (StatusCode::BAD_GATEWAY, "provider-error", 0)
+            }
+        };
+        let error = Self::new(status, kind, "Payment provider", e.to_string());
+        if retry > 0 {
+            error.retry_after(retry)
+        } else {
+            error
+        }
+    }
+
     pub fn timeout() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -318,6 +346,12 @@ impl From<&Refusal> for ApiError {
                 format!("a tab holds at most {max} items: close it and open another"),
             )
             .with("max", *max),
+            Refusal::UnknownPayment => Self::new(
+                StatusCode::CONFLICT,
+                "unknown-payment",
+                "Not this order's payment",
+                "the order was not paid by the provider payment named",
+            ),
         }
     }
 }

@@ -123,6 +123,16 @@ pub async fn command(
     submit(state, Some(actor), scope, Write::Command(command)).await
 }
 
+/// Decides `command` for the system itself (a provider's webhook, named `who`): no key,
+/// so no stored answer; the command's own rules make a repeat harmless.
+pub async fn as_system(state: &AppState, who: &str, command: Command) -> ApiResult<Written> {
+    let actor = Actor {
+        who: who.to_owned(),
+        request_id: current_request_id(),
+    };
+    submit(state, Some(actor), None, Write::Command(command)).await
+}
+
 /// Decides the command `make` builds from a path's id and the request's body, under the
 /// request's key. An id that cannot exist or a body that does not validate is refused, and
 /// the refusal stored under the key like any answer.

@@ -18,6 +18,7 @@ mod live;
 mod maintenance;
 mod metrics;
 mod openapi;
+pub mod payments;
 mod presenter;
 mod request;
 mod routes;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::changes::router())
         .merge(routes::maintenance::router())
         .merge(routes::audit::router())
+        .merge(routes::webhooks::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             maintenance::guard,
@@ -63,8 +65,19 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             request::timeout,
         ));
+    // Signed by the provider instead of a key; maintenance mode and timeouts still apply.
+    let webhooks = routes::webhooks::public_router()
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            maintenance::guard,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            request::timeout,
+        ));
     let mut app = Router::new()
         .merge(v1)
+        .merge(webhooks)
         // Authenticates itself (a browser cannot send headers on a WebSocket) and lives
         // longer than any request timeout.
         .merge(routes::stream::router())

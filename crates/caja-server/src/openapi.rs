@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes::{audit, changes, maintenance, ops, orders, products, stock, stream, tabs};
+use crate::routes::{
+    audit, changes, maintenance, ops, orders, products, stock, stream, tabs, webhooks,
+};
 use crate::ServerConfig;
 
 /// An RFC 9457 problem, as every error is returned.
@@ -38,7 +40,8 @@ impl Modify for BearerAuth {
     paths(
         products::create, products::read, products::list, products::update, products::archive,
         stock::create, stock::list,
-        orders::create, orders::read, orders::list, orders::pay, orders::cancel, orders::fulfill, orders::refund,
+        orders::create, orders::read, orders::list, orders::pay, orders::checkout, orders::cancel, orders::fulfill, orders::refund,
+        webhooks::mercadopago, webhooks::list_events,
         tabs::open, tabs::read, tabs::list, tabs::add_item, tabs::remove_item, tabs::pause, tabs::resume, tabs::close, tabs::void,
         changes::poll, stream::stream, maintenance::read, maintenance::set, audit::list,
         ops::health, ops::ready, ops::metrics, ops::openapi,
@@ -48,7 +51,8 @@ impl Modify for BearerAuth {
         stock::CreateMovement, stock::MovementBody, stock::MovementPage,
         orders::CreateOrder, orders::LineBody, orders::CustomerBody, orders::OrderBody, orders::OrderLineBody, orders::OrderPage, orders::PaymentBody, orders::RefundBody,
         tabs::OpenTab, tabs::AddItem, tabs::CloseTab, tabs::VoidTab, tabs::RoundingBody, tabs::TabBody, tabs::TabItemBody,
-        tabs::PeriodBody, tabs::DueBody, tabs::DueLineBody, tabs::TimeBody, tabs::TabPage)),
+        tabs::PeriodBody, tabs::DueBody, tabs::DueLineBody, tabs::TimeBody, tabs::TabPage,
+        orders::CheckoutBody, webhooks::WebhookAnswer, webhooks::ProviderEventBody, webhooks::ProviderEventPage)),
     modifiers(&BearerAuth),
 )]
 struct Doc;
@@ -191,6 +195,12 @@ fn constrain(path: &str, p: &mut Value) {
         }
         "id" if path.starts_with("/v1/tabs") => json!({"type": "string", "pattern": ID_TAB}),
         "item_id" => json!({"type": "string", "pattern": "^item_[0-7][0-9A-HJKMNP-TV-Z]{25}$"}),
+        "after" if path == "/v1/payments/events" => {
+            json!({"type": "string", "pattern": "^[0-9T:.Z+-]{1,40}\\|[a-z]{1,20}\\|[^\\u0000-\\u001f\\u007f-\\u009f]{1,100}$"})
+        }
+        "status" if path == "/v1/payments/events" => {
+            json!({"type": "string", "enum": ["received", "applied", "ignored"]})
+        }
         "after" if path == "/v1/audit" => {
             json!({"type": "string", "pattern": "^aud_[0-7][0-9A-HJKMNP-TV-Z]{25}$"})
         }

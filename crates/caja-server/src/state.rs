@@ -37,6 +37,7 @@ struct Inner {
     shutting_down: AtomicBool,
     tasks: TaskTracker,
     touched: Mutex<HashMap<KeyId, Instant>>,
+    payments: Option<crate::payments::Payments>,
 }
 
 impl AppState {
@@ -61,7 +62,12 @@ impl AppState {
                 key_wait: config.idempotency_wait,
             },
         );
+        let payments = config
+            .mercadopago
+            .clone()
+            .map(|mp| crate::payments::Payments::mercadopago(mp, config.currency, store.clock()));
         Self(Arc::new(Inner {
+            payments,
             hub: Hub::new(config.stream_buffer),
             keys: KeyCache::default(),
             maintenance: Default::default(),
@@ -97,6 +103,11 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    /// The payment provider, if one is configured.
+    pub(crate) fn payments(&self) -> Option<&crate::payments::Payments> {
+        self.0.payments.as_ref()
     }
 
     /// The one writer every command goes through.

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 
 use crate::location::Engine;
 use crate::StoreError;
@@ -91,6 +91,44 @@ impl Dialect {
             )
             .execute(&mut **tx)
             .await?;
+        }
+        Ok(())
+    }
+
+    /// Turns SQLite's foreign key enforcement off or on for `conn`, outside any
+    /// transaction (inside one SQLite ignores it). A migration that rebuilds a table other
+    /// tables refer to needs it off, as SQLite's own procedure for schema changes says;
+    /// [`Dialect::foreign_key_check`] then proves the result before commit. PostgreSQL
+    /// changes constraints in place and needs neither.
+    pub(crate) async fn foreign_keys(
+        self,
+        conn: &mut AnyConnection,
+        on: bool,
+    ) -> Result<(), sqlx::Error> {
+        if self.0 == Engine::Sqlite {
+            let pragma = if on { "ON" } else { "OFF" };
+            conn.execute(format!("PRAGMA foreign_keys = {pragma}").as_str())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Fails when any row refers to a row that does not exist (SQLite; PostgreSQL never
+    /// stops enforcing).
+    pub(crate) async fn foreign_key_check(
+        self,
+        tx: &mut Transaction<'_, Any>,
+    ) -> Result<(), sqlx::Error> {
+        if self.0 == Engine::Sqlite {
+            let broken = sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&mut **tx)
+                .await?;
+            if !broken.is_empty() {
+                return Err(sqlx::Error::Protocol(format!(
+                    "{} rows refer to rows that do not exist",
+                    broken.len()
+                )));
+            }
         }
         Ok(())
     }

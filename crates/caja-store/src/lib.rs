@@ -22,6 +22,7 @@ pub mod migrate;
 mod orders;
 mod presenter;
 mod products;
+pub mod provider_events;
 mod rows;
 mod store;
 mod tabs;

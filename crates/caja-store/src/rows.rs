@@ -1,6 +1,7 @@
 //! Reading rows into domain values. A row that does not parse is corruption, reported as
 //! such rather than papered over.
 
+use caja_core::command::Payment;
 use caja_core::ids::{OrderId, ProductId, TabId, TabItemId};
 use caja_core::ledger::Movement;
 use caja_core::money::{Currency, Money};
@@ -149,6 +150,19 @@ pub(crate) fn order(row: &AnyRow, lines: Vec<OrderLine>) -> Result<Order, StoreE
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
         expires_at: timestamp(row, "expires_at")?,
+    })
+}
+
+pub(crate) const PAYMENT_COLUMNS: &str = "id, order_id, method, amount, reference, created_at";
+
+pub(crate) fn payment(row: &AnyRow) -> Result<Payment, StoreError> {
+    Ok(Payment {
+        id: text(row, "id")?,
+        order_id: OrderId::parse("order_id", &text(row, "order_id")?)?,
+        method: text(row, "method")?.parse()?,
+        amount: int(row, "amount")?,
+        reference: opt_text(row, "reference")?,
+        created_at: timestamp(row, "created_at")?,
     })
 }
 

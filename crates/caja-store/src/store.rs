@@ -161,6 +161,11 @@ impl Store {
         self.clock.now()
     }
 
+    /// The store's clock, for anything else that must agree with it on "now".
+    pub fn clock(&self) -> caja_core::time::SharedClock {
+        self.clock.clone()
+    }
+
     pub(crate) fn dialect(&self) -> Dialect {
         self.dialect
     }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    audit, backup, bench, canary, check, health, keys, maintenance, migrate, serve,
+    audit, backup, bench, canary, check, dev_provider, health, keys, maintenance, migrate, serve,
 };
 use crate::settings::{DbArgs, LogFormat};
 
@@ -64,6 +64,9 @@ pub enum Command {
         #[command(subcommand)]
         action: bench::Action,
     },
+    /// Run a local payment provider that speaks MercadoPago's HTTP (checkouts, payments,
+    /// refunds, signed webhooks, failures on demand) for tests and demos.
+    DevProvider(dev_provider::Args),
     /// Create, list and revoke API keys.
     Keys {
         #[command(flatten)]
@@ -98,6 +101,7 @@ pub fn main() -> ExitCode {
             Command::Health(args) => health::run(args).await,
             Command::Audit(args) => audit::run(*args, cli.log_format).await,
             Command::Canary(args) => canary::run(args).await,
+            Command::DevProvider(args) => dev_provider::run(args).await,
             Command::Backup(args) => backup::backup(*args, cli.log_format).await,
             Command::Restore(args) => backup::restore(*args, cli.log_format).await,
         };

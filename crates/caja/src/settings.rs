@@ -105,6 +105,11 @@ pub struct FileSettings {
     pub header_read_timeout: Option<u64>,
     pub max_connections: Option<usize>,
     pub log_format: Option<LogFormat>,
+    pub mercadopago_access_token: Option<String>,
+    pub mercadopago_webhook_secret: Option<String>,
+    pub mercadopago_api_url: Option<String>,
+    pub public_url: Option<String>,
+    pub provider_timeout: Option<u64>,
 }
 
 impl FileSettings {
@@ -333,6 +338,32 @@ pub struct ServeFlags {
     /// file-descriptor limit allows (less a reserve for the database and files), at most 10000
     #[arg(long, env = "CAJA_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// MercadoPago access token; with the webhook secret, turns on provider payments.
+    /// Default: none (no provider)
+    #[arg(
+        long,
+        env = "CAJA_MERCADOPAGO_ACCESS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub mercadopago_access_token: Option<String>,
+    /// The secret MercadoPago signs webhooks with. Default: none
+    #[arg(
+        long,
+        env = "CAJA_MERCADOPAGO_WEBHOOK_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub mercadopago_webhook_secret: Option<String>,
+    /// MercadoPago's API, or a `caja dev-provider`. Default: https://api.mercadopago.com
+    #[arg(long, env = "CAJA_MERCADOPAGO_API_URL", value_name = "URL")]
+    pub mercadopago_api_url: Option<String>,
+    /// This server's address as the provider reaches it (for webhook URLs). Default: none
+    #[arg(long, env = "CAJA_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Seconds one call to the payment provider may take. Default: 10
+    #[arg(long, env = "CAJA_PROVIDER_TIMEOUT", value_name = "SECS")]
+    pub provider_timeout: Option<u64>,
 }
 
 /// Everything `caja serve` runs with.
@@ -353,6 +384,7 @@ impl ServeFlags {
         log_format: Option<LogFormat>,
     ) -> Result<ServeSettings, SettingsError> {
         let (db, file) = db.resolve()?;
+        let mercadopago = self.mercadopago(&file)?;
         let listen = self
             .listen
             .clone()
@@ -539,6 +571,7 @@ impl ServeFlags {
                 order_limits,
                 tab_rate,
                 tab_rounding,
+                mercadopago,
                 write_batching: self.write_batching.or(file.write_batching).unwrap_or(true),
                 max_batch,
                 changes_retention,
@@ -554,6 +587,65 @@ impl ServeFlags {
             shutdown_timeout,
             log_format: log_format.or(file.log_format).unwrap_or_default(),
         })
+    }
+}
+
+impl ServeFlags {
+    /// MercadoPago's settings: both credentials or neither.
+    fn mercadopago(
+        &self,
+        file: &FileSettings,
+    ) -> Result<Option<caja_server::payments::MercadoPagoConfig>, SettingsError> {
+        use caja_server::payments::{CallPolicy, MercadoPagoConfig, Secret};
+        let token = self
+            .mercadopago_access_token
+            .clone()
+            .or(file.mercadopago_access_token.clone());
+        let secret = self
+            .mercadopago_webhook_secret
+            .clone()
+            .or(file.mercadopago_webhook_secret.clone());
+        let (token, secret) =
+            match (token, secret) {
+                (None, None) => return Ok(None),
+                (Some(t), Some(s)) if !t.is_empty() && !s.is_empty() => (t, s),
+                _ => return Err(invalid(
+                    "mercadopago_access_token",
+                    "set both mercadopago_access_token and mercadopago_webhook_secret, or neither",
+                )),
+            };
+        let api_url = self
+            .mercadopago_api_url
+            .clone()
+            .or(file.mercadopago_api_url.clone())
+            .unwrap_or_else(|| "https://api.mercadopago.com".into());
+        let http = |name: &'static str, url: &str| {
+            if url.starts_with("https://") || url.starts_with("http://") {
+                Ok(())
+            } else {
+                Err(invalid(name, "must be an http:// or https:// URL"))
+            }
+        };
+        http("mercadopago_api_url", &api_url)?;
+        let public_url = self.public_url.clone().or(file.public_url.clone());
+        if let Some(url) = &public_url {
+            http("public_url", url)?;
+        }
+        let timeout = secs(
+            "provider_timeout",
+            self.provider_timeout.or(file.provider_timeout),
+            10,
+            1..=120,
+        )?;
+        Ok(Some(MercadoPagoConfig {
+            api_url,
+            access_token: Secret::new(token),
+            webhook_secret: Secret::new(secret),
+            webhook_tolerance: Duration::from_secs(5 * 60),
+            public_url,
+            timeout,
+            calls: CallPolicy::default(),
+        }))
     }
 }
 

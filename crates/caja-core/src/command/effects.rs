@@ -77,6 +77,7 @@ impl Event {
                 OrderStatus::Cancelled => "order.cancelled",
                 OrderStatus::Expired => "order.expired",
                 OrderStatus::Refunded => "order.refunded",
+                OrderStatus::NeedsRefund => "order.needs_refund",
             },
             Event::StockMoved(_) => "stock.moved",
             Event::Tab(kind, _) => match kind {

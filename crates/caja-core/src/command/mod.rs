@@ -51,6 +51,11 @@ pub enum Command {
         order: OrderId,
         restock: bool,
     },
+    /// The provider reports its payment `reference` of the order refunded.
+    RefundedAtProvider {
+        order: OrderId,
+        reference: String,
+    },
     /// The sweeper's: expire an unpaid order whose time is up (a no-op otherwise).
     Expire {
         order: OrderId,
@@ -139,6 +144,7 @@ impl Command {
             Command::Pay { order, .. }
             | Command::Cancel { order }
             | Command::Refund { order, .. }
+            | Command::RefundedAtProvider { order, .. }
             | Command::Expire { order } => Needs {
                 orders: vec![order.clone()],
                 order_movements: true,
@@ -256,6 +262,9 @@ pub fn decide(
         Command::Cancel { order } => orders::cancel(order, world, effects, now),
         Command::Fulfill { order } => orders::fulfill(order, world, effects, now),
         Command::Refund { order, restock } => orders::refund(order, *restock, world, effects, now),
+        Command::RefundedAtProvider { order, reference } => {
+            orders::refunded_at_provider(order, reference, world, effects, now)
+        }
         Command::Expire { order } => orders::expire(order, world, effects, now),
         Command::MoveStock {
             product,

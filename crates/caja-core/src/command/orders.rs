@@ -1,6 +1,8 @@
 //! Decisions about orders: checkout, payment, cancel, fulfil, refund, expiry.
 
-use crate::ids::OrderId;
+use std::collections::BTreeMap;
+
+use crate::ids::{OrderId, ProductId};
 use crate::ledger::Reason;
 use crate::order::{self, NewOrder, Order, OrderAction, OrderStatus, PaymentMethod};
 use crate::time::Timestamp;
@@ -91,8 +93,17 @@ pub(super) fn pay(
     now: Timestamp,
 ) -> Outcome {
     let order = found(world, id)?;
+    // The same provider payment confirmed again (its webhook racing the buyer's return, a
+    // retried webhook): paid → paid changes nothing, whatever became of the order since.
+    if method == PaymentMethod::Provider {
+        if let Some(paid) = world.payments.get(id) {
+            if paid.method == PaymentMethod::Provider && paid.reference.as_deref() == reference {
+                return Ok(Answer::Order(order.clone()));
+            }
+        }
+    }
     if order.status == OrderStatus::PendingPayment && now >= order.expires_at {
-        // The expiry is a fact whatever becomes of this payment: record it, then refuse.
+        // The expiry is a fact whatever becomes of this payment: record it first.
         settle(
             world,
             effects,
@@ -102,20 +113,102 @@ pub(super) fn pay(
             now,
         );
     }
+    let order = found(world, id)?;
+    if method == PaymentMethod::Provider
+        && matches!(order.status, OrderStatus::Expired | OrderStatus::Cancelled)
+    {
+        return late_provider_payment(id, amount, reference, world, effects, now);
+    }
     let status = next(world, id, OrderAction::Pay)?;
     let total = found(world, id)?.total;
     if amount != total {
         return Err(Refusal::AmountMismatch { total });
     }
-    effects.payments.push(Payment {
+    record_payment(id, method, amount, reference, world, effects, now);
+    Ok(settle(world, effects, id, status, None, now))
+}
+
+/// Money the provider took for an order that no longer waits for it. An expired order
+/// whose stock is all still there takes it again and is paid; otherwise (stock sold to
+/// others, product archived, or the order cancelled on purpose) the order becomes
+/// `needs_refund`: the money is recorded and owed back, never dropped.
+fn late_provider_payment(
+    id: &OrderId,
+    amount: i64,
+    reference: Option<&str>,
+    world: &mut World,
+    effects: &mut Effects,
+    now: Timestamp,
+) -> Outcome {
+    let order = found(world, id)?.clone();
+    if amount != order.total {
+        return Err(Refusal::AmountMismatch { total: order.total });
+    }
+    let mut wanted: BTreeMap<&ProductId, i64> = BTreeMap::new();
+    for line in &order.lines {
+        *wanted.entry(&line.product_id).or_default() += line.quantity;
+    }
+    let available = order.status == OrderStatus::Expired
+        && wanted.iter().all(|(product, quantity)| {
+            world
+                .products
+                .get(*product)
+                .is_some_and(|p| !p.archived && p.stock.value() >= *quantity)
+        });
+    record_payment(
+        id,
+        PaymentMethod::Provider,
+        amount,
+        reference,
+        world,
+        effects,
+        now,
+    );
+    if !available {
+        return Ok(settle(
+            world,
+            effects,
+            id,
+            OrderStatus::NeedsRefund,
+            None,
+            now,
+        ));
+    }
+    let answer = settle(world, effects, id, OrderStatus::Paid, None, now);
+    for line in &order.lines {
+        effects.move_stock(
+            world,
+            &line.product_id,
+            -line.quantity,
+            Reason::Sale,
+            None,
+            Held::Order(&order.id),
+            now,
+        );
+    }
+    effects.stock_changed(world, order.lines.iter().map(|l| &l.product_id));
+    Ok(answer)
+}
+
+fn record_payment(
+    id: &OrderId,
+    method: PaymentMethod,
+    amount: i64,
+    reference: Option<&str>,
+    world: &mut World,
+    effects: &mut Effects,
+    now: Timestamp,
+) {
+    let payment = Payment {
         id: format!("pay_{}", ulid::Ulid::new()),
         order_id: id.clone(),
         method,
         amount,
         reference: reference.map(str::to_owned),
         created_at: now,
-    });
-    Ok(settle(world, effects, id, status, None, now))
+    };
+    world.payments.insert(id.clone(), payment.clone());
+    effects.payments.push(payment);
 }
 
 pub(super) fn cancel(
@@ -154,7 +247,8 @@ pub(super) fn refund(
 ) -> Outcome {
     let status = next(world, id, OrderAction::Refund)?;
     let before = found(world, id)?.clone();
-    let release = restock.then_some(Reason::RefundRestock);
+    // An order that holds no stock (needs_refund) has none to put back.
+    let release = (restock && before.status.holds_stock()).then_some(Reason::RefundRestock);
     let answer = settle(world, effects, id, status, release, now);
     let after = world.orders.get(id).cloned().map(Event::Order);
     effects.audit(
@@ -186,4 +280,28 @@ pub(super) fn expire(
         Some(Reason::Release),
         now,
     ))
+}
+
+/// The provider says payment `reference` was refunded (from its dashboard, or a
+/// chargeback). A paid order's goods never left, so they go back to stock; a fulfilled
+/// order's did. Refunded already: nothing changes.
+pub(super) fn refunded_at_provider(
+    id: &OrderId,
+    reference: &str,
+    world: &mut World,
+    effects: &mut Effects,
+    now: Timestamp,
+) -> Outcome {
+    let order = found(world, id)?;
+    let ours = world.payments.get(id).is_some_and(|p| {
+        p.method == PaymentMethod::Provider && p.reference.as_deref() == Some(reference)
+    });
+    if !ours {
+        return Err(Refusal::UnknownPayment);
+    }
+    if order.status == OrderStatus::Refunded {
+        return Ok(Answer::Order(order.clone()));
+    }
+    let restock = order.status == OrderStatus::Paid;
+    refund(id, restock, world, effects, now)
 }

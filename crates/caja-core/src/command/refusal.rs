@@ -59,6 +59,8 @@ pub enum Refusal {
     TabFull {
         max: usize,
     },
+    /// The order was not paid by the provider payment named.
+    UnknownPayment,
 }
 
 impl Refusal {
@@ -81,6 +83,7 @@ impl Refusal {
             Refusal::ResourceBusy { .. } => "resource-busy",
             Refusal::EmptyTab => "empty-tab",
             Refusal::TabFull { .. } => "tab-full",
+            Refusal::UnknownPayment => "unknown-payment",
         }
     }
 }

@@ -445,3 +445,173 @@ fn pausing_twice_or_resuming_a_running_tab_is_refused() {
     run(&resume, &mut w, &mut e, t0()).unwrap();
     assert_eq!(w.tabs[&tab.id].periods.len(), 2);
 }
+
+fn provider_pay(o: &Order, reference: &str) -> Command {
+    Command::Pay {
+        order: o.id.clone(),
+        method: PaymentMethod::Provider,
+        amount: o.total,
+        reference: Some(reference.to_owned()),
+    }
+}
+
+#[test]
+fn the_same_provider_payment_twice_pays_once() {
+    let p = product("A", 5);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let o = created(run(&checkout(&p, 2), &mut w, &mut e, t0()));
+    let paid = run(&provider_pay(&o, "mp-1"), &mut w, &mut e, t0()).unwrap();
+    let events = e.events.len();
+    let again = run(&provider_pay(&o, "mp-1"), &mut w, &mut e, t0()).unwrap();
+    assert_eq!(paid, again, "paid → paid answers the order as it is");
+    assert_eq!(e.payments.len(), 1);
+    assert_eq!(e.events.len(), events, "and announces nothing");
+    // Another payment for a paid order is not the same one.
+    assert!(matches!(
+        run(&provider_pay(&o, "mp-2"), &mut w, &mut e, t0()),
+        Err(Refusal::InvalidTransition(_))
+    ));
+    // Nor is a clerk's cash payment naming the same reference.
+    let cash = Command::Pay {
+        order: o.id.clone(),
+        method: PaymentMethod::Cash,
+        amount: o.total,
+        reference: Some("mp-1".into()),
+    };
+    assert!(run(&cash, &mut w, &mut e, t0()).is_err());
+}
+
+#[test]
+fn a_late_provider_payment_takes_the_stock_again_when_it_is_there() {
+    let p = product("A", 5);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let o = created(run(&checkout(&p, 2), &mut w, &mut e, t0()));
+    let late = t0() + chrono::Duration::minutes(20);
+    match run(&provider_pay(&o, "mp-1"), &mut w, &mut e, late) {
+        Ok(Answer::Order(o)) => assert_eq!(o.status, OrderStatus::Paid),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        w.products[&p.id].stock.value(),
+        3,
+        "released, then taken again"
+    );
+    let reasons: Vec<(Reason, i64)> = e.movements.iter().map(|m| (m.reason, m.delta)).collect();
+    assert_eq!(
+        reasons,
+        [(Reason::Sale, -2), (Reason::Release, 2), (Reason::Sale, -2)]
+    );
+    let kinds: Vec<&str> = e.events.iter().map(Event::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "order.created",
+            "product.stock_changed",
+            "order.expired",
+            "product.stock_changed",
+            "order.paid",
+            "product.stock_changed"
+        ]
+    );
+    assert_eq!(e.payments.len(), 1);
+}
+
+#[test]
+fn a_late_provider_payment_without_stock_needs_a_refund() {
+    let p = product("A", 2);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let o = created(run(&checkout(&p, 2), &mut w, &mut e, t0()));
+    let late = t0() + chrono::Duration::minutes(20);
+    run(
+        &Command::Expire {
+            order: o.id.clone(),
+        },
+        &mut w,
+        &mut e,
+        late,
+    )
+    .unwrap();
+    created(run(&checkout(&p, 1), &mut w, &mut e, late));
+    match run(&provider_pay(&o, "mp-1"), &mut w, &mut e, late) {
+        Ok(Answer::Order(o)) => assert_eq!(o.status, OrderStatus::NeedsRefund),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        w.products[&p.id].stock.value(),
+        1,
+        "the other buyer keeps it"
+    );
+    assert_eq!(e.payments.len(), 1, "the money is recorded, owed back");
+    assert_eq!(e.events.last().unwrap().kind(), "order.needs_refund");
+    // Refunding it puts no stock back: it holds none.
+    let refund = Command::Refund {
+        order: o.id.clone(),
+        restock: true,
+    };
+    run(&refund, &mut w, &mut e, late).unwrap();
+    assert_eq!(w.orders[&o.id].status, OrderStatus::Refunded);
+    assert_eq!(w.products[&p.id].stock.value(), 1);
+}
+
+#[test]
+fn a_provider_payment_for_a_cancelled_order_needs_a_refund() {
+    let p = product("A", 5);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let o = created(run(&checkout(&p, 2), &mut w, &mut e, t0()));
+    run(
+        &Command::Cancel {
+            order: o.id.clone(),
+        },
+        &mut w,
+        &mut e,
+        t0(),
+    )
+    .unwrap();
+    let paid = run(&provider_pay(&o, "mp-1"), &mut w, &mut e, t0()).unwrap();
+    assert!(matches!(paid, Answer::Order(ref o) if o.status == OrderStatus::NeedsRefund));
+    assert_eq!(w.products[&p.id].stock.value(), 5, "a cancel is not undone");
+}
+
+#[test]
+fn a_refund_at_the_provider_restocks_only_what_never_left() {
+    let p = product("A", 5);
+    let mut w = world(&[&p]);
+    let mut e = Effects::default();
+    let kept = created(run(&checkout(&p, 1), &mut w, &mut e, t0()));
+    let sent = created(run(&checkout(&p, 1), &mut w, &mut e, t0()));
+    for (o, r) in [(&kept, "mp-1"), (&sent, "mp-2")] {
+        run(&provider_pay(o, r), &mut w, &mut e, t0()).unwrap();
+    }
+    run(
+        &Command::Fulfill {
+            order: sent.id.clone(),
+        },
+        &mut w,
+        &mut e,
+        t0(),
+    )
+    .unwrap();
+    let refunded = |o: &Order, r: &str| Command::RefundedAtProvider {
+        order: o.id.clone(),
+        reference: r.into(),
+    };
+    assert_eq!(
+        run(&refunded(&kept, "mp-2"), &mut w, &mut e, t0()),
+        Err(Refusal::UnknownPayment)
+    );
+    run(&refunded(&kept, "mp-1"), &mut w, &mut e, t0()).unwrap();
+    run(&refunded(&sent, "mp-2"), &mut w, &mut e, t0()).unwrap();
+    assert_eq!(w.products[&p.id].stock.value(), 4, "the paid one came back");
+    let movements = e.movements.len();
+    let again = run(&refunded(&kept, "mp-1"), &mut w, &mut e, t0()).unwrap();
+    assert!(matches!(again, Answer::Order(ref o) if o.status == OrderStatus::Refunded));
+    assert_eq!(
+        e.movements.len(),
+        movements,
+        "refunded twice changes nothing"
+    );
+}

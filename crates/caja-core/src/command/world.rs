@@ -8,6 +8,8 @@ use crate::order::Order;
 use crate::product::{Product, Sku};
 use crate::tab::{Tab, TabStatus};
 
+use super::effects::Payment;
+
 /// Ids handed out before deciding: ledger rows are numbered in memory so a movement's
 /// answer and event can show its id, and the rows are then written in one statement.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +34,8 @@ pub struct World {
     pub products: BTreeMap<ProductId, Product>,
     pub orders: BTreeMap<OrderId, Order>,
     pub tabs: BTreeMap<TabId, Tab>,
+    /// The payment of each loaded order that has one.
+    pub payments: BTreeMap<OrderId, Payment>,
     /// The last order number handed out (read from its counter when the batch may create
     /// orders).
     pub last_order_number: i64,

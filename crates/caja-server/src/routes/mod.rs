@@ -9,3 +9,4 @@ pub mod products;
 pub mod stock;
 pub mod stream;
 pub mod tabs;
+pub mod webhooks;

@@ -6,6 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use caja_core::payments::breaker::State as Breaker;
 use caja_store::migrate::Migrator;
 use serde_json::{json, Value};
 
@@ -119,7 +120,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         "observedValue": state.is_shutting_down(),
         "status": if state.is_shutting_down() { "fail" } else { "pass" },
     });
-    let body = json!({
+    let mut body = json!({
         "status": if pass { "pass" } else { "fail" },
         "version": env!("CARGO_PKG_VERSION"),
         "checks": {
@@ -131,6 +132,27 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             "process:shuttingDown": [shutdown],
         },
     });
+    // A provider that is down stops provider payments, not sales: a warning, never a fail.
+    if let Some(payments) = state.payments() {
+        let breaker = payments.calls.state();
+        let (status, output) = match breaker {
+            Breaker::Closed => ("pass", String::new()),
+            Breaker::HalfOpen { .. } => ("warn", "probing whether the provider is back".to_owned()),
+            Breaker::Open { until } => (
+                "warn",
+                format!(
+                    "calls fail fast until {}: the provider kept failing",
+                    caja_core::time::format(&until)
+                ),
+            ),
+        };
+        body["checks"][format!("provider:{}", payments.calls.name())] = json!([{
+            "componentType": "component",
+            "observedValue": breaker.name(),
+            "status": status,
+            "output": output,
+        }]);
+    }
     metrics::gauge!("caja_ready").set(if pass { 1.0 } else { 0.0 });
     let status = if pass {
         StatusCode::OK
@@ -147,6 +169,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let stats = state.store().pool_stats();
     crate::metrics::record_pool(stats.size, stats.idle);
     crate::metrics::record_memory();
+    if let Ok(n) = state.store().orders_needing_refund().await {
+        metrics::gauge!("caja_orders_needing_refund").set(n as f64);
+    }
     let text = crate::metrics::handle()
         .map(|h| h.render())
         .unwrap_or_else(|| "# metrics recorder unavailable\n".to_owned());

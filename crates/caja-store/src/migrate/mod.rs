@@ -187,6 +187,9 @@ mod tests {
             // The ledger is rebuilt in place on SQLite, never lost.
             let tabs = embedded(engine).iter().find(|m| m.version == 7).unwrap();
             assert_eq!(tabs.drops(), vec!["tab_items", "tabs"], "{engine}");
+            // Orders are rebuilt in place on SQLite to change their status CHECK.
+            let payments = embedded(engine).iter().find(|m| m.version == 8).unwrap();
+            assert_eq!(payments.drops(), vec!["provider_events"], "{engine}");
         }
     }
 

@@ -171,53 +171,79 @@ impl<'a> Migrator<'a> {
         let by = history::applied_by();
         let mut reports = Vec::new();
         for m in self.migrations {
-            let started = Instant::now();
-            let mut tx = self.begin(conn).await?;
-            // Re-read inside the transaction: another migrator may have got here first.
-            if history::read(&mut *tx)
-                .await?
-                .iter()
-                .any(|a| a.version == m.version)
-            {
+            // SQLite rebuilds a table to change its constraints, which it allows only with
+            // foreign keys off; the script's result is checked against them before commit.
+            self.dialect().foreign_keys(conn, false).await?;
+            let applied = self.up_one(conn, m, &by).await;
+            let restored = self.dialect().foreign_keys(conn, true).await;
+            let Some(report) = applied? else {
                 continue;
-            }
-            sqlx::raw_sql(m.up)
-                .execute(&mut *tx)
-                .await
-                .map_err(|source| MigrateError::Failed {
-                    label: m.label(),
-                    source,
-                })?;
-            let duration = started.elapsed();
-            let applied = Applied {
-                version: m.version,
-                name: m.name.to_owned(),
-                checksum: m.checksum(),
-                applied_at: time::format(&time::now()),
-                duration_ms: duration.as_millis() as i64,
-                applied_by: by.clone(),
-                caja_version: env!("CARGO_PKG_VERSION").to_owned(),
-                kind: m.kind().as_str().to_owned(),
-                backup: self.backup.clone(),
             };
-            history::insert(&mut *tx, &applied).await?;
-            audit_migration(
-                &mut tx,
-                self.dialect(),
-                "migration.applied",
-                m,
-                &applied.backup,
-            )
-            .await?;
-            tx.commit().await?;
-            let report = Report {
-                label: m.label(),
-                duration,
-            };
+            restored?;
             on_applied(&report);
             reports.push(report);
         }
         Ok(reports)
+    }
+
+    /// Applies one migration with its history row; `None` when another migrator got there
+    /// first.
+    async fn up_one(
+        &self,
+        conn: &mut AnyConnection,
+        m: &Migration,
+        by: &str,
+    ) -> Result<Option<Report>, MigrateError> {
+        let started = Instant::now();
+        let mut tx = self.begin(conn).await?;
+        // Re-read inside the transaction: another migrator may have got here first.
+        if history::read(&mut *tx)
+            .await?
+            .iter()
+            .any(|a| a.version == m.version)
+        {
+            return Ok(None);
+        }
+        sqlx::raw_sql(m.up)
+            .execute(&mut *tx)
+            .await
+            .map_err(|source| MigrateError::Failed {
+                label: m.label(),
+                source,
+            })?;
+        self.dialect()
+            .foreign_key_check(&mut tx)
+            .await
+            .map_err(|source| MigrateError::Failed {
+                label: m.label(),
+                source,
+            })?;
+        let duration = started.elapsed();
+        let applied = Applied {
+            version: m.version,
+            name: m.name.to_owned(),
+            checksum: m.checksum(),
+            applied_at: time::format(&time::now()),
+            duration_ms: duration.as_millis() as i64,
+            applied_by: by.to_owned(),
+            caja_version: env!("CARGO_PKG_VERSION").to_owned(),
+            kind: m.kind().as_str().to_owned(),
+            backup: self.backup.clone(),
+        };
+        history::insert(&mut *tx, &applied).await?;
+        audit_migration(
+            &mut tx,
+            self.dialect(),
+            "migration.applied",
+            m,
+            &applied.backup,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Report {
+            label: m.label(),
+            duration,
+        }))
     }
 
     /// Runs the `down` scripts of the last `steps` applied migrations, newest first.
@@ -275,26 +301,44 @@ impl<'a> Migrator<'a> {
             .collect();
         let mut reports = Vec::new();
         for m in targets {
-            let started = Instant::now();
-            let mut tx = self.begin(conn).await?;
-            sqlx::raw_sql(m.down)
-                .execute(&mut *tx)
-                .await
-                .map_err(|source| MigrateError::Failed {
-                    label: m.label(),
-                    source,
-                })?;
-            history::delete(&mut *tx, m.version).await?;
-            audit_migration(&mut tx, self.dialect(), "migration.reverted", m, &None).await?;
-            tx.commit().await?;
-            let report = Report {
-                label: m.label(),
-                duration: started.elapsed(),
-            };
+            self.dialect().foreign_keys(conn, false).await?;
+            let reverted = self.down_one(conn, m).await;
+            let restored = self.dialect().foreign_keys(conn, true).await;
+            let report = reverted?;
+            restored?;
             on_reverted(&report);
             reports.push(report);
         }
         Ok(reports)
+    }
+
+    /// Reverts one migration and deletes its history row.
+    async fn down_one(
+        &self,
+        conn: &mut AnyConnection,
+        m: &Migration,
+    ) -> Result<Report, MigrateError> {
+        let started = Instant::now();
+        let mut tx = self.begin(conn).await?;
+        let failed = |source| MigrateError::Failed {
+            label: m.label(),
+            source,
+        };
+        sqlx::raw_sql(m.down)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        self.dialect()
+            .foreign_key_check(&mut tx)
+            .await
+            .map_err(failed)?;
+        history::delete(&mut *tx, m.version).await?;
+        audit_migration(&mut tx, self.dialect(), "migration.reverted", m, &None).await?;
+        tx.commit().await?;
+        Ok(Report {
+            label: m.label(),
+            duration: started.elapsed(),
+        })
     }
 
     /// Checks every applied migration: its checksum, and its `verify` script run inside a

@@ -13,7 +13,7 @@ use sqlx::{Any, Transaction};
 use super::claim::CHUNK;
 use crate::dialect::Dialect;
 use crate::orders::with_lines;
-use crate::rows::{product, ORDER_COLUMNS, PRODUCT_COLUMNS, TAB_COLUMNS};
+use crate::rows::{payment, product, ORDER_COLUMNS, PAYMENT_COLUMNS, PRODUCT_COLUMNS, TAB_COLUMNS};
 use crate::tabs::with_items;
 use crate::StoreError;
 
@@ -83,6 +83,14 @@ pub(super) async fn load(
         for order in with_lines(&mut **tx, dialect, &rows).await? {
             loaded.order_statuses.insert(order.id.clone(), order.status);
             world.orders.insert(order.id.clone(), order);
+        }
+    }
+    // Their payments: a provider payment confirmed twice is recognised by its reference.
+    let select = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id");
+    for chunk in order_ids.chunks(CHUNK) {
+        for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
+            let p = payment(&row)?;
+            world.payments.insert(p.order_id.clone(), p);
         }
     }
 

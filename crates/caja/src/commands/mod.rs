@@ -5,6 +5,7 @@ pub mod backup;
 pub mod bench;
 pub mod canary;
 pub mod check;
+pub mod dev_provider;
 pub mod health;
 pub mod keys;
 pub mod maintenance;

@@ -227,7 +227,7 @@ async fn caja_check_finds_a_ledger_that_does_not_balance(backend: Backend) {
         "{stdout}"
     );
     assert!(
-        stdout.contains("VIOLATION each order line was reserved exactly once"),
+        stdout.contains("VIOLATION each order line was reserved at least once"),
         "{stdout}"
     );
     assert!(

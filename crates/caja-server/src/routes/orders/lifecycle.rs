@@ -7,8 +7,8 @@ use caja_core::command::Command;
 
 use super::bodies::{order_id, EmptyBody, PaymentBody, RefundBody};
 use crate::auth::Caller;
-use crate::error::ApiResult;
-use crate::idempotent::{command_on, Idempotent};
+use crate::error::{ApiError, ApiResult};
+use crate::idempotent::{command, command_on, Idempotent};
 use crate::AppState;
 
 #[utoipa::path(post, path = "/v1/orders/{id}/payments", tag = "orders",
@@ -26,6 +26,23 @@ pub async fn pay(
     req: Idempotent<PaymentBody>,
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
+    // With a provider configured, a provider payment counts only as the provider records
+    // it: its amount and order come from the provider, never from the client.
+    if let (Some(payments), Ok(body)) = (state.payments(), &req.body) {
+        if body.method == "provider" {
+            let order = order_id(&id)?;
+            let Some(reference) = body.reference.as_deref().filter(|r| !r.is_empty()) else {
+                return Err(ApiError::invalid_field(
+                    "reference",
+                    "the provider's payment id is required for method provider",
+                ));
+            };
+            let pay =
+                crate::routes::webhooks::confirmed_payment(payments, &order, reference).await?;
+            let scope = req.scope(&caller);
+            return Ok(command(&state, &caller, Some(scope), pay).await?.response);
+        }
+    }
     command_on(&state, &caller, order_id(&id), req, |id, body| {
         body.parse(&state, id)
     })

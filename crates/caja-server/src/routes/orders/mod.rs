@@ -4,6 +4,7 @@
 mod bodies;
 mod checkout;
 mod lifecycle;
+mod provider;
 mod read;
 
 use axum::routing::{get, post};
@@ -19,6 +20,7 @@ pub use checkout::{__path_create, create};
 pub use lifecycle::{
     __path_cancel, __path_fulfill, __path_pay, __path_refund, cancel, fulfill, pay, refund,
 };
+pub use provider::{__path_checkout, checkout, CheckoutBody};
 pub use read::{__path_list, __path_read, list, read};
 
 pub fn router() -> Router<AppState> {
@@ -26,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/orders", get(list).post(create))
         .route("/v1/orders/{id}", get(read))
         .route("/v1/orders/{id}/payments", post(pay))
+        .route("/v1/orders/{id}/checkout", post(checkout))
         .route("/v1/orders/{id}/cancel", post(cancel))
         .route("/v1/orders/{id}/fulfill", post(fulfill))
         .route("/v1/orders/{id}/refund", post(refund))

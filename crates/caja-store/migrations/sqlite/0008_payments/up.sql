@@ -1,0 +1,49 @@
+-- Orders learn 'needs_refund': paid at the provider after they expired (their stock sold to
+-- others) or were cancelled. The money is recorded as their payment and owed back. SQLite
+-- cannot change a CHECK in place: the table is rebuilt with its rows (the migrator turns
+-- foreign keys off for it and checks them before commit).
+CREATE TABLE orders_new (
+    id             TEXT PRIMARY KEY,
+    number         INTEGER NOT NULL UNIQUE,
+    status         TEXT NOT NULL CHECK (status IN ('pending_payment', 'paid', 'fulfilled', 'cancelled', 'expired', 'refunded', 'needs_refund')),
+    subtotal       INTEGER NOT NULL CHECK (subtotal >= 0),
+    tip            INTEGER NOT NULL CHECK (tip >= 0),
+    total          INTEGER NOT NULL CHECK (total >= 0),
+    currency       TEXT NOT NULL,
+    note           TEXT,
+    customer_name  TEXT,
+    customer_email TEXT,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    expires_at     TEXT NOT NULL,
+    tab_id         TEXT,
+    time_minutes   INTEGER,
+    time_rate      INTEGER,
+    time_amount    INTEGER
+);
+INSERT INTO orders_new (id, number, status, subtotal, tip, total, currency, note, customer_name, customer_email, created_at, updated_at, expires_at, tab_id, time_minutes, time_rate, time_amount)
+SELECT id, number, status, subtotal, tip, total, currency, note, customer_name, customer_email, created_at, updated_at, expires_at, tab_id, time_minutes, time_rate, time_amount FROM orders;
+DROP TABLE orders;
+ALTER TABLE orders_new RENAME TO orders;
+CREATE INDEX orders_status ON orders (status, id);
+CREATE INDEX orders_due ON orders (expires_at) WHERE status = 'pending_payment';
+CREATE UNIQUE INDEX orders_tab ON orders (tab_id) WHERE tab_id IS NOT NULL;
+
+-- Every notification a payment provider sent us, as received (after its signature was
+-- verified), once per provider event id, with what became of it.
+CREATE TABLE provider_events (
+    provider     TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    topic        TEXT NOT NULL,
+    action       TEXT,
+    resource_id  TEXT,
+    body         TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    deliveries   INTEGER NOT NULL CHECK (deliveries >= 1),
+    status       TEXT NOT NULL CHECK (status IN ('received', 'applied', 'ignored')),
+    outcome      TEXT,
+    order_id     TEXT,
+    processed_at TEXT,
+    PRIMARY KEY (provider, event_id)
+);
+CREATE INDEX provider_events_received ON provider_events (received_at);
