@@ -37,7 +37,9 @@ const CHECKS: &[(&str, &str)] = &[
         "each order line holds its stock exactly while its order does",
         // A tab's order starts holding what the tab reserved; sales and releases under the
         // order's id then move it (an expired order a late payment re-reserves has one of
-        // each more). Cancelled, expired and needs_refund orders hold nothing.
+        // each more). Cancelled, expired and needs_refund orders hold nothing; a refunded
+        // order holds what it held when paid, or nothing if it was refunded from
+        // needs_refund (its restock, if any, is the refund check's).
         "SELECT l.order_id || ' (' || o.status || ') ' || l.product_id || ': holds ' \
              || CAST(-(COALESCE(SUM(m.delta), 0) + CASE WHEN o.tab_id IS NULL THEN 0 ELSE -l.quantity END) AS TEXT) \
              || ' of ' || CAST(l.quantity AS TEXT) AS detail \
@@ -47,7 +49,8 @@ const CHECKS: &[(&str, &str)] = &[
            ON m.order_id = l.order_id AND m.product_id = l.product_id AND m.reason IN ('sale', 'release') \
          GROUP BY l.order_id, o.status, o.tab_id, l.product_id, l.quantity \
          HAVING COALESCE(SUM(m.delta), 0) + CASE WHEN o.tab_id IS NULL THEN 0 ELSE -l.quantity END \
-             <> CASE WHEN o.status IN ('cancelled', 'expired', 'needs_refund') THEN 0 ELSE -l.quantity END",
+             NOT IN (CASE WHEN o.status IN ('cancelled', 'expired', 'needs_refund') THEN 0 ELSE -l.quantity END, \
+                     CASE WHEN o.status = 'refunded' THEN 0 ELSE -l.quantity END)",
     ),
     (
         "refund restocks belong to refunded orders and never exceed the line",

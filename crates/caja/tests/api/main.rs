@@ -23,6 +23,7 @@ mod maintenance;
 mod migrate;
 mod ops;
 mod orders;
+mod payments;
 mod products;
 mod races;
 mod stock;
