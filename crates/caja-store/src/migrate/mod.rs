@@ -89,7 +89,12 @@ impl Migration {
             .collect();
         down.split(';')
             .filter_map(|statement| {
-                let words: Vec<&'static str> = statement.split_whitespace().collect();
+                // Comment lines are not part of the statement (a script may explain itself).
+                let words: Vec<&'static str> = statement
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .flat_map(str::split_whitespace)
+                    .collect();
                 match words.as_slice() {
                     [drop, table, if_, exists, name, ..]
                         if drop.eq_ignore_ascii_case("DROP")

@@ -381,6 +381,14 @@ async fn a_late_payment_takes_the_stock_again_or_needs_a_refund(backend: Backend
         Some(&1)
     );
     shop.app.assert_books_balance().await;
+    // `caja check` passes, and names the money owed back.
+    let check = crate::migrate::caja(&["check", "--database-url", &shop.app.db.url]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("NOTICE") && stdout.contains(lost.as_str()),
+        "{stdout}"
+    );
 
     // The merchant refunds it: no stock moves, the books still balance.
     let refunded = send(shop.app.post_idem(
