@@ -90,6 +90,11 @@ prefixed_id!(
     AuditId,
     "aud"
 );
+prefixed_id!(
+    /// A merchant's webhook subscription.
+    SubscriptionId,
+    "whs"
+);
 
 #[cfg(test)]
 mod tests {

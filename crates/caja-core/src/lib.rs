@@ -21,5 +21,6 @@ pub mod rate;
 pub mod tab;
 pub mod text;
 pub mod time;
+pub mod webhooks;
 
 pub use error::DomainError;

@@ -52,6 +52,8 @@ pub struct ServerConfig {
     pub tab_rounding: Rounding,
     /// MercadoPago, when configured.
     pub mercadopago: Option<crate::payments::MercadoPagoConfig>,
+    /// Webhooks to merchants.
+    pub webhooks: crate::dispatch::DispatchConfig,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +82,7 @@ impl Default for ServerConfig {
             tab_rate: 0,
             tab_rounding: Rounding::default(),
             mercadopago: None,
+            webhooks: crate::dispatch::DispatchConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 mod accept;
 mod auth;
 mod config;
+pub mod dispatch;
 mod error;
 mod first_head;
 mod idempotent;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::maintenance::router())
         .merge(routes::audit::router())
         .merge(routes::webhooks::router())
+        .merge(routes::subscriptions::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             maintenance::guard,
@@ -130,6 +132,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     jobs::spawn(&state, shutdown.clone());
+    dispatch::spawn(&state, shutdown.clone());
     let stopping = CancellationToken::new();
     let begin = {
         let (state, stopping) = (state.clone(), stopping.clone());

@@ -6,7 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes::{
-    audit, changes, maintenance, ops, orders, products, stock, stream, tabs, webhooks,
+    audit, changes, maintenance, ops, orders, products, stock, stream, subscriptions, tabs,
+    webhooks,
 };
 use crate::ServerConfig;
 
@@ -42,6 +43,8 @@ impl Modify for BearerAuth {
         stock::create, stock::list,
         orders::create, orders::read, orders::list, orders::pay, orders::checkout, orders::cancel, orders::fulfill, orders::refund,
         webhooks::mercadopago, webhooks::list_events,
+        subscriptions::create, subscriptions::list, subscriptions::read, subscriptions::remove,
+        subscriptions::enable, subscriptions::disable, subscriptions::replay, subscriptions::deliveries,
         tabs::open, tabs::read, tabs::list, tabs::add_item, tabs::remove_item, tabs::pause, tabs::resume, tabs::close, tabs::void,
         changes::poll, stream::stream, maintenance::read, maintenance::set, audit::list,
         ops::health, ops::ready, ops::metrics, ops::openapi,
@@ -52,7 +55,9 @@ impl Modify for BearerAuth {
         orders::CreateOrder, orders::LineBody, orders::CustomerBody, orders::OrderBody, orders::OrderLineBody, orders::OrderPage, orders::PaymentBody, orders::RefundBody,
         tabs::OpenTab, tabs::AddItem, tabs::CloseTab, tabs::VoidTab, tabs::RoundingBody, tabs::TabBody, tabs::TabItemBody,
         tabs::PeriodBody, tabs::DueBody, tabs::DueLineBody, tabs::TimeBody, tabs::TabPage,
-        orders::CheckoutBody, webhooks::WebhookAnswer, webhooks::ProviderEventBody, webhooks::ProviderEventPage)),
+        orders::CheckoutBody, webhooks::WebhookAnswer, webhooks::ProviderEventBody, webhooks::ProviderEventPage,
+        subscriptions::CreateSubscription, subscriptions::SubscriptionBody, subscriptions::SubscriptionPage,
+        subscriptions::Replay, subscriptions::DeliveryBody, subscriptions::DeliveryPage)),
     modifiers(&BearerAuth),
 )]
 struct Doc;
@@ -172,6 +177,7 @@ const PROBLEM: &str = "application/problem+json";
 const ID_PRODUCT: &str = "^prod_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 const ID_ORDER: &str = "^ord_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 const ID_TAB: &str = "^tab_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
+const ID_SUBSCRIPTION: &str = "^whs_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 
 /// The limits the server enforces on a parameter, by its name.
 fn constrain(path: &str, p: &mut Value) {
@@ -201,12 +207,18 @@ fn constrain(path: &str, p: &mut Value) {
         "status" if path == "/v1/payments/events" => {
             json!({"type": "string", "enum": ["received", "applied", "ignored"]})
         }
+        "after" if path == "/v1/webhook-subscriptions" => {
+            json!({"type": "string", "pattern": ID_SUBSCRIPTION})
+        }
+        "id" if path.starts_with("/v1/webhook-subscriptions") => {
+            json!({"type": "string", "pattern": ID_SUBSCRIPTION})
+        }
         "after" if path == "/v1/audit" => {
             json!({"type": "string", "pattern": "^aud_[0-7][0-9A-HJKMNP-TV-Z]{25}$"})
         }
         "after" => json!({"type": "string", "pattern": "^[0-9]{1,18}$"}),
         "status" if path == "/v1/orders" => json!({"type": "string", "enum":
-            ["pending_payment", "paid", "fulfilled", "cancelled", "expired", "refunded"]}),
+            ["pending_payment", "paid", "fulfilled", "cancelled", "expired", "refunded", "needs_refund"]}),
         "topics" => json!({"type": "string", "pattern":
             "^((products|orders|stock|tabs|(product|order|tab):[A-Za-z0-9_]{1,64})(,(products|orders|stock|tabs|(product|order|tab):[A-Za-z0-9_]{1,64}))*)?$"}),
         "action" | "target" | "actor" => json!({"type": "string", "maxLength": 200,

@@ -26,6 +26,7 @@ pub mod provider_events;
 mod rows;
 mod store;
 mod tabs;
+pub mod webhooks;
 pub mod writer;
 
 pub use check::Violation;

@@ -110,6 +110,7 @@ pub struct FileSettings {
     pub mercadopago_api_url: Option<String>,
     pub public_url: Option<String>,
     pub provider_timeout: Option<u64>,
+    pub webhook_lease: Option<u64>,
 }
 
 impl FileSettings {
@@ -364,6 +365,10 @@ pub struct ServeFlags {
     /// Seconds one call to the payment provider may take. Default: 10
     #[arg(long, env = "CAJA_PROVIDER_TIMEOUT", value_name = "SECS")]
     pub provider_timeout: Option<u64>,
+    /// Seconds a replica holds a webhook subscription without renewing: after a crash,
+    /// another replica (or the restarted one) takes its deliveries over after this. Default: 60
+    #[arg(long, env = "CAJA_WEBHOOK_LEASE", value_name = "SECS")]
+    pub webhook_lease: Option<u64>,
 }
 
 /// Everything `caja serve` runs with.
@@ -385,6 +390,12 @@ impl ServeFlags {
     ) -> Result<ServeSettings, SettingsError> {
         let (db, file) = db.resolve()?;
         let mercadopago = self.mercadopago(&file)?;
+        let webhook_lease = secs(
+            "webhook_lease",
+            self.webhook_lease.or(file.webhook_lease),
+            60,
+            1..=HOUR,
+        )?;
         let listen = self
             .listen
             .clone()
@@ -572,6 +583,10 @@ impl ServeFlags {
                 tab_rate,
                 tab_rounding,
                 mercadopago,
+                webhooks: caja_server::dispatch::DispatchConfig {
+                    lease: webhook_lease,
+                    ..Default::default()
+                },
                 write_batching: self.write_batching.or(file.write_batching).unwrap_or(true),
                 max_batch,
                 changes_retention,

@@ -8,5 +8,6 @@ pub mod orders;
 pub mod products;
 pub mod stock;
 pub mod stream;
+pub mod subscriptions;
 pub mod tabs;
 pub mod webhooks;

@@ -30,3 +30,4 @@ mod stock;
 mod tabs;
 mod tls;
 mod web;
+mod webhooks;

@@ -66,10 +66,10 @@ async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
     m.up(&mut |_| {}).await.unwrap();
     let reverted = m.down(1, &mut |_| {}).await.unwrap();
     assert_eq!(reverted.len(), 1);
-    assert_eq!(reverted[0].label, "0008_payments");
-    assert_eq!(m.pending().await.unwrap(), vec!["0008_payments".to_owned()]);
+    assert_eq!(reverted[0].label, "0009_webhooks");
+    assert_eq!(m.pending().await.unwrap(), vec!["0009_webhooks".to_owned()]);
     assert!(
-        sqlx::query("SELECT 1 FROM provider_events")
+        sqlx::query("SELECT 1 FROM webhook_subscriptions")
             .fetch_all(&any_pool(&db).await)
             .await
             .is_err(),
@@ -321,7 +321,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
     );
 
     // Without --yes, down shows what it would drop and changes nothing.
-    let plan = caja(&["migrate", "down", "--steps", "6", "--database-url", &db.url]);
+    let plan = caja(&["migrate", "down", "--steps", "7", "--database-url", &db.url]);
     assert_eq!(plan.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&plan.stdout);
     assert!(
@@ -346,7 +346,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "6",
+        "7",
         "--yes",
         "--database-url",
         &db.url,
