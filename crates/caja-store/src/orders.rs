@@ -46,6 +46,21 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
+    /// The order's payment, if it has one.
+    pub async fn payment_of(
+        &self,
+        id: &OrderId,
+    ) -> Result<Option<caja_core::command::Payment>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM payments WHERE order_id = $1",
+            crate::rows::PAYMENT_COLUMNS
+        ))
+        .bind(id.as_str())
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(crate::rows::payment).transpose()
+    }
+
     /// Orders in id (creation) order, optionally of one status, after the cursor.
     pub async fn list_orders(
         &self,

@@ -51,6 +51,9 @@ enum Step {
         key: usize,
         order: usize,
         right_amount: bool,
+        /// Through the provider, with the one provider payment of that order: repeats are
+        /// the same payment, and late ones re-reserve or need a refund.
+        provider: bool,
     },
     Cancel {
         key: usize,
@@ -64,6 +67,8 @@ enum Step {
         key: usize,
         order: usize,
         restock: bool,
+        /// Reported by the provider instead of asked for.
+        at_provider: bool,
     },
     Move {
         key: usize,
@@ -178,6 +183,7 @@ fn script(seed: u64) -> Vec<Vec<Step>> {
                     key,
                     order,
                     right_amount: rng.gen_bool(0.85),
+                    provider: rng.gen_bool(0.4),
                 },
                 (66..=72, Some(order)) => Step::Cancel { key, order },
                 (73..=78, Some(order)) => Step::Fulfill { key, order },
@@ -185,6 +191,7 @@ fn script(seed: u64) -> Vec<Vec<Step>> {
                     key,
                     order,
                     restock: rng.gen_bool(0.5),
+                    at_provider: rng.gen_bool(0.3),
                 },
                 _ => Step::Move {
                     key,
@@ -334,17 +341,23 @@ impl Run {
                 key,
                 order,
                 right_amount,
+                provider,
             } => {
                 let total = self.orders.get(order).map_or(1, |(_, t)| *t);
                 let amount = if *right_amount { total } else { total + 1 };
+                let (method, reference) = if *provider {
+                    (PaymentMethod::Provider, Some(format!("mp-{order}")))
+                } else {
+                    (PaymentMethod::Cash, None)
+                };
                 (
                     *key,
-                    format!("pay {order} {right_amount}"),
+                    format!("pay {order} {right_amount} {provider}"),
                     Command::Pay {
                         order: self.order_of(*order),
-                        method: PaymentMethod::Cash,
+                        method,
                         amount,
-                        reference: None,
+                        reference,
                     },
                 )
             }
@@ -365,7 +378,21 @@ impl Run {
             Step::Refund {
                 key,
                 order,
+                at_provider: true,
+                ..
+            } => (
+                *key,
+                format!("refunded at provider {order}"),
+                Command::RefundedAtProvider {
+                    order: self.order_of(*order),
+                    reference: format!("mp-{order}"),
+                },
+            ),
+            Step::Refund {
+                key,
+                order,
                 restock,
+                at_provider: false,
             } => (
                 *key,
                 format!("refund {order} {restock}"),
@@ -693,6 +720,12 @@ async fn batches_of_one_and_batching_decide_a_random_script_alike(backend: Backe
             tab_events("tab.item_added"),
             tab_events("tab.closed"),
             tab_events("tab.voided")
+        );
+        assert!(
+            tab_events("order.paid") > 5
+                && tab_events("order.refunded") > 0
+                && tab_events("order.needs_refund") > 0,
+            "seed {seed}: the script exercised payments, refunds and late provider payments"
         );
         for run in [&alone, &batched] {
             let (_, violations) = run.store.check().await.unwrap();

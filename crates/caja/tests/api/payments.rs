@@ -400,6 +400,21 @@ async fn a_late_payment_takes_the_stock_again_or_needs_a_refund(backend: Backend
     assert_eq!(refunded.status, 200, "{}", refunded.body);
     assert_eq!(refunded.body["status"], "refunded");
     assert_eq!(shop.app.stock(&scarce).await, 0);
+    // The money went back through the provider.
+    let at_provider = send(
+        shop.app
+            .client
+            .get(format!("{}/v1/payments/{p2}", shop.sim))
+            .bearer_auth("TEST-access-token"),
+    )
+    .await;
+    assert_eq!(at_provider.body["status"], "refunded");
+    // The provider's notification of that refund changes nothing more.
+    assert_eq!(
+        shop.notify(&p2, json!({"action": "payment.updated"})).await,
+        vec![200]
+    );
+    assert_eq!(shop.status(&lost).await, "refunded");
     shop.app.assert_books_balance().await;
 }
 

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use caja_core::auth::Action;
 use caja_core::command::Command;
+use caja_core::order::{OrderStatus, PaymentMethod};
 
 use super::bodies::{order_id, EmptyBody, PaymentBody, RefundBody};
 use crate::auth::Caller;
@@ -101,6 +102,24 @@ pub async fn refund(
     req: Idempotent<RefundBody>,
 ) -> ApiResult<Response> {
     caller.require(Action::Refund)?;
+    // Money a provider took goes back through the provider first; the order is refunded
+    // once the provider has agreed (its own notification of the refund is then a no-op).
+    if let (Some(payments), Ok(order)) = (state.payments(), order_id(&id)) {
+        if let Some(paid) = state.store().payment_of(&order).await? {
+            if let (PaymentMethod::Provider, Some(reference)) = (paid.method, &paid.reference) {
+                let status = state.store().order(&order).await?.status;
+                if status.was_paid() && status != OrderStatus::Refunded {
+                    // The request's key, scoped by caller: a retry is the same refund.
+                    let key = format!("{}:{}", caller.key_id, req.key.as_str());
+                    payments
+                        .calls
+                        .call("refund", |p| p.refund(reference, &key))
+                        .await
+                        .map_err(|e| ApiError::provider(&e))?;
+                }
+            }
+        }
+    }
     command_on(&state, &caller, order_id(&id), req, |order, body| {
         Ok(Command::Refund {
             order,
