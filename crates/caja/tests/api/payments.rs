@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::helpers::{send, spawn_app_with, Backend, Reply, TestApp};
 
 on_both_engines!(
+    a_checkout_paid_at_the_provider_pays_the_order,
     the_webhook_and_the_buyers_return_racing_pay_once,
     a_webhook_delivered_ten_times_and_a_refund_out_of_order_end_right,
     bad_and_stale_signatures_are_refused_and_unknown_orders_logged,
@@ -166,6 +167,55 @@ fn count_by_resource(feed: &[Value], kind: &str) -> HashMap<String, usize> {
             .or_default() += 1;
     }
     counts
+}
+
+async fn a_checkout_paid_at_the_provider_pays_the_order(backend: Backend) {
+    let shop = default_shop(backend).await;
+    let product = shop.app.product("CHECKOUT", 3).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = shop.order("checkout", &product, 2).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let checkout = send(shop.app.post_idem(
+        &format!("/v1/orders/{id}/checkout"),
+        "checkout-1",
+        &json!({}),
+    ))
+    .await;
+    assert_eq!(checkout.status, 201, "{}", checkout.body);
+    assert_eq!(checkout.body["provider"], "mercadopago");
+    let preference = checkout.body["checkout_id"].as_str().unwrap().to_owned();
+    // The buyer pays on the provider's page; its webhook comes a little later.
+    shop.sim(
+        &format!("/_sim/preferences/{preference}/pay"),
+        json!({"delay_ms": 100}),
+    )
+    .await;
+    let mut paid = false;
+    for _ in 0..200 {
+        if shop.status(&id).await == "paid" {
+            paid = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(paid, "the provider's webhook paid the order");
+    let events = shop.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["outcome"], "order paid");
+    assert_eq!(events[0]["order_id"], id.as_str());
+    // A paid order has no checkout to create any more.
+    let again = send(shop.app.post_idem(
+        &format!("/v1/orders/{id}/checkout"),
+        "checkout-2",
+        &json!({}),
+    ))
+    .await;
+    again.assert_problem(409, "invalid-transition");
+    shop.app.assert_books_balance().await;
 }
 
 async fn the_webhook_and_the_buyers_return_racing_pay_once(backend: Backend) {
@@ -508,4 +558,89 @@ async fn a_hanging_provider_opens_the_breaker_and_recovers(backend: Backend) {
         ready.body["checks"]["provider:mercadopago"][0]["status"],
         "pass"
     );
+}
+
+/// The binary with MercadoPago configured from the environment: a half configuration stops
+/// start-up with one line, and neither credential ever reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_credentials_never_reach_the_log() {
+    use crate::cli::{wait_ready, Server};
+    use crate::helpers::TestDb;
+
+    const KEY: &str = "payments-log-test-admin-key-0123456789";
+    const TOKEN: &str = "APP_USR-4242424242-token-never-logged";
+    let db = TestDb::new(Backend::Sqlite).await;
+    let half = crate::migrate::caja(&[
+        "serve",
+        "--database-url",
+        &db.url,
+        "--mercadopago-access-token",
+        TOKEN,
+    ]);
+    assert_eq!(half.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&half.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("mercadopago_webhook_secret") && !stderr.contains(TOKEN));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let _stop = StopOnDrop(stop.clone());
+    tokio::spawn(caja_dev_provider::serve(
+        listener,
+        caja_dev_provider::Options {
+            webhook_secret: SECRET.into(),
+            notify_url: None,
+            clock: std::sync::Arc::new(caja_core::time::SystemClock),
+        },
+        stop,
+    ));
+    let env = [
+        ("CAJA_ADMIN_KEY", KEY),
+        ("CAJA_MERCADOPAGO_ACCESS_TOKEN", TOKEN),
+        ("CAJA_MERCADOPAGO_WEBHOOK_SECRET", SECRET),
+        ("CAJA_MERCADOPAGO_API_URL", sim.as_str()),
+    ];
+    let server = Server::start(&db, &[], &env);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &server.base).await;
+    let product = send(
+        client
+            .post(format!("{}/v1/products", server.base))
+            .bearer_auth(KEY)
+            .json(&json!({"sku": "LOG", "name": "Log", "price": {"amount": 100, "currency": "MXN"}, "stock": 5})),
+    )
+    .await;
+    let order = send(
+        client
+            .post(format!("{}/v1/orders", server.base))
+            .bearer_auth(KEY)
+            .header("idempotency-key", "log-order")
+            .json(&json!({"lines": [{"product_id": product.body["id"], "quantity": 1}]})),
+    )
+    .await;
+    let id = order.body["id"].as_str().unwrap();
+    let checkout = send(
+        client
+            .post(format!("{}/v1/orders/{id}/checkout", server.base))
+            .bearer_auth(KEY)
+            .header("idempotency-key", "log-checkout"),
+    )
+    .await;
+    assert_eq!(checkout.status, 201, "{}", checkout.body);
+    let forged = send(
+        client
+            .post(format!(
+                "{}/v1/webhooks/mercadopago?data.id=1&type=payment",
+                server.base
+            ))
+            .header("x-signature", "ts=1,v1=00")
+            .json(&json!({"id": 1, "type": "payment"})),
+    )
+    .await;
+    forged.assert_problem(401, "invalid-signature");
+    let log = server.log();
+    assert!(log.contains("\"status\":201"), "{log}");
+    assert!(!log.contains(TOKEN), "the access token reached the log");
+    assert!(!log.contains(SECRET), "the webhook secret reached the log");
 }
