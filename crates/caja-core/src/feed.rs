@@ -18,9 +18,13 @@ pub enum Topic {
     Stock,
     /// Every tab event: what every till needs to show every open session.
     Tabs,
+    /// Every box-office event and hold: what a box office screen shows.
+    Events,
     Product(String),
     Order(String),
     Tab(String),
+    /// One ticketed event's changes.
+    Event(String),
 }
 
 impl Topic {
@@ -30,7 +34,7 @@ impl Topic {
             DomainError::invalid(
                 "topics",
                 format!(
-                    "unknown topic {raw:?}: use products, orders, stock, tabs, product:ID, order:ID or tab:ID"
+                    "unknown topic {raw:?}: use products, orders, stock, tabs, events, product:ID, order:ID, tab:ID or event:ID"
                 ),
             )
         };
@@ -39,7 +43,9 @@ impl Topic {
             "orders" => Ok(Topic::Orders),
             "stock" => Ok(Topic::Stock),
             "tabs" => Ok(Topic::Tabs),
+            "events" => Ok(Topic::Events),
             _ => match raw.split_once(':') {
+                Some(("event", id)) if plain(id) => Ok(Topic::Event(id.to_owned())),
                 Some(("product", id)) if plain(id) => Ok(Topic::Product(id.to_owned())),
                 Some(("order", id)) if plain(id) => Ok(Topic::Order(id.to_owned())),
                 Some(("tab", id)) if plain(id) => Ok(Topic::Tab(id.to_owned())),
@@ -75,7 +81,13 @@ impl Topic {
     }
 
     fn all() -> Vec<Topic> {
-        vec![Topic::Products, Topic::Orders, Topic::Stock, Topic::Tabs]
+        vec![
+            Topic::Products,
+            Topic::Orders,
+            Topic::Stock,
+            Topic::Tabs,
+            Topic::Events,
+        ]
     }
 
     pub fn visible_to(&self, role: Role) -> bool {
@@ -84,6 +96,7 @@ impl Topic {
             Topic::Orders | Topic::Order(_) => role.may(Action::ReadOrders),
             Topic::Stock => role.may(Action::ManageStock),
             Topic::Tabs | Topic::Tab(_) => role.may(Action::ReadOrders),
+            Topic::Events | Topic::Event(_) => role.may(Action::ReadCatalog),
         }
     }
 
@@ -98,6 +111,8 @@ impl Topic {
             Topic::Order(id) => family == "order" && id == resource_id,
             Topic::Tabs => family == "tab",
             Topic::Tab(id) => family == "tab" && id == resource_id,
+            Topic::Events => family == "event" || family == "hold",
+            Topic::Event(id) => family == "event" && id == resource_id,
         }
     }
 }
@@ -121,6 +136,8 @@ impl fmt::Display for Topic {
             Topic::Order(id) => write!(f, "order:{id}"),
             Topic::Tabs => f.write_str("tabs"),
             Topic::Tab(id) => write!(f, "tab:{id}"),
+            Topic::Events => f.write_str("events"),
+            Topic::Event(id) => write!(f, "event:{id}"),
         }
     }
 }
@@ -149,10 +166,10 @@ mod tests {
 
     #[test]
     fn no_topic_means_everything_the_role_may_see() {
-        assert_eq!(Topic::parse_list("", Role::Admin).unwrap().len(), 4);
+        assert_eq!(Topic::parse_list("", Role::Admin).unwrap().len(), 5);
         let clerk = Topic::parse_list(" , ", Role::Clerk).unwrap();
         assert!(!clerk.contains(&Topic::Stock));
-        assert!(clerk.contains(&Topic::Orders));
+        assert!(clerk.contains(&Topic::Orders) && clerk.contains(&Topic::Events));
     }
 
     #[test]

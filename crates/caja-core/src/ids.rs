@@ -91,6 +91,16 @@ prefixed_id!(
     "aud"
 );
 prefixed_id!(
+    /// A ticketed event (a concert, a show): sections, seats, holds.
+    EventId,
+    "evt"
+);
+prefixed_id!(
+    /// Seats or places of an event held for a buyer until it expires or becomes an order.
+    HoldId,
+    "hold"
+);
+prefixed_id!(
     /// A merchant's webhook subscription.
     SubscriptionId,
     "whs"

@@ -18,6 +18,8 @@ pub struct Movement {
     pub order_id: Option<OrderId>,
     /// The tab whose item took or gave back the stock.
     pub tab_id: Option<TabId>,
+    /// The box-office hold that took or gave back the stock.
+    pub hold_id: Option<crate::ids::HoldId>,
     pub stock_after: i64,
     pub created_at: Timestamp,
 }
@@ -37,6 +39,8 @@ pub enum Reason {
     Release,
     /// Stock held by an item on an open tab.
     Tab,
+    /// Places held by a box-office hold.
+    Hold,
     RefundRestock,
 }
 
@@ -51,6 +55,7 @@ impl Reason {
             Reason::Sale => "sale",
             Reason::Release => "release",
             Reason::Tab => "tab",
+            Reason::Hold => "hold",
             Reason::RefundRestock => "refund_restock",
         }
     }

@@ -6,6 +6,7 @@
 //! database or a clock.
 
 pub mod auth;
+pub mod box_office;
 pub mod command;
 pub mod error;
 pub mod feed;

@@ -323,6 +323,8 @@ pub struct Order {
     pub customer: Option<Customer>,
     /// The tab this order was closed from.
     pub tab_id: Option<TabId>,
+    /// The box-office hold this order was made from.
+    pub hold_id: Option<crate::ids::HoldId>,
     /// A tab's time line: minutes billed at its hourly rate (part of the subtotal).
     pub time: Option<TimeCharge>,
     pub created_at: Timestamp,
@@ -351,6 +353,7 @@ impl Order {
             note: new.note.clone(),
             customer: new.customer.clone(),
             tab_id: None,
+            hold_id: None,
             time: None,
             created_at: now,
             updated_at: now,
@@ -383,6 +386,7 @@ impl Order {
             note: tab.note.clone(),
             customer: tab.customer.clone(),
             tab_id: Some(tab.id.clone()),
+            hold_id: None,
             time: due.time,
             created_at: now,
             updated_at: now,
@@ -629,6 +633,7 @@ mod tests {
             stock: Stock::parse(stock).unwrap(),
             version: Version(1),
             archived,
+            event_id: None,
             created_at: t,
             updated_at: t,
         }

@@ -128,6 +128,9 @@ pub struct Product {
     pub stock: Stock,
     pub version: Version,
     pub archived: bool,
+    /// A section of this ticketed event: sold only through holds, changed only by its
+    /// event.
+    pub event_id: Option<crate::ids::EventId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -186,6 +189,7 @@ mod tests {
             stock: Stock::parse(10).unwrap(),
             version: Version(1),
             archived: false,
+            event_id: None,
             created_at: t,
             updated_at: t,
         }

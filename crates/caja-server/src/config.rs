@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub key_rate_limit: Option<RateLimit>,
     /// How long an unpaid order holds its stock before it expires.
     pub order_ttl: Duration,
+    /// How long a box-office hold keeps its places.
+    pub hold_ttl: Duration,
     /// How often the sweeper looks for expired orders.
     pub sweep_interval: Duration,
     /// How long a duplicate request waits for the first one with its key to finish.
@@ -69,6 +71,7 @@ impl Default for ServerConfig {
             },
             key_rate_limit: None,
             order_ttl: Duration::from_secs(15 * 60),
+            hold_ttl: Duration::from_secs(10 * 60),
             sweep_interval: Duration::from_secs(1),
             idempotency_wait: Duration::from_secs(10),
             idempotency_retention: Duration::from_secs(24 * 60 * 60),

@@ -352,6 +352,102 @@ impl From<&Refusal> for ApiError {
                 "Not this order's payment",
                 "the order was not paid by the provider payment named",
             ),
+            Refusal::EventNotFound => Self::not_found("no such event"),
+            Refusal::HoldNotFound => Self::not_found("no such hold"),
+            Refusal::SaleNotOpen { opens_at } => Self::new(
+                StatusCode::CONFLICT,
+                "sale-not-open",
+                "Sale not open",
+                format!("the sale opens at {}", caja_core::time::format(opens_at)),
+            )
+            .with("opens_at", caja_core::time::format(opens_at)),
+            Refusal::SaleClosed { closed_at } => Self::new(
+                StatusCode::CONFLICT,
+                "sale-closed",
+                "Sale closed",
+                format!("the sale closed at {}", caja_core::time::format(closed_at)),
+            )
+            .with("closed_at", caja_core::time::format(closed_at)),
+            Refusal::EventCancelled => Self::new(
+                StatusCode::CONFLICT,
+                "event-cancelled",
+                "Event cancelled",
+                "the event was cancelled: nothing more is sold",
+            ),
+            Refusal::NotAvailable {
+                section,
+                requested,
+                available,
+                taken,
+            } => {
+                let detail = if taken.is_empty() {
+                    format!("{section}: {requested} asked for, {available} free")
+                } else {
+                    format!("{section}: taken: {}", taken.join(", "))
+                };
+                Self::new(StatusCode::CONFLICT, "not-available", "Not available", detail)
+                    .with("section", section.as_str())
+                    .with("requested", *requested)
+                    .with("available", *available)
+                    .with("taken_seats", taken.clone())
+            }
+            Refusal::UnknownSection(name) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-seats",
+                "Unknown section",
+                format!("the event has no section {name:?}"),
+            ),
+            Refusal::UnknownSeats(labels) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-seats",
+                "Unknown seats",
+                format!("the event has no seats {}", labels.join(", ")),
+            )
+            .with("seats", labels.clone()),
+            Refusal::SeatsInSeveralSections => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-seats",
+                "Seats of several sections",
+                "one hold takes seats of one section",
+            ),
+            Refusal::TooManyTickets { max } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too-many-tickets",
+                "Too many tickets",
+                format!("one order of this event has 1 to {max} tickets"),
+            )
+            .with("max", *max),
+            Refusal::HoldExpired => Self::new(
+                StatusCode::CONFLICT,
+                "hold-expired",
+                "Hold expired",
+                "the hold ran out of time and its places went back: hold again",
+            ),
+            Refusal::HoldOrdered { order } => {
+                let e = Self::new(
+                    StatusCode::CONFLICT,
+                    "invalid-transition",
+                    "Invalid transition",
+                    "the hold is an order already",
+                );
+                match order {
+                    Some(o) => e.with("order_id", o.as_str()),
+                    None => e,
+                }
+            }
+            Refusal::TicketsNeedHold(products) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "tickets-need-a-hold",
+                "Tickets need a hold",
+                "these products are sections of an event: hold places (POST /v1/events/{id}/holds), then order the hold",
+            )
+            .with("product_ids", products.clone()),
+            Refusal::EventSection => Self::new(
+                StatusCode::CONFLICT,
+                "event-section",
+                "Managed by its event",
+                "this product is a section of an event: its stock, price and sku change only with the event",
+            ),
         }
     }
 }

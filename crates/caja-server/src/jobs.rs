@@ -53,38 +53,60 @@ pub fn spawn(state: &AppState, shutdown: CancellationToken) {
     );
 }
 
-/// Expires what is due now: one expire command per order, submitted together so the
-/// writer commits them as one batch. Each re-checks its order under lock, so an order paid
-/// meanwhile, or expired by another replica's sweeper, is left alone. Returns how many
-/// orders this sweep expired.
+/// Expires what is due now: one expire command per order and per box-office hold,
+/// submitted together so the writer commits them as one batch. Each re-checks its row
+/// under lock, so an order paid (or a hold ordered) meanwhile, or expired by another
+/// replica's sweeper, is left alone. Returns how many orders this sweep expired; expired
+/// holds are counted in `caja_holds_expired_total`.
 pub(crate) async fn sweep(state: &AppState) -> Result<u64, StoreError> {
     // Maintenance mode stops every write, the sweeper's too.
     if state.maintenance().current(state.store()).await?.is_some() {
         return Ok(0);
     }
-    let due = state
-        .store()
-        .due_orders(state.store().now(), SWEEP_BATCH)
-        .await?;
-    let expiries = due.into_iter().map(|order| {
-        state.writer().submit(Submission {
-            scope: None,
-            actor: None,
-            request_id: String::new(),
-            write: Write::Command(Command::Expire { order }),
+    let now = state.store().now();
+    let orders = state.store().due_orders(now, SWEEP_BATCH).await?;
+    let holds = state.store().due_holds(now, SWEEP_BATCH).await?;
+    let commands = orders
+        .into_iter()
+        .map(|order| (false, Command::Expire { order }))
+        .chain(
+            holds
+                .into_iter()
+                .map(|hold| (true, Command::ExpireHold { hold })),
+        );
+    let (kinds, expiries): (Vec<bool>, Vec<_>) = commands
+        .map(|(is_hold, command)| {
+            let submitted = state.writer().submit(Submission {
+                scope: None,
+                actor: None,
+                request_id: String::new(),
+                write: Write::Command(command),
+            });
+            (is_hold, submitted)
         })
-    });
-    let mut expired = 0;
-    for settled in futures_util::future::join_all(expiries).await {
+        .unzip();
+    let (mut orders, mut holds) = (0, 0);
+    for (is_hold, settled) in kinds
+        .into_iter()
+        .zip(futures_util::future::join_all(expiries).await)
+    {
         if let Settled::Fresh {
             verdict: Verdict::Done,
             ..
         } = settled?
         {
-            expired += 1;
+            if is_hold {
+                holds += 1;
+            } else {
+                orders += 1;
+            }
         }
     }
-    Ok(expired)
+    if holds > 0 {
+        metrics::counter!("caja_holds_expired_total").increment(holds);
+        tracing::info!(count = holds, "expired box-office holds");
+    }
+    Ok(orders)
 }
 
 /// Deletes what is older than `keep`, every 1/24 of it (between a second and an hour),

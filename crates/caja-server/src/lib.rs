@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::webhooks::router())
         .merge(routes::subscriptions::router())
+        .merge(routes::events::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             maintenance::guard,

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes::{
-    audit, changes, maintenance, ops, orders, products, stock, stream, subscriptions, tabs,
+    audit, changes, events, maintenance, ops, orders, products, stock, stream, subscriptions, tabs,
     webhooks,
 };
 use crate::ServerConfig;
@@ -45,6 +45,7 @@ impl Modify for BearerAuth {
         webhooks::mercadopago, webhooks::list_events,
         subscriptions::create, subscriptions::list, subscriptions::read, subscriptions::remove,
         subscriptions::enable, subscriptions::disable, subscriptions::replay, subscriptions::deliveries,
+        events::create, events::list, events::read, events::availability, events::place_hold, events::read_hold,
         tabs::open, tabs::read, tabs::list, tabs::add_item, tabs::remove_item, tabs::pause, tabs::resume, tabs::close, tabs::void,
         changes::poll, stream::stream, maintenance::read, maintenance::set, audit::list,
         ops::health, ops::ready, ops::metrics, ops::openapi,
@@ -57,7 +58,9 @@ impl Modify for BearerAuth {
         tabs::PeriodBody, tabs::DueBody, tabs::DueLineBody, tabs::TimeBody, tabs::TabPage,
         orders::CheckoutBody, webhooks::WebhookAnswer, webhooks::ProviderEventBody, webhooks::ProviderEventPage,
         subscriptions::CreateSubscription, subscriptions::SubscriptionBody, subscriptions::SubscriptionPage,
-        subscriptions::Replay, subscriptions::DeliveryBody, subscriptions::DeliveryPage)),
+        subscriptions::Replay, subscriptions::DeliveryBody, subscriptions::DeliveryPage,
+        events::CreateEvent, events::NewSectionBody, events::EventBody, events::SectionBody, events::EventPage,
+        events::AvailabilityBody, events::SectionAvailabilityBody, events::PlaceHold, events::HoldBody)),
     modifiers(&BearerAuth),
 )]
 struct Doc;
@@ -177,6 +180,7 @@ const PROBLEM: &str = "application/problem+json";
 const ID_PRODUCT: &str = "^prod_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 const ID_ORDER: &str = "^ord_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 const ID_TAB: &str = "^tab_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
+const ID_EVENT: &str = "^evt_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 const ID_SUBSCRIPTION: &str = "^whs_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 
 /// The limits the server enforces on a parameter, by its name.
@@ -188,7 +192,7 @@ fn constrain(path: &str, p: &mut Value) {
         }
         "limit" => json!({"type": "integer", "minimum": 1, "maximum": 200}),
         "after" if path == "/v1/changes" || path == "/v1/stream" => {
-            json!({"type": "integer", "minimum": 0})
+            json!({"type": "integer", "minimum": 0, "maximum": i64::MAX})
         }
         "after" if path == "/v1/products" => json!({"type": "string", "pattern": ID_PRODUCT}),
         "after" if path == "/v1/orders" => json!({"type": "string", "pattern": ID_ORDER}),
@@ -207,6 +211,11 @@ fn constrain(path: &str, p: &mut Value) {
         "status" if path == "/v1/payments/events" => {
             json!({"type": "string", "enum": ["received", "applied", "ignored"]})
         }
+        "after" if path == "/v1/events" => json!({"type": "string", "pattern": ID_EVENT}),
+        "id" if path.starts_with("/v1/events") => json!({"type": "string", "pattern": ID_EVENT}),
+        "id" if path.starts_with("/v1/holds") => {
+            json!({"type": "string", "pattern": "^hold_[0-7][0-9A-HJKMNP-TV-Z]{25}$"})
+        }
         "after" if path == "/v1/webhook-subscriptions" => {
             json!({"type": "string", "pattern": ID_SUBSCRIPTION})
         }
@@ -220,7 +229,7 @@ fn constrain(path: &str, p: &mut Value) {
         "status" if path == "/v1/orders" => json!({"type": "string", "enum":
             ["pending_payment", "paid", "fulfilled", "cancelled", "expired", "refunded", "needs_refund"]}),
         "topics" => json!({"type": "string", "pattern":
-            "^((products|orders|stock|tabs|(product|order|tab):[A-Za-z0-9_]{1,64})(,(products|orders|stock|tabs|(product|order|tab):[A-Za-z0-9_]{1,64}))*)?$"}),
+            "^((products|orders|stock|tabs|events|(product|order|tab|event):[A-Za-z0-9_]{1,64})(,(products|orders|stock|tabs|events|(product|order|tab|event):[A-Za-z0-9_]{1,64}))*)?$"}),
         "action" | "target" | "actor" => json!({"type": "string", "maxLength": 200,
             "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"}),
         "id" if path.starts_with("/v1/products") => {

@@ -9,6 +9,7 @@ use caja_store::{Presenter, StoredResponse};
 use serde::Serialize;
 
 use crate::error::{ApiError, PROBLEM_JSON};
+use crate::routes::events::{EventBody, HoldBody};
 use crate::routes::orders::OrderBody;
 use crate::routes::products::ProductBody;
 use crate::routes::stock::MovementBody;
@@ -79,6 +80,17 @@ impl Presenter for ApiPresenter {
                 json(&TabBody::at(t, t.updated_at)),
                 &[("etag", t.version.etag())],
             ),
+            Ok(Answer::EventCreated(e)) => ok(
+                201,
+                json(&EventBody::from(e)),
+                &[("location", format!("/v1/events/{}", e.id))],
+            ),
+            // A hold is answered only when it is placed; later versions are the feed's.
+            Ok(Answer::Hold(h)) => ok(
+                if h.version.0 == 1 { 201 } else { 200 },
+                json(&HoldBody::of(h)),
+                &[("location", format!("/v1/holds/{}", h.id))],
+            ),
             Ok(Answer::Unchanged) => StoredResponse {
                 status: 204,
                 headers: Vec::new(),
@@ -95,6 +107,8 @@ impl Presenter for ApiPresenter {
             Event::StockMoved(m) => json(&MovementBody::from(m)),
             // As of the change: a replay, the feed and every till show the same bytes.
             Event::Tab(_, t) => json(&TabBody::at(t, t.updated_at)),
+            Event::EventCreated(e) => json(&EventBody::from(e)),
+            Event::Hold(_, h) => json(&HoldBody::of(h)),
         }
     }
 }
@@ -139,6 +153,7 @@ mod tests {
             note: None,
             customer: None,
             tab_id: None,
+            hold_id: None,
             time: None,
             created_at: now,
             updated_at: now,

@@ -58,6 +58,8 @@ impl AppState {
                 policy: Policy {
                     order_ttl: chrono::Duration::from_std(config.order_ttl)
                         .unwrap_or(chrono::Duration::minutes(15)),
+                    hold_ttl: chrono::Duration::from_std(config.hold_ttl)
+                        .unwrap_or(chrono::Duration::minutes(10)),
                 },
                 key_wait: config.idempotency_wait,
             },

@@ -28,27 +28,27 @@ const CHECKS: &[(&str, &str)] = &[
         "each order line was reserved at least once",
         "SELECT l.order_id || ' ' || l.product_id || ': no sale row' AS detail \
          FROM (SELECT DISTINCT order_id, product_id FROM order_lines) l \
-         JOIN orders o ON o.id = l.order_id AND o.tab_id IS NULL \
+         JOIN orders o ON o.id = l.order_id AND o.tab_id IS NULL AND o.hold_id IS NULL \
          LEFT JOIN stock_movements m \
            ON m.order_id = l.order_id AND m.product_id = l.product_id AND m.reason = 'sale' \
          GROUP BY l.order_id, l.product_id HAVING COUNT(m.id) = 0",
     ),
     (
         "each order line holds its stock exactly while its order does",
-        // A tab's order starts holding what the tab reserved; sales and releases under the
+        // A tab's or a hold's order starts holding what the tab or hold reserved; sales and releases under the
         // order's id then move it (an expired order a late payment re-reserves has one of
         // each more). Cancelled, expired and needs_refund orders hold nothing; a refunded
         // order holds what it held when paid, or nothing if it was refunded from
         // needs_refund (its restock, if any, is the refund check's).
         "SELECT l.order_id || ' (' || o.status || ') ' || l.product_id || ': holds ' \
-             || CAST(-(COALESCE(SUM(m.delta), 0) + CASE WHEN o.tab_id IS NULL THEN 0 ELSE -l.quantity END) AS TEXT) \
+             || CAST(-(COALESCE(SUM(m.delta), 0) + CASE WHEN o.tab_id IS NULL AND o.hold_id IS NULL THEN 0 ELSE -l.quantity END) AS TEXT) \
              || ' of ' || CAST(l.quantity AS TEXT) AS detail \
          FROM (SELECT order_id, product_id, SUM(quantity) AS quantity FROM order_lines GROUP BY order_id, product_id) l \
          JOIN orders o ON o.id = l.order_id \
          LEFT JOIN stock_movements m \
            ON m.order_id = l.order_id AND m.product_id = l.product_id AND m.reason IN ('sale', 'release') \
-         GROUP BY l.order_id, o.status, o.tab_id, l.product_id, l.quantity \
-         HAVING COALESCE(SUM(m.delta), 0) + CASE WHEN o.tab_id IS NULL THEN 0 ELSE -l.quantity END \
+         GROUP BY l.order_id, o.status, o.tab_id, o.hold_id, l.product_id, l.quantity \
+         HAVING COALESCE(SUM(m.delta), 0) + CASE WHEN o.tab_id IS NULL AND o.hold_id IS NULL THEN 0 ELSE -l.quantity END \
              NOT IN (CASE WHEN o.status IN ('cancelled', 'expired', 'needs_refund') THEN 0 ELSE -l.quantity END, \
                      CASE WHEN o.status = 'refunded' THEN 0 ELSE -l.quantity END)",
     ),
@@ -147,6 +147,52 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT o.id || ': no order.created event' AS detail FROM orders o \
          WHERE o.created_at >= (SELECT MIN(at) FROM changes) \
            AND o.id NOT IN (SELECT resource_id FROM changes WHERE type = 'order.created')",
+    ),
+    (
+        "every hold reserved its places once, and gave them back exactly when it expired",
+        "SELECT h.id || ' (' || h.status || '): ledger ' || CAST(COALESCE(SUM(m.delta), 0) AS TEXT) \
+             || ' for ' || CAST(h.quantity AS TEXT) AS detail \
+         FROM holds h LEFT JOIN stock_movements m ON m.hold_id = h.id \
+         GROUP BY h.id, h.status, h.quantity \
+         HAVING COALESCE(SUM(CASE WHEN m.reason = 'hold' THEN 1 ELSE 0 END), 0) <> 1 \
+             OR COALESCE(SUM(m.delta), 0) <> CASE WHEN h.status = 'expired' THEN 0 ELSE -h.quantity END",
+    ),
+    (
+        "a seat is taken exactly while its hold (or the hold's order) holds its places",
+        "SELECT h.id || ' (' || h.status || COALESCE(', order ' || o.status, '') || '): ' \
+             || CAST(COUNT(s.label) AS TEXT) || ' seats' AS detail \
+         FROM holds h LEFT JOIN orders o ON o.id = h.order_id \
+         LEFT JOIN seats s ON s.hold_id = h.id \
+         GROUP BY h.id, h.status, h.quantity, h.seats, o.id, o.status \
+         HAVING COUNT(s.label) <> CASE \
+             WHEN h.seats = '[]' THEN 0 \
+             WHEN h.status = 'active' OR (h.status = 'ordered' AND o.status IN ('pending_payment', 'paid', 'fulfilled')) \
+               THEN h.quantity \
+             WHEN h.status = 'ordered' AND o.status = 'refunded' \
+               AND NOT EXISTS (SELECT 1 FROM stock_movements r WHERE r.order_id = o.id AND r.reason = 'refund_restock') \
+               AND COALESCE((SELECT SUM(r.delta) FROM stock_movements r WHERE r.order_id = o.id \
+                             AND r.reason IN ('sale', 'release')), 0) = 0 \
+               THEN h.quantity \
+             ELSE 0 END \
+         UNION ALL \
+         SELECT s.product_id || ' ' || s.label || ': held by ' || s.hold_id || ', which does not exist' AS detail \
+         FROM seats s LEFT JOIN holds h ON h.id = s.hold_id WHERE s.hold_id IS NOT NULL AND h.id IS NULL",
+    ),
+    (
+        "what a section holds, has sold and has left adds up to its capacity",
+        "SELECT e.event_id || ' ' || e.name || ': capacity ' || CAST(e.capacity AS TEXT) || ', free ' || CAST(p.stock AS TEXT) \
+             || ', held and sold ' || CAST(COALESCE(t.taken, 0) AS TEXT) AS detail \
+         FROM event_sections e JOIN products p ON p.id = e.product_id \
+         LEFT JOIN (SELECT h.product_id, SUM(h.quantity) AS taken FROM holds h LEFT JOIN orders o ON o.id = h.order_id \
+                    WHERE h.status = 'active' \
+                       OR (h.status = 'ordered' AND o.status IN ('pending_payment', 'paid', 'fulfilled')) \
+                       OR (h.status = 'ordered' AND o.status = 'refunded' \
+                           AND NOT EXISTS (SELECT 1 FROM stock_movements r WHERE r.order_id = o.id \
+                                           AND r.reason = 'refund_restock') \
+                           AND COALESCE((SELECT SUM(r.delta) FROM stock_movements r WHERE r.order_id = o.id \
+                                         AND r.reason IN ('sale', 'release')), 0) = 0) \
+                    GROUP BY h.product_id) t ON t.product_id = e.product_id \
+         WHERE p.stock + COALESCE(t.taken, 0) <> e.capacity OR p.stock < 0",
     ),
     (
         "ledger rows of a tab name a tab that exists",

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod box_office;
 pub mod changes;
 mod check;
 mod dialect;

@@ -2,7 +2,7 @@
 //! such rather than papered over.
 
 use caja_core::command::Payment;
-use caja_core::ids::{OrderId, ProductId, TabId, TabItemId};
+use caja_core::ids::{EventId, HoldId, OrderId, ProductId, TabId, TabItemId};
 use caja_core::ledger::Movement;
 use caja_core::money::{Currency, Money};
 use caja_core::order::{Customer, Order, OrderLine};
@@ -86,7 +86,7 @@ where
 }
 
 pub(crate) const PRODUCT_COLUMNS: &str =
-    "id, sku, name, price_amount, currency, stock, version, archived_at, created_at, updated_at";
+    "id, sku, name, price_amount, currency, stock, version, archived_at, event_id, created_at, updated_at";
 
 pub(crate) fn product(row: &AnyRow) -> Result<Product, StoreError> {
     Ok(Product {
@@ -100,6 +100,9 @@ pub(crate) fn product(row: &AnyRow) -> Result<Product, StoreError> {
         stock: Stock::stored(int(row, "stock")?)?,
         version: Version(int(row, "version")?),
         archived: opt_text(row, "archived_at")?.is_some(),
+        event_id: opt_text(row, "event_id")?
+            .map(|e| EventId::parse("event_id", &e))
+            .transpose()?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
     })
@@ -118,7 +121,7 @@ fn customer(row: &AnyRow) -> Result<Option<Customer>, StoreError> {
 
 pub(crate) const ORDER_COLUMNS: &str = "id, number, status, subtotal, tip, total, currency, \
      note, customer_name, customer_email, created_at, updated_at, expires_at, tab_id, \
-     time_minutes, time_rate, time_amount";
+     time_minutes, time_rate, time_amount, hold_id";
 
 pub(crate) const LINE_COLUMNS: &str =
     "order_id, line_no, product_id, sku, name, quantity, unit_price, line_total";
@@ -138,6 +141,9 @@ pub(crate) fn order(row: &AnyRow, lines: Vec<OrderLine>) -> Result<Order, StoreE
         customer: customer(row)?,
         tab_id: opt_text(row, "tab_id")?
             .map(|t| TabId::parse("tab_id", &t))
+            .transpose()?,
+        hold_id: opt_text(row, "hold_id")?
+            .map(|h| HoldId::parse("hold_id", &h))
             .transpose()?,
         time: match row.try_get::<Option<i64>, _>("time_minutes")? {
             Some(minutes) => Some(TimeCharge {
@@ -182,7 +188,7 @@ pub(crate) fn line(row: &AnyRow) -> Result<(String, OrderLine), StoreError> {
 }
 
 pub(crate) const MOVEMENT_COLUMNS: &str =
-    "id, product_id, delta, reason, note, order_id, tab_id, stock_after, created_at";
+    "id, product_id, delta, reason, note, order_id, tab_id, hold_id, stock_after, created_at";
 
 pub(crate) fn movement(row: &AnyRow) -> Result<Movement, StoreError> {
     Ok(Movement {
@@ -196,6 +202,9 @@ pub(crate) fn movement(row: &AnyRow) -> Result<Movement, StoreError> {
             .transpose()?,
         tab_id: opt_text(row, "tab_id")?
             .map(|t| TabId::parse("tab_id", &t))
+            .transpose()?,
+        hold_id: opt_text(row, "hold_id")?
+            .map(|h| HoldId::parse("hold_id", &h))
             .transpose()?,
         stock_after: int(row, "stock_after")?,
         created_at: timestamp(row, "created_at")?,
@@ -285,4 +294,76 @@ fn periods(raw: &str) -> Result<Vec<Period>, StoreError> {
             })
         })
         .collect()
+}
+
+pub(crate) fn seats_json(seats: &[String]) -> String {
+    serde_json::Value::from(seats.to_vec()).to_string()
+}
+
+pub(crate) const EVENT_COLUMNS: &str = "id, name, starts_at, sale_starts_at, sale_ends_at, \
+     max_per_order, currency, status, version, created_at, updated_at";
+
+/// An event row; its sections are added by [`crate::box_office::with_sections`].
+pub(crate) fn ticket_event(
+    row: &AnyRow,
+    sections: Vec<caja_core::box_office::Section>,
+) -> Result<caja_core::box_office::TicketEvent, StoreError> {
+    Ok(caja_core::box_office::TicketEvent {
+        id: EventId::parse("id", &text(row, "id")?)?,
+        name: text(row, "name")?,
+        starts_at: timestamp(row, "starts_at")?,
+        sale_starts_at: timestamp(row, "sale_starts_at")?,
+        sale_ends_at: opt_timestamp(row, "sale_ends_at")?,
+        max_per_order: int(row, "max_per_order")?,
+        currency: Currency::parse("currency", &text(row, "currency")?)?,
+        status: caja_core::box_office::EventStatus::parse(&text(row, "status")?)?,
+        sections,
+        version: Version(int(row, "version")?),
+        created_at: timestamp(row, "created_at")?,
+        updated_at: timestamp(row, "updated_at")?,
+    })
+}
+
+pub(crate) const SECTION_COLUMNS: &str =
+    "event_id, position, name, product_id, price, capacity, seated";
+
+/// A section row and the event it belongs to.
+pub(crate) fn section(
+    row: &AnyRow,
+) -> Result<(String, caja_core::box_office::Section), StoreError> {
+    Ok((
+        text(row, "event_id")?,
+        caja_core::box_office::Section {
+            name: text(row, "name")?,
+            product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
+            price: int(row, "price")?,
+            capacity: int(row, "capacity")?,
+            seated: int(row, "seated")? == 1,
+        },
+    ))
+}
+
+pub(crate) const HOLD_COLUMNS: &str = "id, event_id, section, product_id, quantity, seats, \
+     unit_price, currency, status, expires_at, order_id, version, created_at, updated_at";
+
+pub(crate) fn hold(row: &AnyRow) -> Result<caja_core::box_office::Hold, StoreError> {
+    Ok(caja_core::box_office::Hold {
+        id: HoldId::parse("id", &text(row, "id")?)?,
+        event_id: EventId::parse("event_id", &text(row, "event_id")?)?,
+        section: text(row, "section")?,
+        product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
+        quantity: int(row, "quantity")?,
+        seats: serde_json::from_str(&text(row, "seats")?)
+            .map_err(|e| StoreError::Corrupt(format!("hold seats: {e}")))?,
+        unit_price: int(row, "unit_price")?,
+        currency: Currency::parse("currency", &text(row, "currency")?)?,
+        status: caja_core::box_office::HoldStatus::parse(&text(row, "status")?)?,
+        expires_at: timestamp(row, "expires_at")?,
+        order_id: opt_text(row, "order_id")?
+            .map(|o| OrderId::parse("order_id", &o))
+            .transpose()?,
+        version: Version(int(row, "version")?),
+        created_at: timestamp(row, "created_at")?,
+        updated_at: timestamp(row, "updated_at")?,
+    })
 }

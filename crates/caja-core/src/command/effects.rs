@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::ids::{OrderId, ProductId, TabId, TabItemId};
+use crate::box_office::{Hold, TicketEvent};
+use crate::ids::{EventId, HoldId, OrderId, ProductId, TabId, TabItemId};
 use crate::ledger::{Movement, Reason};
 use crate::order::{Order, OrderStatus, PaymentMethod};
 use crate::product::{Product, Stock, Version};
@@ -30,6 +31,7 @@ pub(crate) enum Held<'a> {
     Nobody,
     Order(&'a OrderId),
     Tab(&'a TabId),
+    Hold(&'a HoldId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,15 @@ pub enum Event {
     Order(Order),
     StockMoved(Movement),
     Tab(TabEvent, Tab),
+    EventCreated(TicketEvent),
+    Hold(HoldEvent, Hold),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldEvent {
+    Created,
+    Ordered,
+    Expired,
 }
 
 impl Event {
@@ -89,6 +100,10 @@ impl Event {
                 TabEvent::Closed => "tab.closed",
                 TabEvent::Voided => "tab.voided",
             },
+            Event::EventCreated(_) => "event.created",
+            Event::Hold(HoldEvent::Created, _) => "hold.created",
+            Event::Hold(HoldEvent::Ordered, _) => "hold.ordered",
+            Event::Hold(HoldEvent::Expired, _) => "hold.expired",
         }
     }
 
@@ -98,6 +113,8 @@ impl Event {
             Event::OrderCreated(o) | Event::Order(o) => o.id.as_str(),
             Event::StockMoved(m) => m.product_id.as_str(),
             Event::Tab(_, t) => t.id.as_str(),
+            Event::EventCreated(e) => e.id.as_str(),
+            Event::Hold(_, h) => h.id.as_str(),
         }
     }
 }
@@ -134,6 +151,14 @@ pub struct Effects {
     pub added_items: Vec<(TabId, TabItemId)>,
     /// Items taken off tabs.
     pub removed_items: Vec<(TabId, TabItemId)>,
+    pub created_events: Vec<EventId>,
+    pub created_holds: Vec<HoldId>,
+    /// Holds changed that existed before the batch.
+    pub changed_holds: BTreeSet<HoldId>,
+    /// Seats taken by holds, in decision order: (section product, label, hold).
+    pub taken_seats: Vec<(ProductId, String, HoldId)>,
+    /// Holds whose seats went back, in decision order.
+    pub freed_seats: Vec<HoldId>,
 }
 
 impl Effects {
@@ -168,6 +193,10 @@ impl Effects {
             },
             tab_id: match held {
                 Held::Tab(t) => Some(t.clone()),
+                _ => None,
+            },
+            hold_id: match held {
+                Held::Hold(h) => Some(h.clone()),
                 _ => None,
             },
             stock_after: after,
@@ -240,5 +269,14 @@ impl Effects {
             && self.audits.is_empty()
             && self.created_tabs.is_empty()
             && self.changed_tabs.is_empty()
+            && self.created_events.is_empty()
+            && self.created_holds.is_empty()
+            && self.changed_holds.is_empty()
+    }
+
+    pub(crate) fn hold_changed(&mut self, id: &HoldId) {
+        if !self.created_holds.contains(id) {
+            self.changed_holds.insert(id.clone());
+        }
     }
 }

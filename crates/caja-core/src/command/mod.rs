@@ -8,6 +8,7 @@
 //! had run one transaction each. A new kind of write is one more variant here, its decision
 //! function, and the effects it records; the writer does not change.
 
+mod box_office;
 mod effects;
 mod orders;
 mod products;
@@ -16,7 +17,8 @@ mod stock;
 mod tabs;
 mod world;
 
-use crate::ids::{OrderId, ProductId, TabId, TabItemId};
+use crate::box_office::{Hold, HoldRequest, NewTicketEvent, TicketEvent};
+use crate::ids::{EventId, HoldId, OrderId, ProductId, TabId, TabItemId};
 use crate::ledger::Reason;
 use crate::money::Money;
 use crate::order::{NewOrder, Order, PaymentMethod};
@@ -24,7 +26,7 @@ use crate::product::{NewProduct, Product, ProductPatch, Sku, Version};
 use crate::tab::{NewTab, Tab};
 use crate::time::Timestamp;
 
-pub use effects::{AuditNote, Effects, Event, Payment, ProductEvent, TabEvent};
+pub use effects::{AuditNote, Effects, Event, HoldEvent, Payment, ProductEvent, TabEvent};
 pub use refusal::Refusal;
 pub use world::{IdPool, World};
 
@@ -107,6 +109,23 @@ pub enum Command {
         tab: TabId,
         reason: String,
     },
+    /// A ticketed event with its sections (each a product) and seats.
+    CreateEvent(NewTicketEvent),
+    /// Hold places of an event until `hold_ttl` runs out.
+    PlaceHold {
+        event: EventId,
+        request: HoldRequest,
+    },
+    /// Turn a hold into an order awaiting payment.
+    OrderHold {
+        hold: HoldId,
+        note: Option<String>,
+        customer: Option<crate::order::Customer>,
+    },
+    /// The sweeper's: give an expired hold's places back (a no-op otherwise).
+    ExpireHold {
+        hold: HoldId,
+    },
 }
 
 /// The rows a command reads, which the writer locks and loads before deciding. Orders are
@@ -130,6 +149,11 @@ pub struct Needs {
     pub order_movements: bool,
     /// Whether the command may release every item of the tabs it names.
     pub tab_movements: bool,
+    /// Events, locked after tabs; their sections' products are loaded (and their seats,
+    /// for seated sections) by the writer.
+    pub ticket_events: Vec<EventId>,
+    /// Holds, locked with the events; their events are loaded too.
+    pub holds: Vec<HoldId>,
 }
 
 impl Command {
@@ -202,6 +226,26 @@ impl Command {
                 tab_movements: true,
                 ..Needs::default()
             },
+            Command::CreateEvent(new) => Needs {
+                movements: new.sections.len(),
+                ..Needs::default()
+            },
+            Command::PlaceHold { event, .. } => Needs {
+                ticket_events: vec![event.clone()],
+                movements: 1,
+                ..Needs::default()
+            },
+            Command::OrderHold { hold, .. } => Needs {
+                holds: vec![hold.clone()],
+                order_numbers: true,
+                movements: 1,
+                ..Needs::default()
+            },
+            Command::ExpireHold { hold } => Needs {
+                holds: vec![hold.clone()],
+                movements: 1,
+                ..Needs::default()
+            },
         }
     }
 }
@@ -218,6 +262,8 @@ pub enum Answer {
     /// The tab with its new item (the last of its items).
     TabItemAdded(Tab),
     Tab(Tab),
+    EventCreated(TicketEvent),
+    Hold(Hold),
     /// Nothing changed and nothing is owed an answer (an expiry that found the order
     /// already settled).
     Unchanged,
@@ -230,6 +276,8 @@ pub type Outcome = Result<Answer, Refusal>;
 pub struct Policy {
     /// How long an unpaid order holds its stock.
     pub order_ttl: chrono::Duration,
+    /// How long a box-office hold keeps its places.
+    pub hold_ttl: chrono::Duration,
 }
 
 /// Decides one command against `world` at `now`: records its effects and returns its
@@ -313,8 +361,29 @@ pub fn decide(
         Command::ResumeTab { tab } => tabs::resume(tab, world, effects, now),
         Command::CloseTab { tab, tip } => tabs::close(tab, *tip, world, effects, now, policy),
         Command::VoidTab { tab, reason } => tabs::void(tab, reason, world, effects, now),
+        Command::CreateEvent(new) => box_office::create_event(new, world, effects, now),
+        Command::PlaceHold { event, request } => {
+            box_office::place_hold(event, request, world, effects, now, policy)
+        }
+        Command::OrderHold {
+            hold,
+            note,
+            customer,
+        } => box_office::order_hold(
+            hold,
+            note.as_deref(),
+            customer.as_ref(),
+            world,
+            effects,
+            now,
+            policy,
+        ),
+        Command::ExpireHold { hold } => box_office::expire_hold(hold, world, effects, now),
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod box_office_tests;

@@ -17,6 +17,7 @@ pub(super) fn checkout(
     now: Timestamp,
     policy: &Policy,
 ) -> Outcome {
+    super::box_office::refuse_sections(world, new.lines.iter().map(|l| &l.product_id))?;
     let priced = order::price(new, &world.products)?;
     let number = world.next_order_number();
     let order = Order::pending(new, priced, number, now, policy.order_ttl);
@@ -79,6 +80,10 @@ fn settle(
             );
         }
         effects.stock_changed(world, order.lines.iter().map(|l| &l.product_id));
+        // A box-office order's seats go with its places.
+        if let Some(hold) = &order.hold_id {
+            super::box_office::free_seats(world, effects, hold);
+        }
     }
     Answer::Order(order)
 }
@@ -148,7 +153,14 @@ fn late_provider_payment(
     for line in &order.lines {
         *wanted.entry(&line.product_id).or_default() += line.quantity;
     }
+    // Seats freed by the expiry may be someone else's now: a seated hold's order is never
+    // re-reserved (nor one whose hold this batch did not load).
+    let seated = order
+        .hold_id
+        .as_ref()
+        .is_some_and(|h| world.holds.get(h).is_none_or(|hold| !hold.seats.is_empty()));
     let available = order.status == OrderStatus::Expired
+        && !seated
         && wanted.iter().all(|(product, quantity)| {
             world
                 .products

@@ -25,6 +25,7 @@ pub(super) fn create(
         stock: new.stock,
         version: Version(1),
         archived: false,
+        event_id: None,
         created_at: now,
         updated_at: now,
     };
@@ -38,6 +39,7 @@ pub(super) fn create(
             note: None,
             order_id: None,
             tab_id: None,
+            hold_id: None,
             stock_after: product.stock.value(),
             created_at: now,
         });
@@ -57,6 +59,9 @@ fn current<'w>(
     expected: Version,
 ) -> Result<&'w Product, Refusal> {
     let product = world.products.get(id).ok_or(Refusal::ProductNotFound)?;
+    if product.event_id.is_some() {
+        return Err(Refusal::EventSection);
+    }
     if product.version != expected {
         return Err(Refusal::StaleVersion {
             current: product.version,

@@ -61,6 +61,41 @@ pub enum Refusal {
     },
     /// The order was not paid by the provider payment named.
     UnknownPayment,
+    EventNotFound,
+    HoldNotFound,
+    /// The event's sale has not begun.
+    SaleNotOpen {
+        opens_at: crate::time::Timestamp,
+    },
+    SaleClosed {
+        closed_at: crate::time::Timestamp,
+    },
+    EventCancelled,
+    /// Fewer places (or not these seats) are free than asked for.
+    NotAvailable {
+        section: String,
+        requested: i64,
+        available: i64,
+        /// The seats asked for that are taken.
+        taken: Vec<String>,
+    },
+    UnknownSection(String),
+    UnknownSeats(Vec<String>),
+    /// One hold takes seats of one section.
+    SeatsInSeveralSections,
+    /// More than the event's `max_per_order`, or none.
+    TooManyTickets {
+        max: i64,
+    },
+    HoldExpired,
+    /// The hold is an order already.
+    HoldOrdered {
+        order: Option<OrderId>,
+    },
+    /// A checkout or tab named ticket sections: those are sold through holds.
+    TicketsNeedHold(Vec<String>),
+    /// A ticket section's stock, price and sku belong to its event.
+    EventSection,
 }
 
 impl Refusal {
@@ -84,6 +119,19 @@ impl Refusal {
             Refusal::EmptyTab => "empty-tab",
             Refusal::TabFull { .. } => "tab-full",
             Refusal::UnknownPayment => "unknown-payment",
+            Refusal::EventNotFound | Refusal::HoldNotFound => "not-found",
+            Refusal::SaleNotOpen { .. } => "sale-not-open",
+            Refusal::SaleClosed { .. } => "sale-closed",
+            Refusal::EventCancelled => "event-cancelled",
+            Refusal::NotAvailable { .. } => "not-available",
+            Refusal::UnknownSection(_)
+            | Refusal::UnknownSeats(_)
+            | Refusal::SeatsInSeveralSections => "unknown-seats",
+            Refusal::TooManyTickets { .. } => "too-many-tickets",
+            Refusal::HoldExpired => "hold-expired",
+            Refusal::HoldOrdered { .. } => "invalid-transition",
+            Refusal::TicketsNeedHold(_) => "tickets-need-a-hold",
+            Refusal::EventSection => "event-section",
         }
     }
 }

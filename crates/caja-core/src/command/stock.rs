@@ -21,6 +21,9 @@ pub(super) fn move_stock(
     if product.archived {
         return Err(Refusal::Archived);
     }
+    if product.event_id.is_some() {
+        return Err(Refusal::EventSection);
+    }
     let current = product.stock.value();
     match ledger::apply(current, delta) {
         None => return Err(Refusal::NotEnoughStock { available: current }),

@@ -95,6 +95,7 @@ pub(super) fn add_item(
     now: Timestamp,
 ) -> Outcome {
     let tab = open_tab(world, id, TabAction::AddItem)?;
+    super::box_office::refuse_sections(world, [product_id])?;
     if tab.live_items().count() >= MAX_TAB_ITEMS {
         return Err(Refusal::TabFull { max: MAX_TAB_ITEMS });
     }

@@ -19,6 +19,7 @@ fn t0() -> Timestamp {
 fn policy() -> Policy {
     Policy {
         order_ttl: chrono::Duration::minutes(15),
+        hold_ttl: chrono::Duration::minutes(10),
     }
 }
 
@@ -34,6 +35,7 @@ fn product(sku: &str, stock: i64) -> Product {
         stock: Stock::parse(stock).unwrap(),
         version: Version(1),
         archived: false,
+        event_id: None,
         created_at: t0(),
         updated_at: t0(),
     }

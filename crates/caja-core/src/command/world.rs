@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::ids::{OrderId, ProductId, TabId};
+use crate::box_office::{Hold, TicketEvent};
+use crate::ids::{EventId, HoldId, OrderId, ProductId, TabId};
 use crate::order::Order;
 use crate::product::{Product, Sku};
 use crate::tab::{Tab, TabStatus};
@@ -36,6 +37,11 @@ pub struct World {
     pub tabs: BTreeMap<TabId, Tab>,
     /// The payment of each loaded order that has one.
     pub payments: BTreeMap<OrderId, Payment>,
+    pub ticket_events: BTreeMap<EventId, TicketEvent>,
+    pub holds: BTreeMap<HoldId, Hold>,
+    /// The seats of the seated sections a batch may take from, by section product, in the
+    /// section's order: each names the hold that has it, or none.
+    pub seats: BTreeMap<ProductId, Vec<(String, Option<HoldId>)>>,
     /// The last order number handed out (read from its counter when the batch may create
     /// orders).
     pub last_order_number: i64,

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod changes;
+pub mod events;
 pub mod maintenance;
 pub mod ops;
 pub mod orders;

@@ -4,16 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use caja_core::command::{Command, IdPool, World};
-use caja_core::ids::{OrderId, ProductId, TabId};
+use caja_core::ids::{HoldId, OrderId, ProductId, TabId};
 use caja_core::order::OrderStatus;
 use caja_core::product::{Sku, Version};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::claim::CHUNK;
+use crate::box_office::with_sections;
 use crate::dialect::Dialect;
 use crate::orders::with_lines;
-use crate::rows::{payment, product, ORDER_COLUMNS, PAYMENT_COLUMNS, PRODUCT_COLUMNS, TAB_COLUMNS};
+use crate::rows::{
+    hold, payment, product, EVENT_COLUMNS, HOLD_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS,
+    PRODUCT_COLUMNS, TAB_COLUMNS,
+};
 use crate::tabs::with_items;
 use crate::StoreError;
 
@@ -23,6 +27,7 @@ pub(super) struct Loaded {
     pub product_versions: BTreeMap<ProductId, Version>,
     pub order_statuses: BTreeMap<OrderId, OrderStatus>,
     pub tab_versions: BTreeMap<TabId, Version>,
+    pub hold_versions: BTreeMap<HoldId, Version>,
     /// The last order number before the batch, and how many the batch took, if it may
     /// create orders.
     pub order_numbers: Option<(i64, i64)>,
@@ -71,6 +76,37 @@ pub(super) async fn load(
         }
     }
 
+    // Holds, locked after tabs; then the events of holds and of the commands (read, not
+    // locked: nothing in a batch changes an event row).
+    let hold_ids: BTreeSet<&str> = needs
+        .iter()
+        .flat_map(|n| &n.holds)
+        .map(HoldId::as_str)
+        .collect();
+    let hold_ids: Vec<&str> = hold_ids.into_iter().collect();
+    let select = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id");
+    for chunk in hold_ids.chunks(CHUNK) {
+        for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
+            let h = hold(&row)?;
+            loaded.hold_versions.insert(h.id.clone(), h.version);
+            world.holds.insert(h.id.clone(), h);
+        }
+    }
+    let mut event_ids: BTreeSet<String> = needs
+        .iter()
+        .flat_map(|n| &n.ticket_events)
+        .map(|e| e.as_str().to_owned())
+        .collect();
+    event_ids.extend(world.holds.values().map(|h| h.event_id.as_str().to_owned()));
+    let event_ids: Vec<&str> = event_ids.iter().map(String::as_str).collect();
+    let select = format!("SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id");
+    for chunk in event_ids.chunks(CHUNK) {
+        let rows = select_in(tx, dialect, &select, chunk, Lock::None).await?;
+        for event in with_sections(&mut **tx, dialect, &rows).await? {
+            world.ticket_events.insert(event.id.clone(), event);
+        }
+    }
+
     let order_ids: BTreeSet<&str> = needs
         .iter()
         .flat_map(|n| &n.orders)
@@ -84,6 +120,26 @@ pub(super) async fn load(
             loaded.order_statuses.insert(order.id.clone(), order.status);
             world.orders.insert(order.id.clone(), order);
         }
+    }
+    // The holds their box-office orders came from (read, not locked: an order's change
+    // frees its hold's seats by the hold's id, and never changes the hold row).
+    let order_holds: BTreeSet<&str> = world
+        .orders
+        .values()
+        .filter_map(|o| o.hold_id.as_ref())
+        .filter(|h| !world.holds.contains_key(*h))
+        .map(HoldId::as_str)
+        .collect();
+    let order_holds: Vec<&str> = order_holds.into_iter().collect();
+    let select = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id");
+    let mut extra = Vec::new();
+    for chunk in order_holds.chunks(CHUNK) {
+        for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
+            extra.push(hold(&row)?);
+        }
+    }
+    for h in extra {
+        world.holds.entry(h.id.clone()).or_insert(h);
     }
     // Their payments: a provider payment confirmed twice is recognised by its reference.
     let select = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id");
@@ -101,6 +157,9 @@ pub(super) async fn load(
     for tab in world.tabs.values() {
         product_ids.extend(tab.live_items().map(|i| &i.product_id));
     }
+    for event in world.ticket_events.values() {
+        product_ids.extend(event.sections.iter().map(|s| &s.product_id));
+    }
     let product_ids: Vec<&str> = product_ids.into_iter().map(ProductId::as_str).collect();
     let select = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id");
     for chunk in product_ids.chunks(CHUNK * 4) {
@@ -109,6 +168,33 @@ pub(super) async fn load(
             loaded.product_versions.insert(p.id.clone(), p.version);
             world.products.insert(p.id.clone(), p);
         }
+    }
+
+    // The seats of the seated sections a hold may take from, read after their sections'
+    // products were locked: no other writer changes them until this batch commits.
+    let seated: Vec<ProductId> = needs
+        .iter()
+        .flat_map(|n| &n.ticket_events)
+        .filter_map(|e| world.ticket_events.get(e))
+        .flat_map(|e| e.sections.iter().filter(|s| s.seated))
+        .map(|s| s.product_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for product in seated {
+        let rows =
+            sqlx::query("SELECT label, hold_id FROM seats WHERE product_id = $1 ORDER BY position")
+                .bind(product.as_str())
+                .fetch_all(&mut **tx)
+                .await?;
+        let mut list = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let holder = crate::rows::opt_text(row, "hold_id")?
+                .map(|h| HoldId::parse("hold_id", &h))
+                .transpose()?;
+            list.push((crate::rows::text(row, "label")?, holder));
+        }
+        world.seats.insert(product, list);
     }
 
     // Live holders of the skus the batch would take. Not locked: the unique index is the

@@ -16,6 +16,7 @@
 //! exactly as if it had never been batched.
 
 mod batch;
+mod box_office;
 mod claim;
 mod load;
 mod write;

@@ -3,6 +3,7 @@
 //! rows it matched: a guard that does not match fails the whole batch, so the ledger never
 //! records a movement whose stock was not written.
 
+use caja_core::box_office::{Hold, TicketEvent};
 use caja_core::command::{Effects, World};
 use caja_core::ledger::Movement;
 use caja_core::order::Order;
@@ -11,6 +12,7 @@ use caja_core::tab::{Tab, TabItem};
 use caja_core::time::{self, Timestamp};
 use sqlx::{Any, Transaction};
 
+use super::box_office;
 use super::claim::{encode_headers, CHUNK};
 use super::load::Loaded;
 use super::IdempotencyScope;
@@ -39,6 +41,18 @@ pub(super) async fn effects(
         .filter_map(|id| world.products.get(id))
         .collect();
     insert_products(tx, dialect, &created).await?;
+    let events: Vec<&TicketEvent> = effects
+        .created_events
+        .iter()
+        .filter_map(|id| world.ticket_events.get(id))
+        .collect();
+    box_office::insert_events(tx, dialect, world, &events).await?;
+    let holds: Vec<&Hold> = effects
+        .created_holds
+        .iter()
+        .filter_map(|id| world.holds.get(id))
+        .collect();
+    box_office::insert_holds(tx, dialect, &holds).await?;
     let tabs: Vec<&Tab> = effects
         .created_tabs
         .iter()
@@ -95,6 +109,15 @@ pub(super) async fn effects(
         })
         .collect();
     remove_items(tx, dialect, &removed).await?;
+    let changed_holds: Vec<(&Hold, i64)> = effects
+        .changed_holds
+        .iter()
+        .filter_map(|id| Some((world.holds.get(id)?, loaded.hold_versions.get(id)?.0)))
+        .collect();
+    box_office::update_holds(tx, dialect, &changed_holds).await?;
+    // Seats: those given back first, then those taken (one may be both in one batch).
+    box_office::free_seats(tx, dialect, &effects.freed_seats).await?;
+    box_office::take_seats(tx, dialect, &effects.taken_seats).await?;
     if let Some((before, taken)) = loaded.order_numbers {
         let used = world.last_order_number - before;
         if used != taken {
@@ -124,11 +147,11 @@ fn matched(what: &str, got: u64, want: usize) -> Result<(), StoreError> {
     }
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+pub(super) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
 /// What a chunked statement is.
 #[derive(Clone, Copy)]
-enum Kind<'w> {
+pub(super) enum Kind<'w> {
     Insert,
     /// A guarded update of `what`: each chunk must match every one of its rows.
     Guarded(&'w str),
@@ -137,7 +160,7 @@ enum Kind<'w> {
 /// Writes `rows` a chunk at a time, one statement each: `statement` is given the chunk's
 /// `VALUES` list (`width` values per row) and `bind` binds one row's values in that order.
 /// A statement of one row is prepared once and kept; wider ones change with every batch.
-async fn per_chunk<T>(
+pub(super) async fn per_chunk<T>(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     rows: &[T],
@@ -168,14 +191,14 @@ async fn insert_products(
     let statement = |values: &str| {
         format!(
             "INSERT INTO products (id, sku, name, price_amount, currency, stock, version, \
-             archived_at, created_at, updated_at) VALUES {values}"
+             archived_at, event_id, created_at, updated_at) VALUES {values}"
         )
     };
     per_chunk(
         tx,
         dialect,
         products,
-        10,
+        11,
         Kind::Insert,
         statement,
         |q, p| {
@@ -187,6 +210,7 @@ async fn insert_products(
                 .bind(p.stock.value())
                 .bind(p.version.0)
                 .bind(p.archived.then(|| time::format(&p.updated_at)))
+                .bind(p.event_id.as_ref().map(|e| e.as_str()))
                 .bind(time::format(&p.created_at))
                 .bind(time::format(&p.updated_at))
         },
@@ -235,10 +259,10 @@ async fn insert_orders(
         format!(
             "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
              customer_name, customer_email, created_at, updated_at, expires_at, tab_id, \
-             time_minutes, time_rate, time_amount) VALUES {values}"
+             time_minutes, time_rate, time_amount, hold_id) VALUES {values}"
         )
     };
-    per_chunk(tx, dialect, orders, 17, Kind::Insert, statement, |q, o| {
+    per_chunk(tx, dialect, orders, 18, Kind::Insert, statement, |q, o| {
         q.bind(o.id.as_str())
             .bind(o.number)
             .bind(o.status.as_str())
@@ -256,6 +280,7 @@ async fn insert_orders(
             .bind(o.time.map(|t| t.minutes))
             .bind(o.time.map(|t| t.rate_per_hour))
             .bind(o.time.map(|t| t.amount))
+            .bind(o.hold_id.as_ref().map(|h| h.as_str()))
     })
     .await
 }
@@ -358,14 +383,14 @@ async fn insert_movements(
     let statement = |values: &str| {
         format!(
             "INSERT INTO stock_movements (id, product_id, delta, reason, note, order_id, \
-             tab_id, stock_after, created_at) VALUES {values}"
+             tab_id, hold_id, stock_after, created_at) VALUES {values}"
         )
     };
     per_chunk(
         tx,
         dialect,
         movements,
-        9,
+        10,
         Kind::Insert,
         statement,
         |q, m| {
@@ -376,6 +401,7 @@ async fn insert_movements(
                 .bind(m.note.as_deref())
                 .bind(m.order_id.as_ref().map(|o| o.as_str()))
                 .bind(m.tab_id.as_ref().map(|t| t.as_str()))
+                .bind(m.hold_id.as_ref().map(|h| h.as_str()))
                 .bind(m.stock_after)
                 .bind(time::format(&m.created_at))
         },

@@ -245,6 +245,7 @@ impl Run {
                 max_batch,
                 policy: Policy {
                     order_ttl: chrono::Duration::minutes(TTL_MINUTES),
+                    hold_ttl: chrono::Duration::minutes(TTL_MINUTES),
                 },
                 key_wait: Duration::from_secs(10),
             },

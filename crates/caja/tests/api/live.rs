@@ -261,7 +261,10 @@ async fn unauthorized_or_forbidden_subscribers_are_refused(backend: Backend) {
     let hello = json!({"type": "subscribe", "key": clerk, "after": 0});
     ws.send(Message::text(hello.to_string())).await.unwrap();
     let ok = next_message(&mut ws).await.unwrap();
-    assert_eq!(ok["topics"], json!(["products", "orders", "tabs"]));
+    assert_eq!(
+        ok["topics"],
+        json!(["products", "orders", "tabs", "events"])
+    );
 
     let sse = send(
         app.client

@@ -11,6 +11,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod backup;
+mod box_office;
 mod cli;
 mod connections;
 mod crash;

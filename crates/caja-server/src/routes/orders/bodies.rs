@@ -39,7 +39,13 @@ pub struct CustomerBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
+    /// What to buy; or, instead, `hold_id`.
+    #[serde(default)]
     pub lines: Vec<LineBody>,
+    /// A box-office hold to turn into the order (its places, at its price), instead of
+    /// `lines`.
+    #[schema(pattern = "^hold_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
+    pub hold_id: Option<String>,
     pub tip: Option<MoneyBody>,
     #[schema(
         max_length = 1000,
@@ -50,6 +56,24 @@ pub struct CreateOrder {
 }
 
 impl CreateOrder {
+    /// The checkout, or the order of a hold.
+    pub(super) fn command(&self, state: &AppState) -> Result<Command, DomainError> {
+        let Some(hold) = &self.hold_id else {
+            return Ok(Command::Checkout(self.parse(state)?));
+        };
+        if !self.lines.is_empty() || self.tip.is_some() {
+            return Err(DomainError::invalid(
+                "hold_id",
+                "an order of a hold takes its places and price from the hold: send no lines and no tip",
+            ));
+        }
+        Ok(Command::OrderHold {
+            hold: caja_core::ids::HoldId::parse("hold_id", hold)?,
+            note: text::optional("note", self.note.as_deref(), 1000)?,
+            customer: self.customer.as_ref().map(parse_customer).transpose()?,
+        })
+    }
+
     pub(super) fn parse(&self, state: &AppState) -> Result<NewOrder, DomainError> {
         let store = state.config().currency;
         let lines = self
@@ -140,6 +164,9 @@ pub struct OrderBody {
     /// The tab this order was closed from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tab_id: Option<String>,
+    /// The box-office hold this order was made from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// When an unpaid order gives its stock back.
@@ -191,6 +218,7 @@ impl From<&Order> for OrderBody {
                 email: c.email.clone(),
             }),
             tab_id: o.tab_id.as_ref().map(ToString::to_string),
+            hold_id: o.hold_id.as_ref().map(ToString::to_string),
             created_at: caja_core::time::format(&o.created_at),
             updated_at: caja_core::time::format(&o.updated_at),
             expires_at: caja_core::time::format(&o.expires_at),

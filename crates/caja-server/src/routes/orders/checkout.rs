@@ -5,7 +5,6 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::response::Response;
 use caja_core::auth::Action;
-use caja_core::command::Command;
 use caja_store::writer::Verdict;
 
 use super::bodies::CreateOrder;
@@ -19,6 +18,7 @@ use crate::AppState;
     request_body = CreateOrder,
     responses(
         (status = 201, description = "Created, stock reserved", body = super::OrderBody),
+        (status = 404, description = "No such hold (an order of a hold)", body = crate::openapi::Problem),
         (status = 409, description = "Out of stock (every short line listed), or key in flight", body = crate::openapi::Problem),
         (status = 422, description = "Invalid, unknown product, amount too large or key reused", body = crate::openapi::Problem),
     ),
@@ -58,8 +58,8 @@ async fn checkout(
 ) -> ApiResult<Written> {
     caller.require(Action::Sell)?;
     let scope = req.scope(caller);
-    match req.body.and_then(|b| Ok(b.parse(state)?)) {
-        Ok(new) => command(state, caller, Some(scope), Command::Checkout(new)).await,
+    match req.body.and_then(|b| Ok(b.command(state)?)) {
+        Ok(cmd) => command(state, caller, Some(scope), cmd).await,
         Err(refusal) => refuse(state, scope, refusal).await,
     }
 }

@@ -1,0 +1,102 @@
+//! `/v1/events`: the box office. Events with sections (a floor with a capacity, or numbered
+//! seats), their availability, and holds that keep places for a buyer until they become an
+//! order (`POST /v1/orders {"hold_id"}`) or run out of time.
+
+mod bodies;
+mod write;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use caja_core::auth::Action;
+use caja_core::ids::{EventId, HoldId};
+
+pub use bodies::{
+    AvailabilityBody, CreateEvent, EventBody, EventPage, HoldBody, NewSectionBody, PlaceHold,
+    SectionAvailabilityBody, SectionBody,
+};
+pub use write::{__path_create, __path_place_hold, create, place_hold};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiQuery;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/events", get(list).post(create))
+        .route("/v1/events/{id}", get(read))
+        .route("/v1/events/{id}/availability", get(availability))
+        .route("/v1/events/{id}/holds", post(place_hold))
+        .route("/v1/holds/{id}", get(read_hold))
+}
+
+fn event_id(raw: &str) -> ApiResult<EventId> {
+    EventId::parse("id", raw).map_err(|_| ApiError::not_found(format!("no event {raw}")))
+}
+
+#[utoipa::path(get, path = "/v1/events", tag = "box office",
+    params(crate::routes::subscriptions::PageQuery),
+    responses((status = 200, description = "Events, oldest first", body = EventPage)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<crate::routes::subscriptions::PageQuery>,
+) -> ApiResult<Json<EventPage>> {
+    caller.require(Action::ReadCatalog)?;
+    let (limit, after) =
+        crate::json::page(q.limit, q.after.as_deref(), |a| EventId::parse("after", a))?;
+    let page = state
+        .store()
+        .list_ticket_events(after.as_ref(), limit)
+        .await?;
+    Ok(Json(EventPage {
+        data: page.items.iter().map(EventBody::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "box office",
+    params(("id" = String, Path, description = "Event id")),
+    responses((status = 200, description = "The event and its sections", body = EventBody)),
+    security(("bearer" = [])))]
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EventBody>> {
+    caller.require(Action::ReadCatalog)?;
+    let event = state.store().ticket_event(&event_id(&id)?).await?;
+    Ok(Json(EventBody::from(&event)))
+}
+
+#[utoipa::path(get, path = "/v1/events/{id}/availability", tag = "box office",
+    params(("id" = String, Path, description = "Event id")),
+    responses((status = 200, description = "Per section: capacity, held, sold, free, and the free seats", body = AvailabilityBody)),
+    security(("bearer" = [])))]
+pub async fn availability(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AvailabilityBody>> {
+    caller.require(Action::ReadCatalog)?;
+    let event = state.store().ticket_event(&event_id(&id)?).await?;
+    let sections = state.store().availability(&event).await?;
+    Ok(Json(AvailabilityBody::of(&event, sections)))
+}
+
+#[utoipa::path(get, path = "/v1/holds/{id}", tag = "box office",
+    params(("id" = String, Path, description = "Hold id")),
+    responses((status = 200, description = "The hold", body = HoldBody)),
+    security(("bearer" = [])))]
+pub async fn read_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<HoldBody>> {
+    caller.require(Action::ReadCatalog)?;
+    let id = HoldId::parse("id", &id).map_err(|_| ApiError::not_found(format!("no hold {id}")))?;
+    let hold = state.store().hold(&id).await?;
+    Ok(Json(HoldBody::of(&hold)))
+}

@@ -1,0 +1,163 @@
+//! Reading the box office: events with their sections, holds, seats, and availability.
+
+use caja_core::box_office::{Hold, TicketEvent};
+use caja_core::ids::{EventId, HoldId, ProductId};
+use caja_core::page::{Page, PageLimit};
+use caja_core::time::{self, Timestamp};
+use sqlx::any::AnyRow;
+use sqlx::Any;
+
+use crate::dialect::Dialect;
+use crate::rows::{self, int, text, EVENT_COLUMNS, HOLD_COLUMNS, SECTION_COLUMNS};
+use crate::{Store, StoreError};
+
+/// Events with their sections, in the order of `rows`.
+pub(crate) async fn with_sections<'e, E>(
+    executor: E,
+    dialect: Dialect,
+    rows: &[AnyRow],
+) -> Result<Vec<TicketEvent>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let select = format!("SELECT {SECTION_COLUMNS} FROM event_sections WHERE event_id");
+    rows::with_children(
+        executor,
+        dialect,
+        rows,
+        &select,
+        "event_id, position",
+        rows::section,
+        rows::ticket_event,
+    )
+    .await
+}
+
+/// What one section has left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionAvailability {
+    pub name: String,
+    pub price: i64,
+    pub capacity: i64,
+    /// Held by active holds.
+    pub held: i64,
+    /// In orders that still hold their places (awaiting payment, paid or fulfilled).
+    pub sold: i64,
+    pub free: i64,
+    /// For a seated section, the free seats in the section's order.
+    pub free_seats: Option<Vec<String>>,
+}
+
+impl Store {
+    pub async fn ticket_event(&self, id: &EventId) -> Result<TicketEvent, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_all(self.reader())
+        .await?;
+        with_sections(self.reader(), self.dialect(), &rows)
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Events in creation order, after the cursor.
+    pub async fn list_ticket_events(
+        &self,
+        after: Option<&EventId>,
+        limit: PageLimit,
+    ) -> Result<Page<TicketEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after.map(EventId::as_str).unwrap_or(""))
+        .bind(i64::from(limit.get()) + 1)
+        .fetch_all(self.reader())
+        .await?;
+        let events = with_sections(self.reader(), self.dialect(), &rows).await?;
+        Ok(Page::from_overfetch(events, limit, |e| e.id.to_string()))
+    }
+
+    pub async fn hold(&self, id: &HoldId) -> Result<Hold, StoreError> {
+        let row = sqlx::query(&format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        rows::hold(&row)
+    }
+
+    /// Active holds whose time is up at `now`, oldest first.
+    pub async fn due_holds(&self, now: Timestamp, max: i64) -> Result<Vec<HoldId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM holds WHERE status = 'active' AND expires_at <= $1 \
+             ORDER BY expires_at LIMIT $2",
+        )
+        .bind(time::format(&now))
+        .bind(max)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| Ok(HoldId::parse("id", &text(r, "id")?)?))
+            .collect()
+    }
+
+    /// Per section: capacity, held, sold, free, and the free seats of a seated one.
+    pub async fn availability(
+        &self,
+        event: &TicketEvent,
+    ) -> Result<Vec<SectionAvailability>, StoreError> {
+        let mut out = Vec::new();
+        for s in &event.sections {
+            let free = int(
+                &sqlx::query("SELECT stock FROM products WHERE id = $1")
+                    .bind(s.product_id.as_str())
+                    .fetch_one(self.reader())
+                    .await?,
+                "stock",
+            )?;
+            let held = sum(
+                self,
+                "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS n FROM holds \
+                 WHERE product_id = $1 AND status = 'active'",
+                &s.product_id,
+            )
+            .await?;
+            let free_seats = if s.seated {
+                let rows = sqlx::query(
+                    "SELECT label FROM seats WHERE product_id = $1 AND hold_id IS NULL \
+                     ORDER BY position",
+                )
+                .bind(s.product_id.as_str())
+                .fetch_all(self.reader())
+                .await?;
+                Some(
+                    rows.iter()
+                        .map(|r| text(r, "label"))
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+            } else {
+                None
+            };
+            out.push(SectionAvailability {
+                name: s.name.clone(),
+                price: s.price,
+                capacity: s.capacity,
+                held,
+                sold: s.capacity - free - held,
+                free,
+                free_seats,
+            });
+        }
+        Ok(out)
+    }
+}
+
+async fn sum(store: &Store, sql: &str, product: &ProductId) -> Result<i64, StoreError> {
+    let row = sqlx::query(sql)
+        .bind(product.as_str())
+        .fetch_one(store.reader())
+        .await?;
+    int(&row, "n")
+}

@@ -1,0 +1,203 @@
+//! Writing the box office's effects: events with their sections and seats, holds, and the
+//! seats holds take and give back. Seats are taken only where free, and every take must
+//! match its row: a seat another writer took fails the batch.
+
+use caja_core::box_office::{Hold, TicketEvent};
+use caja_core::command::World;
+use caja_core::ids::{HoldId, ProductId};
+use caja_core::time;
+use sqlx::{Any, Transaction};
+
+use super::write::{per_chunk, Kind};
+use crate::dialect::Dialect;
+use crate::StoreError;
+
+pub(super) async fn insert_events(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    world: &World,
+    events: &[&TicketEvent],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "INSERT INTO ticket_events (id, name, starts_at, sale_starts_at, sale_ends_at, \
+             max_per_order, currency, status, version, created_at, updated_at) VALUES {values}"
+        )
+    };
+    per_chunk(tx, dialect, events, 11, Kind::Insert, statement, |q, e| {
+        q.bind(e.id.as_str())
+            .bind(e.name.as_str())
+            .bind(time::format(&e.starts_at))
+            .bind(time::format(&e.sale_starts_at))
+            .bind(e.sale_ends_at.as_ref().map(time::format))
+            .bind(e.max_per_order)
+            .bind(e.currency.as_str())
+            .bind(e.status.as_str())
+            .bind(e.version.0)
+            .bind(time::format(&e.created_at))
+            .bind(time::format(&e.updated_at))
+    })
+    .await?;
+    let sections: Vec<(&TicketEvent, i64, &caja_core::box_office::Section)> = events
+        .iter()
+        .flat_map(|e| {
+            e.sections
+                .iter()
+                .enumerate()
+                .map(move |(n, s)| (*e, n as i64, s))
+        })
+        .collect();
+    let statement = |values: &str| {
+        format!(
+            "INSERT INTO event_sections (event_id, position, name, product_id, price, capacity, \
+             seated) VALUES {values}"
+        )
+    };
+    per_chunk(
+        tx,
+        dialect,
+        &sections,
+        7,
+        Kind::Insert,
+        statement,
+        |q, (e, n, s)| {
+            q.bind(e.id.as_str())
+                .bind(*n)
+                .bind(s.name.as_str())
+                .bind(s.product_id.as_str())
+                .bind(s.price)
+                .bind(s.capacity)
+                .bind(i64::from(s.seated))
+        },
+    )
+    .await?;
+    let seats: Vec<(&ProductId, i64, &str)> = sections
+        .iter()
+        .filter(|(_, _, s)| s.seated)
+        .filter_map(|(_, _, s)| Some((&s.product_id, world.seats.get(&s.product_id)?)))
+        .flat_map(|(p, list)| {
+            list.iter()
+                .enumerate()
+                .map(move |(n, (label, _))| (p, n as i64, label.as_str()))
+        })
+        .collect();
+    let statement = |values: &str| {
+        format!("INSERT INTO seats (product_id, position, label, hold_id) VALUES {values}")
+    };
+    per_chunk(
+        tx,
+        dialect,
+        &seats,
+        4,
+        Kind::Insert,
+        statement,
+        |q, (p, n, label)| {
+            q.bind(p.as_str())
+                .bind(*n)
+                .bind(*label)
+                .bind(None::<String>)
+        },
+    )
+    .await
+}
+
+pub(super) async fn insert_holds(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    holds: &[&Hold],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "INSERT INTO holds (id, event_id, section, product_id, quantity, seats, unit_price, \
+             currency, status, expires_at, order_id, version, created_at, updated_at) VALUES {values}"
+        )
+    };
+    per_chunk(tx, dialect, holds, 14, Kind::Insert, statement, |q, h| {
+        q.bind(h.id.as_str())
+            .bind(h.event_id.as_str())
+            .bind(h.section.as_str())
+            .bind(h.product_id.as_str())
+            .bind(h.quantity)
+            .bind(crate::rows::seats_json(&h.seats))
+            .bind(h.unit_price)
+            .bind(h.currency.as_str())
+            .bind(h.status.as_str())
+            .bind(time::format(&h.expires_at))
+            .bind(h.order_id.as_ref().map(|o| o.as_str()))
+            .bind(h.version.0)
+            .bind(time::format(&h.created_at))
+            .bind(time::format(&h.updated_at))
+    })
+    .await
+}
+
+/// Writes each hold's changing columns, if it is still at the version it was loaded at.
+pub(super) async fn update_holds(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    holds: &[(&Hold, i64)],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "UPDATE holds SET status = v.column2, order_id = v.column3, version = v.column4, \
+             updated_at = v.column5 FROM (VALUES {values}) AS v \
+             WHERE holds.id = v.column1 AND holds.version = v.column6"
+        )
+    };
+    let kind = Kind::Guarded("holds");
+    per_chunk(tx, dialect, holds, 6, kind, statement, |q, (h, was)| {
+        q.bind(h.id.as_str())
+            .bind(h.status.as_str())
+            .bind(h.order_id.as_ref().map(|o| o.as_str()))
+            .bind(h.version.0)
+            .bind(time::format(&h.updated_at))
+            .bind(*was)
+    })
+    .await
+}
+
+/// Gives back every seat these holds have.
+pub(super) async fn free_seats(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    holds: &[HoldId],
+) -> Result<(), StoreError> {
+    for chunk in holds.chunks(super::claim::CHUNK) {
+        let sql = format!(
+            "UPDATE seats SET hold_id = NULL WHERE hold_id IN ({})",
+            dialect.params().list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for h in chunk {
+            q = q.bind(h.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Gives each seat to its hold, only where it is free: every row must match.
+pub(super) async fn take_seats(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    seats: &[(ProductId, String, HoldId)],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "UPDATE seats SET hold_id = v.column3 FROM (VALUES {values}) AS v \
+             WHERE seats.product_id = v.column1 AND seats.label = v.column2 \
+               AND seats.hold_id IS NULL"
+        )
+    };
+    let kind = Kind::Guarded("seats");
+    per_chunk(
+        tx,
+        dialect,
+        seats,
+        3,
+        kind,
+        statement,
+        |q, (p, label, h)| q.bind(p.as_str()).bind(label.as_str()).bind(h.as_str()),
+    )
+    .await
+}

@@ -1,0 +1,345 @@
+//! The box office: events, holds on a general-admission floor and on numbered seats, a
+//! sell-out under thousands of concurrent holds, expiry, and holds becoming orders.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{send, spawn_app, Backend, TestApp};
+
+on_both_engines!(
+    two_thousand_holds_for_five_hundred_places_hold_each_once,
+    a_hold_becomes_an_order_and_a_cancel_frees_its_seats,
+    an_expired_hold_gives_its_places_back_and_cannot_be_ordered,
+    the_sale_window_and_the_rules_of_sections_are_kept,
+);
+
+/// An event on sale now: a floor of `floor` places and a balcony of `seats` seats.
+async fn event(app: &TestApp, floor: i64, seats: usize, key: &str) -> Value {
+    let labels: Vec<String> = (0..seats)
+        .map(|n| format!("{}{}", (b'A' + (n / 25) as u8) as char, n % 25 + 1))
+        .collect();
+    let now = app.store.now();
+    let r = send(app.post_idem(
+        "/v1/events",
+        key,
+        &json!({
+            "name": "Concert",
+            "starts_at": caja_core::time::format(&(now + chrono::Duration::days(30))),
+            "sale_starts_at": caja_core::time::format(&(now - chrono::Duration::minutes(1))),
+            "sale_ends_at": caja_core::time::format(&(now + chrono::Duration::days(29))),
+            "max_per_order": 4,
+            "sections": [
+                {"name": "Floor", "price": {"amount": 50000, "currency": "MXN"}, "capacity": floor},
+                {"name": "Balcony", "price": {"amount": 80000, "currency": "MXN"}, "seats": labels},
+            ],
+        }),
+    ))
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body
+}
+
+async fn hold(app: &TestApp, event: &str, key: &str, body: Value) -> (u16, Value) {
+    let r = send(app.post_idem(&format!("/v1/events/{event}/holds"), key, &body)).await;
+    (r.status, r.body)
+}
+
+async fn availability(app: &TestApp, event: &str) -> Value {
+    let r = send(app.get(&format!("/v1/events/{event}/availability"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+async fn two_thousand_holds_for_five_hundred_places_hold_each_once(backend: Backend) {
+    let app = Arc::new(spawn_app(backend).await);
+    let ev = event(&app, 250, 250, "event").await;
+    let id = ev["id"].as_str().unwrap().to_owned();
+    let labels: Vec<String> = availability(&app, &id).await["sections"][1]["free_seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(labels.len(), 250);
+    let permits = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = Vec::new();
+    for i in 0..2000usize {
+        let (app, id, permits) = (app.clone(), id.clone(), permits.clone());
+        // Mixed: by quantity on the floor or the balcony, or named seats (1 or 2 together).
+        let body = match i % 4 {
+            0 => json!({"section": "Floor", "quantity": 1 + i % 2}),
+            1 => json!({"section": "balcony", "quantity": 1 + (i / 4) % 2}),
+            _ => {
+                let a = (i * 7919) % labels.len();
+                if i % 3 == 0 {
+                    json!({"seats": [labels[a]]})
+                } else {
+                    let b = (a + 1) % labels.len();
+                    json!({"seats": [labels[a], labels[b]]})
+                }
+            }
+        };
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire().await.unwrap();
+            hold(&app, &id, &format!("h{i}"), body).await
+        }));
+    }
+    let mut floor = 0;
+    let mut seats = Vec::new();
+    let mut refused = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            201 => {
+                let q = body["quantity"].as_i64().unwrap();
+                if body["section"] == "Floor" {
+                    floor += q;
+                } else {
+                    let held: Vec<String> = body["seats"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap().to_owned())
+                        .collect();
+                    assert_eq!(held.len() as i64, q);
+                    seats.extend(held);
+                }
+            }
+            409 => {
+                assert_eq!(body["type"], "not-available", "{body}");
+                refused += 1;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(floor, 250, "exactly the floor's capacity held");
+    let unique: HashSet<&String> = seats.iter().collect();
+    assert_eq!(unique.len(), seats.len(), "no seat held twice");
+    assert_eq!(seats.len(), 250, "every seat held once");
+    assert!(refused > 1000);
+    let now = availability(&app, &id).await;
+    for s in now["sections"].as_array().unwrap() {
+        assert_eq!(s["free"], 0, "{s}");
+        assert_eq!(s["held"], 250, "{s}");
+        assert_eq!(s["sold"], 0, "{s}");
+    }
+    assert_eq!(now["sections"][1]["free_seats"], json!([]));
+    app.assert_books_balance().await;
+}
+
+async fn a_hold_becomes_an_order_and_a_cancel_frees_its_seats(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ev = event(&app, 10, 50, "event").await;
+    let id = ev["id"].as_str().unwrap().to_owned();
+    let (status, h) = hold(&app, &id, "hold-1", json!({"seats": ["B4", "B5"]})).await;
+    assert_eq!(status, 201, "{h}");
+    assert_eq!(h["status"], "active");
+    assert_eq!(h["total"]["amount"], 160000);
+    // The same seats again: refused, naming what is taken.
+    let (status, taken) = hold(&app, &id, "hold-2", json!({"seats": ["B5", "B6"]})).await;
+    assert_eq!(status, 409);
+    assert_eq!(taken["type"], "not-available");
+    assert_eq!(taken["taken_seats"], json!(["B5"]));
+    // A retry of the first hold is its answer again.
+    let (status, again) = hold(&app, &id, "hold-1", json!({"seats": ["B4", "B5"]})).await;
+    assert_eq!((status, &again["id"]), (201, &h["id"]));
+
+    let order = send(app.post_idem(
+        "/v1/orders",
+        "order-1",
+        &json!({"hold_id": h["id"], "customer": {"name": "Ana", "email": "ana@example.com"}}),
+    ))
+    .await;
+    assert_eq!(order.status, 201, "{}", order.body);
+    assert_eq!(order.body["total"]["amount"], 160000);
+    assert_eq!(order.body["hold_id"], h["id"]);
+    assert!(order.body["lines"][0]["name"]
+        .as_str()
+        .unwrap()
+        .contains("B4, B5"));
+    let again = send(app.post_idem("/v1/orders", "order-2", &json!({"hold_id": h["id"]}))).await;
+    again.assert_problem(409, "invalid-transition");
+    let held = send(app.get(&format!("/v1/holds/{}", h["id"].as_str().unwrap()))).await;
+    assert_eq!(held.body["status"], "ordered");
+    assert_eq!(held.body["order_id"], order.body["id"]);
+    let a = availability(&app, &id).await;
+    assert_eq!(
+        (
+            a["sections"][1]["sold"].as_i64(),
+            a["sections"][1]["held"].as_i64()
+        ),
+        (Some(2), Some(0))
+    );
+
+    // Cancelled: the places and the seats come back.
+    let oid = order.body["id"].as_str().unwrap();
+    let cancel =
+        send(app.post_idem(&format!("/v1/orders/{oid}/cancel"), "cancel-1", &json!({}))).await;
+    assert_eq!(cancel.status, 200, "{}", cancel.body);
+    let a = availability(&app, &id).await;
+    assert_eq!(a["sections"][1]["free"], 50);
+    let free: Vec<&str> = a["sections"][1]["free_seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(free.contains(&"B4") && free.contains(&"B5"));
+    let (status, _) = hold(&app, &id, "hold-3", json!({"seats": ["B5", "B6"]})).await;
+    assert_eq!(status, 201);
+    // A floor hold by quantity, ordered and paid.
+    let (status, f) = hold(
+        &app,
+        &id,
+        "hold-4",
+        json!({"section": "Floor", "quantity": 3}),
+    )
+    .await;
+    assert_eq!(status, 201, "{f}");
+    let order = send(app.post_idem("/v1/orders", "order-3", &json!({"hold_id": f["id"]}))).await;
+    let oid = order.body["id"].as_str().unwrap();
+    let paid = send(app.post_idem(
+        &format!("/v1/orders/{oid}/payments"),
+        "pay-3",
+        &json!({"method": "card", "amount": {"amount": 150000, "currency": "MXN"}}),
+    ))
+    .await;
+    assert_eq!(paid.status, 200, "{}", paid.body);
+    let a = availability(&app, &id).await;
+    assert_eq!(a["sections"][0]["sold"], 3);
+    assert_eq!(a["sections"][0]["free"], 7);
+    app.assert_books_balance().await;
+}
+
+async fn an_expired_hold_gives_its_places_back_and_cannot_be_ordered(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ev = event(&app, 5, 25, "event").await;
+    let id = ev["id"].as_str().unwrap().to_owned();
+    let (_, floor) = hold(
+        &app,
+        &id,
+        "hold-1",
+        json!({"section": "Floor", "quantity": 4}),
+    )
+    .await;
+    let (_, seats) = hold(&app, &id, "hold-2", json!({"seats": ["A1", "A2"]})).await;
+    app.clock.advance(chrono::Duration::minutes(11));
+    // The sweeper gives them back.
+    for h in [&floor, &seats] {
+        let path = format!("/v1/holds/{}", h["id"].as_str().unwrap());
+        let mut expired = false;
+        for _ in 0..200 {
+            if send(app.get(&path)).await.body["status"] == "expired" {
+                expired = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(expired, "{path} expired");
+    }
+    let a = availability(&app, &id).await;
+    assert_eq!(a["sections"][0]["free"], 5);
+    assert_eq!(a["sections"][1]["free"], 25);
+    let late = send(app.post_idem("/v1/orders", "order-1", &json!({"hold_id": floor["id"]}))).await;
+    late.assert_problem(409, "hold-expired");
+    // The seats are anyone's again.
+    let (status, _) = hold(&app, &id, "hold-3", json!({"seats": ["A2", "A3"]})).await;
+    assert_eq!(status, 201);
+    app.assert_books_balance().await;
+}
+
+async fn the_sale_window_and_the_rules_of_sections_are_kept(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let now = app.store.now();
+    let at = |d: chrono::Duration| caja_core::time::format(&(now + d));
+    let later = send(app.post_idem(
+        "/v1/events",
+        "later",
+        &json!({
+            "name": "Later", "starts_at": at(chrono::Duration::days(9)),
+            "sale_starts_at": at(chrono::Duration::days(1)), "max_per_order": 2,
+            "sections": [{"name": "Floor", "price": {"amount": 100, "currency": "MXN"}, "capacity": 5}],
+        }),
+    ))
+    .await;
+    assert_eq!(later.status, 201, "{}", later.body);
+    let lid = later.body["id"].as_str().unwrap();
+    let (status, early) = hold(
+        &app,
+        lid,
+        "early",
+        json!({"section": "Floor", "quantity": 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, early["type"].as_str()),
+        (409, Some("sale-not-open"))
+    );
+    assert!(early["opens_at"].is_string());
+    let (status, greedy) = hold(
+        &app,
+        lid,
+        "greedy",
+        json!({"section": "Floor", "quantity": 3}),
+    )
+    .await;
+    assert_eq!(status, 409, "the window is checked first: {greedy}");
+    app.clock.advance(chrono::Duration::days(10));
+    let (status, closed) = hold(
+        &app,
+        lid,
+        "closed",
+        json!({"section": "Floor", "quantity": 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, closed["type"].as_str()),
+        (409, Some("sale-closed")),
+        "without sale_ends_at, the sale ends when the event starts: {closed}"
+    );
+
+    let ev = event(&app, 5, 25, "event").await;
+    let id = ev["id"].as_str().unwrap().to_owned();
+    let (status, greedy) = hold(
+        &app,
+        &id,
+        "greedy-2",
+        json!({"section": "Floor", "quantity": 5}),
+    )
+    .await;
+    assert_eq!(
+        (status, greedy["type"].as_str()),
+        (422, Some("too-many-tickets"))
+    );
+    let (status, unknown) = hold(&app, &id, "unknown", json!({"seats": ["Z99"]})).await;
+    assert_eq!(
+        (status, unknown["type"].as_str()),
+        (422, Some("unknown-seats"))
+    );
+    // A section is not sold through a plain checkout, nor restocked by hand.
+    let section = ev["sections"][0]["product_id"].as_str().unwrap();
+    let direct = app.order("direct", &[(section, 1)]).await;
+    direct.assert_problem(422, "tickets-need-a-hold");
+    let restock = send(app.post_idem(
+        &format!("/v1/products/{section}/stock-movements"),
+        "restock",
+        &json!({"delta": 10, "reason": "restock"}),
+    ))
+    .await;
+    restock.assert_problem(409, "event-section");
+    let bad = send(app.post_idem(
+        "/v1/events",
+        "bad",
+        &json!({
+            "name": "Bad", "starts_at": at(chrono::Duration::days(9)),
+            "sale_starts_at": at(chrono::Duration::days(1)), "max_per_order": 2,
+            "sections": [{"name": "Floor", "price": {"amount": 100, "currency": "MXN"}, "capacity": 5, "seats": ["A1"]}],
+        }),
+    ))
+    .await;
+    bad.assert_problem(422, "invalid-field");
+    app.assert_books_balance().await;
+}
