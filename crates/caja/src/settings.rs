@@ -91,6 +91,7 @@ pub struct FileSettings {
     pub anonymous_rate_limit: Option<String>,
     pub key_rate_limit: Option<String>,
     pub order_ttl: Option<u64>,
+    pub hold_ttl: Option<u64>,
     pub idempotency_wait: Option<u64>,
     pub idempotency_retention: Option<u64>,
     pub order_max_quantity: Option<i64>,
@@ -295,6 +296,9 @@ pub struct ServeFlags {
     /// Seconds an unpaid order holds its stock before it expires. Default: 900
     #[arg(long, env = "CAJA_ORDER_TTL", value_name = "SECS")]
     pub order_ttl: Option<u64>,
+    /// Seconds a box-office hold keeps its places before they go back. Default: 600
+    #[arg(long, env = "CAJA_HOLD_TTL", value_name = "SECS")]
+    pub hold_ttl: Option<u64>,
     /// Seconds a duplicate request waits for the first with its key. Default: 10
     #[arg(long, env = "CAJA_IDEMPOTENCY_WAIT", value_name = "SECS")]
     pub idempotency_wait: Option<u64>,
@@ -483,6 +487,12 @@ impl ServeFlags {
             15 * 60,
             1..=30 * DAY,
         )?;
+        let hold_ttl = secs(
+            "hold_ttl",
+            self.hold_ttl.or(file.hold_ttl),
+            10 * 60,
+            10..=DAY,
+        )?;
         let idempotency_wait = secs(
             "idempotency_wait",
             self.idempotency_wait.or(file.idempotency_wait),
@@ -577,6 +587,7 @@ impl ServeFlags {
                 anonymous_rate_limit,
                 key_rate_limit,
                 order_ttl,
+                hold_ttl,
                 idempotency_wait,
                 idempotency_retention,
                 order_limits,

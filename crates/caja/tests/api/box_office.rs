@@ -343,3 +343,96 @@ async fn the_sale_window_and_the_rules_of_sections_are_kept(backend: Backend) {
     bad.assert_problem(422, "invalid-field");
     app.assert_books_balance().await;
 }
+
+/// The same sell-out over two replicas on one PostgreSQL: every place held once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgres_hold_each_place_once() {
+    use crate::cli::{wait_ready, Server};
+    use crate::helpers::TestDb;
+
+    const KEY: &str = "box-office-replicas-admin-key-0123456789";
+    let db = TestDb::new(Backend::Postgres).await;
+    let env = [("CAJA_ADMIN_KEY", KEY)];
+    let a = Server::start(&db, &[], &env);
+    let b = Server::start(&db, &[], &env);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &a.base).await;
+    wait_ready(&client, &b.base).await;
+    let labels: Vec<String> = (0..100).map(|n| format!("S{n}")).collect();
+    let now = chrono::Utc::now();
+    let ev = send(
+        client
+            .post(format!("{}/v1/events", a.base))
+            .bearer_auth(KEY)
+            .header("idempotency-key", "event")
+            .json(&json!({
+                "name": "Two replicas",
+                "starts_at": caja_core::time::format(&(now + chrono::Duration::days(30))),
+                "sale_starts_at": caja_core::time::format(&(now - chrono::Duration::minutes(1))),
+                "max_per_order": 2,
+                "sections": [
+                    {"name": "Floor", "price": {"amount": 100, "currency": "MXN"}, "capacity": 100},
+                    {"name": "Seats", "price": {"amount": 200, "currency": "MXN"}, "seats": labels},
+                ],
+            })),
+    )
+    .await;
+    assert_eq!(ev.status, 201, "{}", ev.body);
+    let id = ev.body["id"].as_str().unwrap().to_owned();
+    let permits = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = Vec::new();
+    for i in 0..800usize {
+        let base = if i % 2 == 0 {
+            a.base.clone()
+        } else {
+            b.base.clone()
+        };
+        let (client, id, permits) = (client.clone(), id.clone(), permits.clone());
+        let body = match i % 3 {
+            0 => json!({"section": "Floor", "quantity": 1}),
+            1 => json!({"section": "Seats", "quantity": 1}),
+            _ => json!({"seats": [format!("S{}", (i * 37) % 100)]}),
+        };
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire().await.unwrap();
+            let r = send(
+                client
+                    .post(format!("{base}/v1/events/{id}/holds"))
+                    .bearer_auth(KEY)
+                    .header("idempotency-key", format!("h{i}"))
+                    .json(&body),
+            )
+            .await;
+            (r.status, r.body)
+        }));
+    }
+    let (mut floor, mut seats) = (0, Vec::new());
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            201 if body["section"] == "Floor" => floor += body["quantity"].as_i64().unwrap(),
+            201 => seats.extend(
+                body["seats"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_owned()),
+            ),
+            409 => assert_eq!(body["type"], "not-available", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(floor, 100);
+    let unique: HashSet<&String> = seats.iter().collect();
+    assert_eq!(
+        (unique.len(), seats.len()),
+        (100, 100),
+        "every seat held once"
+    );
+    let check = crate::migrate::caja(&["check", "--database-url", &db.url]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
