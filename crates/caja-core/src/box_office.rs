@@ -45,6 +45,8 @@ pub struct NewTicketEvent {
     pub max_per_order: i64,
     pub currency: Currency,
     pub sections: Vec<NewSection>,
+    /// A line in front of the holds, if the event has one.
+    pub waiting_room: Option<crate::waiting_room::RoomConfig>,
 }
 
 fn label(field: &'static str, s: &str, max: usize) -> Result<String, DomainError> {
@@ -64,6 +66,7 @@ impl NewTicketEvent {
     /// labels unique across the whole event (so `{seats: ["B4"]}` is never ambiguous).
     pub fn check(mut self) -> Result<Self, DomainError> {
         self.name = label("name", &self.name, 200)?;
+        self.waiting_room = self.waiting_room.map(|r| r.check()).transpose()?;
         if let Some(end) = self.sale_ends_at {
             if end <= self.sale_starts_at {
                 return Err(DomainError::invalid(
@@ -196,6 +199,13 @@ impl TicketEvent {
     }
 }
 
+/// An admission a hold presents, its token already verified: the ticket and its client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    pub ticket: crate::ids::TicketId,
+    pub client_ref: String,
+}
+
 /// What a buyer asks to hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldRequest {
@@ -314,6 +324,7 @@ mod tests {
             max_per_order: 6,
             currency: Currency::parse("c", "MXN").unwrap(),
             sections,
+            waiting_room: None,
         }
     }
 

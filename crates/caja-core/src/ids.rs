@@ -101,6 +101,11 @@ prefixed_id!(
     "hold"
 );
 prefixed_id!(
+    /// A place in an event's waiting room.
+    TicketId,
+    "qt"
+);
+prefixed_id!(
     /// A merchant's webhook subscription.
     SubscriptionId,
     "whs"

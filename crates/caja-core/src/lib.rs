@@ -22,6 +22,7 @@ pub mod rate;
 pub mod tab;
 pub mod text;
 pub mod time;
+pub mod waiting_room;
 pub mod webhooks;
 
 pub use error::DomainError;

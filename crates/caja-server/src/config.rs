@@ -56,6 +56,9 @@ pub struct ServerConfig {
     pub mercadopago: Option<crate::payments::MercadoPagoConfig>,
     /// Webhooks to merchants.
     pub webhooks: crate::dispatch::DispatchConfig,
+    /// Keys that sign waiting-room admissions: the first signs, all verify (so a rotation
+    /// does not void admissions in flight). Empty: a random key for this process only.
+    pub admission_keys: Vec<crate::payments::Secret>,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +89,7 @@ impl Default for ServerConfig {
             tab_rounding: Rounding::default(),
             mercadopago: None,
             webhooks: crate::dispatch::DispatchConfig::default(),
+            admission_keys: Vec::new(),
         }
     }
 }

@@ -79,6 +79,11 @@ impl ApiError {
         self
     }
 
+    /// The seconds of its `Retry-After`, if it has one.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.0.retry_after
+    }
+
     pub fn status(&self) -> StatusCode {
         self.0.status
     }
@@ -442,6 +447,43 @@ impl From<&Refusal> for ApiError {
                 "these products are sections of an event: hold places (POST /v1/events/{id}/holds), then order the hold",
             )
             .with("product_ids", products.clone()),
+            Refusal::NoWaitingRoom => Self::new(
+                StatusCode::CONFLICT,
+                "no-waiting-room",
+                "No waiting room",
+                "this event has no waiting room: hold places directly",
+            ),
+            Refusal::QueueFull { retry_after } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue-full",
+                "Waiting room full",
+                "the waiting room is full: try again after Retry-After",
+            )
+            .retry_after(retry_after.num_seconds().max(1) as u64),
+            Refusal::AdmissionRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "admission-required",
+                "Admission required",
+                "this event sells through its waiting room: join it, and hold with the admission token once admitted",
+            ),
+            Refusal::AdmissionInvalid(why) => Self::new(
+                StatusCode::FORBIDDEN,
+                "admission-invalid",
+                "Admission not valid",
+                format!("the admission cannot be used: {why}"),
+            ),
+            Refusal::AdmissionUsed { hold } => {
+                let e = Self::new(
+                    StatusCode::CONFLICT,
+                    "admission-used",
+                    "Admission used",
+                    "this admission was used for a hold already",
+                );
+                match hold {
+                    Some(h) => e.with("hold_id", h.as_str()),
+                    None => e,
+                }
+            }
             Refusal::EventSection => Self::new(
                 StatusCode::CONFLICT,
                 "event-section",

@@ -46,6 +46,7 @@ impl Modify for BearerAuth {
         subscriptions::create, subscriptions::list, subscriptions::read, subscriptions::remove,
         subscriptions::enable, subscriptions::disable, subscriptions::replay, subscriptions::deliveries,
         events::create, events::list, events::read, events::availability, events::place_hold, events::read_hold,
+        events::join_queue, events::read_ticket,
         tabs::open, tabs::read, tabs::list, tabs::add_item, tabs::remove_item, tabs::pause, tabs::resume, tabs::close, tabs::void,
         changes::poll, stream::stream, maintenance::read, maintenance::set, audit::list,
         ops::health, ops::ready, ops::metrics, ops::openapi,
@@ -60,7 +61,8 @@ impl Modify for BearerAuth {
         subscriptions::CreateSubscription, subscriptions::SubscriptionBody, subscriptions::SubscriptionPage,
         subscriptions::Replay, subscriptions::DeliveryBody, subscriptions::DeliveryPage,
         events::CreateEvent, events::NewSectionBody, events::EventBody, events::SectionBody, events::EventPage,
-        events::AvailabilityBody, events::SectionAvailabilityBody, events::PlaceHold, events::HoldBody)),
+        events::AvailabilityBody, events::SectionAvailabilityBody, events::PlaceHold, events::HoldBody,
+        events::JoinQueue, events::TicketBody, events::WaitingRoomBody)),
     modifiers(&BearerAuth),
 )]
 struct Doc;
@@ -213,6 +215,7 @@ fn constrain(path: &str, p: &mut Value) {
         }
         "after" if path == "/v1/events" => json!({"type": "string", "pattern": ID_EVENT}),
         "id" if path.starts_with("/v1/events") => json!({"type": "string", "pattern": ID_EVENT}),
+        "ticket" => json!({"type": "string", "pattern": "^qt_[0-7][0-9A-HJKMNP-TV-Z]{25}$"}),
         "id" if path.starts_with("/v1/holds") => {
             json!({"type": "string", "pattern": "^hold_[0-7][0-9A-HJKMNP-TV-Z]{25}$"})
         }

@@ -91,6 +91,15 @@ impl Presenter for ApiPresenter {
                 json(&HoldBody::of(h)),
                 &[("location", format!("/v1/holds/{}", h.id))],
             ),
+            // The ticket as taken; its standing (position, admission) is read with GET.
+            Ok(Answer::Ticket(t, new)) => ok(
+                if *new { 201 } else { 200 },
+                json(&crate::routes::events::TicketBody::joined(t)),
+                &[(
+                    "location",
+                    format!("/v1/events/{}/queue/{}", t.event_id, t.id),
+                )],
+            ),
             Ok(Answer::Unchanged) => StoredResponse {
                 status: 204,
                 headers: Vec::new(),
@@ -115,9 +124,13 @@ impl Presenter for ApiPresenter {
 
 /// A problem as stored under a key.
 pub(crate) fn problem(request_id: &str, e: &ApiError) -> StoredResponse {
+    let mut headers = vec![("content-type".to_owned(), PROBLEM_JSON.to_owned())];
+    if let Some(secs) = e.retry_after_secs() {
+        headers.push(("retry-after".to_owned(), secs.to_string()));
+    }
     StoredResponse {
         status: e.status().as_u16(),
-        headers: vec![("content-type".into(), PROBLEM_JSON.into())],
+        headers,
         body: e.body(Some(request_id.to_owned())),
     }
 }

@@ -38,6 +38,7 @@ struct Inner {
     tasks: TaskTracker,
     touched: Mutex<HashMap<KeyId, Instant>>,
     payments: Option<crate::payments::Payments>,
+    admission_keys: Vec<Vec<u8>>,
 }
 
 impl AppState {
@@ -68,7 +69,18 @@ impl AppState {
             .mercadopago
             .clone()
             .map(|mp| crate::payments::Payments::mercadopago(mp, config.currency, store.clock()));
+        let admission_keys = if config.admission_keys.is_empty() {
+            tracing::debug!("no admission_keys set: waiting-room admissions are signed with a key of this process only");
+            vec![rand::random::<[u8; 32]>().to_vec()]
+        } else {
+            config
+                .admission_keys
+                .iter()
+                .map(|k| k.expose().as_bytes().to_vec())
+                .collect()
+        };
         Self(Arc::new(Inner {
+            admission_keys,
             payments,
             hub: Hub::new(config.stream_buffer),
             keys: KeyCache::default(),
@@ -105,6 +117,11 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    /// The keys of waiting-room admissions: the first signs, all verify.
+    pub(crate) fn admission_keys(&self) -> &[Vec<u8>] {
+        &self.0.admission_keys
     }
 
     /// The payment provider, if one is configured.

@@ -161,3 +161,73 @@ async fn sum(store: &Store, sql: &str, product: &ProductId) -> Result<i64, Store
         .await?;
     int(&row, "n")
 }
+
+/// Fills in the admission time of a ticket drawn before opening: its place is how many
+/// pre-opening tickets of its event drew lower.
+pub(crate) async fn drawn_admit_at<'e, E>(
+    executor: E,
+    room: &caja_core::waiting_room::Room,
+    ticket: &mut caja_core::waiting_room::QueueTicket,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let Some(rank) = ticket.rank else {
+        return Ok(());
+    };
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM queue_tickets WHERE event_id = $1 AND rank IS NOT NULL \
+         AND (rank < $2 OR (rank = $2 AND id < $3))",
+    )
+    .bind(ticket.event_id.as_str())
+    .bind(rank)
+    .bind(ticket.id.as_str())
+    .fetch_one(executor)
+    .await?;
+    ticket.admit_at = Some(room.drawn_admit_at(int(&row, "n")?));
+    Ok(())
+}
+
+impl Store {
+    pub async fn waiting_room(
+        &self,
+        event: &EventId,
+    ) -> Result<Option<caja_core::waiting_room::Room>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM waiting_rooms WHERE event_id = $1",
+            rows::ROOM_COLUMNS
+        ))
+        .bind(event.as_str())
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(rows::room).transpose()
+    }
+
+    /// A ticket with its admission time (drawn tickets' computed from the draw).
+    pub async fn queue_ticket(
+        &self,
+        id: &caja_core::ids::TicketId,
+    ) -> Result<
+        (
+            caja_core::waiting_room::Room,
+            caja_core::waiting_room::QueueTicket,
+        ),
+        StoreError,
+    > {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM queue_tickets WHERE id = $1",
+            rows::TICKET_COLUMNS
+        ))
+        .bind(id.as_str())
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let mut ticket = rows::ticket(&row)?;
+        let room = self
+            .waiting_room(&ticket.event_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        drawn_admit_at(self.reader(), &room, &mut ticket).await?;
+        Ok((room, ticket))
+    }
+}

@@ -218,6 +218,70 @@ impl Store {
                 });
             }
         }
-        Ok((CHECKS.len(), violations))
+        violations.extend(self.check_admissions().await?);
+        Ok((CHECKS.len() + 1, violations))
+    }
+}
+
+impl Store {
+    /// No waiting room admits faster than its rate: its pre-opening draw counts every ranked
+    /// ticket, and the tickets that joined later are admitted at least one interval apart,
+    /// after the last drawn one.
+    async fn check_admissions(&self) -> Result<Vec<Violation>, StoreError> {
+        const INVARIANT: &str = "no waiting room admits faster than admit_per_minute";
+        let mut out = Vec::new();
+        let rooms = sqlx::query(&format!(
+            "SELECT {} FROM waiting_rooms ORDER BY event_id",
+            crate::rows::ROOM_COLUMNS
+        ))
+        .fetch_all(self.reader())
+        .await?;
+        for row in &rooms {
+            let room = crate::rows::room(row)?;
+            let drawn: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM queue_tickets WHERE event_id = $1 AND rank IS NOT NULL",
+            )
+            .bind(room.event_id.as_str())
+            .fetch_one(self.reader())
+            .await?
+            .try_get("n")?;
+            if drawn != room.pre_open {
+                out.push(Violation {
+                    invariant: INVARIANT,
+                    detail: format!(
+                        "{}: {drawn} drawn tickets, the room counts {}",
+                        room.event_id, room.pre_open
+                    ),
+                });
+            }
+            let times = sqlx::query(
+                "SELECT admit_at FROM queue_tickets WHERE event_id = $1 AND admit_at IS NOT NULL \
+                 ORDER BY admit_at",
+            )
+            .bind(room.event_id.as_str())
+            .fetch_all(self.reader())
+            .await?;
+            let interval = room.config.interval();
+            let mut previous = (room.pre_open > 0).then(|| room.drawn_admit_at(room.pre_open - 1));
+            for t in &times {
+                let at = crate::rows::timestamp(t, "admit_at")?;
+                if let Some(p) = previous {
+                    if at - p < interval {
+                        out.push(Violation {
+                            invariant: INVARIANT,
+                            detail: format!(
+                                "{}: admissions at {} and {} are closer than {} ms",
+                                room.event_id,
+                                caja_core::time::format(&p),
+                                caja_core::time::format(&at),
+                                interval.num_milliseconds()
+                            ),
+                        });
+                    }
+                }
+                previous = Some(at);
+            }
+        }
+        Ok(out)
     }
 }

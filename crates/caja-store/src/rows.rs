@@ -367,3 +367,39 @@ pub(crate) fn hold(row: &AnyRow) -> Result<caja_core::box_office::Hold, StoreErr
         updated_at: timestamp(row, "updated_at")?,
     })
 }
+
+pub(crate) const ROOM_COLUMNS: &str = "event_id, admit_per_minute, max_queue, admission_ttl_secs, \
+     opens_at, pre_open, last_admit_at, version";
+
+pub(crate) fn room(row: &AnyRow) -> Result<caja_core::waiting_room::Room, StoreError> {
+    Ok(caja_core::waiting_room::Room {
+        event_id: EventId::parse("event_id", &text(row, "event_id")?)?,
+        config: caja_core::waiting_room::RoomConfig {
+            admit_per_minute: int(row, "admit_per_minute")?,
+            max_queue: int(row, "max_queue")?,
+            admission_ttl: chrono::Duration::seconds(int(row, "admission_ttl_secs")?),
+            opens_at: timestamp(row, "opens_at")?,
+        },
+        pre_open: int(row, "pre_open")?,
+        last_admit_at: opt_timestamp(row, "last_admit_at")?,
+        version: Version(int(row, "version")?),
+    })
+}
+
+pub(crate) const TICKET_COLUMNS: &str =
+    "id, event_id, client_ref, rank, admit_at, hold_id, joined_at";
+
+/// A ticket row as stored: a drawn ticket's `admit_at` is filled in by the caller.
+pub(crate) fn ticket(row: &AnyRow) -> Result<caja_core::waiting_room::QueueTicket, StoreError> {
+    Ok(caja_core::waiting_room::QueueTicket {
+        id: caja_core::ids::TicketId::parse("id", &text(row, "id")?)?,
+        event_id: EventId::parse("event_id", &text(row, "event_id")?)?,
+        client_ref: text(row, "client_ref")?,
+        rank: row.try_get::<Option<i64>, _>("rank")?,
+        admit_at: opt_timestamp(row, "admit_at")?,
+        hold_id: opt_text(row, "hold_id")?
+            .map(|h| HoldId::parse("hold_id", &h))
+            .transpose()?,
+        joined_at: timestamp(row, "joined_at")?,
+    })
+}

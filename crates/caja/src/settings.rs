@@ -112,6 +112,7 @@ pub struct FileSettings {
     pub public_url: Option<String>,
     pub provider_timeout: Option<u64>,
     pub webhook_lease: Option<u64>,
+    pub admission_keys: Option<Vec<String>>,
 }
 
 impl FileSettings {
@@ -373,6 +374,17 @@ pub struct ServeFlags {
     /// another replica (or the restarted one) takes its deliveries over after this. Default: 60
     #[arg(long, env = "CAJA_WEBHOOK_LEASE", value_name = "SECS")]
     pub webhook_lease: Option<u64>,
+    /// Keys that sign waiting-room admissions, comma-separated: the first signs, all verify
+    /// (rotate by putting the new key first). Every replica needs the same. Default: a
+    /// random key for this process
+    #[arg(
+        long,
+        env = "CAJA_ADMISSION_KEYS",
+        value_name = "KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub admission_keys: Option<Vec<String>>,
 }
 
 /// Everything `caja serve` runs with.
@@ -594,6 +606,9 @@ impl ServeFlags {
                 tab_rate,
                 tab_rounding,
                 mercadopago,
+                admission_keys: admission_keys(
+                    self.admission_keys.clone().or(file.admission_keys.clone()),
+                )?,
                 webhooks: caja_server::dispatch::DispatchConfig {
                     lease: webhook_lease,
                     ..Default::default()
@@ -673,6 +688,23 @@ impl ServeFlags {
             calls: CallPolicy::default(),
         }))
     }
+}
+
+/// Admission keys: each at least 32 characters.
+fn admission_keys(
+    keys: Option<Vec<String>>,
+) -> Result<Vec<caja_server::payments::Secret>, SettingsError> {
+    let keys = keys.unwrap_or_default();
+    if keys.iter().any(|k| k.trim().len() < 32) {
+        return Err(invalid(
+            "admission_keys",
+            "each key must be at least 32 characters",
+        ));
+    }
+    Ok(keys
+        .into_iter()
+        .map(|k| caja_server::payments::Secret::new(k.trim()))
+        .collect())
 }
 
 /// `UNIT/MINIMUM/GRACE`, three whole numbers of minutes.

@@ -7,15 +7,16 @@
 //! stock goes back as any order's does and its seats are freed with it.
 
 use crate::box_office::{
-    best_seats, sale_closed, Hold, HoldRequest, HoldStatus, Layout, NewTicketEvent, SaleState,
-    Section, TicketEvent,
+    best_seats, sale_closed, Admission, Hold, HoldRequest, HoldStatus, Layout, NewTicketEvent,
+    SaleState, Section, TicketEvent,
 };
-use crate::ids::{EventId, HoldId, OrderId, ProductId};
+use crate::ids::{EventId, HoldId, OrderId, ProductId, TicketId};
 use crate::ledger::{Movement, Reason};
 use crate::money::Money;
 use crate::order::{Order, OrderLine, OrderStatus};
 use crate::product::{Product, ProductName, Sku, Stock, Version};
 use crate::time::Timestamp;
+use crate::waiting_room::{standing, Placement, QueueTicket, Standing};
 
 use super::effects::{Effects, Event, Held, HoldEvent};
 use super::{Answer, Outcome, Policy, Refusal, World};
@@ -93,6 +94,19 @@ pub(super) fn create_event(
         created_at: now,
         updated_at: now,
     };
+    if let Some(config) = new.waiting_room {
+        world.rooms.insert(
+            id.clone(),
+            crate::waiting_room::Room {
+                event_id: id.clone(),
+                config,
+                pre_open: 0,
+                last_admit_at: None,
+                version: Version(1),
+            },
+        );
+        effects.created_rooms.push(id.clone());
+    }
     effects.created_events.push(id.clone());
     effects.events.push(Event::EventCreated(event.clone()));
     world.ticket_events.insert(id, event.clone());
@@ -205,12 +219,14 @@ fn choose(
 pub(super) fn place_hold(
     event_id: &EventId,
     request: &HoldRequest,
+    admission: Option<&Admission>,
     world: &mut World,
     effects: &mut Effects,
     now: Timestamp,
     policy: &Policy,
 ) -> Outcome {
     let event = selling(world, event_id, now)?;
+    let ticket = admitted(world, event_id, admission, now)?;
     let wanted = match request {
         HoldRequest::Quantity { quantity, .. } => *quantity,
         HoldRequest::Seats(s) => s.len() as i64,
@@ -256,6 +272,12 @@ pub(super) fn place_hold(
                     hold.id.clone(),
                 ));
             }
+        }
+    }
+    if let Some(t) = ticket.and_then(|t| world.tickets.get_mut(&t)) {
+        t.hold_id = Some(hold.id.clone());
+        if !effects.created_tickets.contains(&t.id) {
+            effects.used_tickets.insert(t.id.clone());
         }
     }
     effects.created_holds.push(hold.id.clone());
@@ -433,4 +455,94 @@ pub(super) fn refuse_sections<'a>(
     } else {
         Err(Refusal::TicketsNeedHold(sections))
     }
+}
+
+/// The ticket whose admission lets this hold through, when the event has a waiting room:
+/// it must be this event's and this client's, admitted now, and not used yet.
+fn admitted(
+    world: &World,
+    event: &EventId,
+    admission: Option<&Admission>,
+    now: Timestamp,
+) -> Result<Option<TicketId>, Refusal> {
+    let Some(room) = world.rooms.get(event) else {
+        return Ok(None);
+    };
+    let admission = admission.ok_or(Refusal::AdmissionRequired)?;
+    let ticket = world
+        .tickets
+        .get(&admission.ticket)
+        .filter(|t| &t.event_id == event && t.client_ref == admission.client_ref)
+        .ok_or(Refusal::AdmissionInvalid(
+            "not a ticket of this event and client",
+        ))?;
+    match standing(&room.config, ticket.admit_at, now) {
+        Standing::Admitted { .. } => {}
+        Standing::Expired => return Err(Refusal::AdmissionInvalid("the admission expired")),
+        Standing::Drawing | Standing::Waiting { .. } => {
+            return Err(Refusal::AdmissionInvalid("not admitted yet"))
+        }
+    }
+    if ticket.hold_id.is_some() {
+        return Err(Refusal::AdmissionUsed {
+            hold: ticket.hold_id.clone(),
+        });
+    }
+    Ok(Some(ticket.id.clone()))
+}
+
+/// A place in the event's waiting room for `client_ref`: the one it has, or a new one.
+pub(super) fn join_queue(
+    event_id: &EventId,
+    client_ref: &str,
+    world: &mut World,
+    effects: &mut Effects,
+    now: Timestamp,
+) -> Outcome {
+    let event = world
+        .ticket_events
+        .get(event_id)
+        .ok_or(Refusal::EventNotFound)?;
+    match sale_closed(event, now) {
+        Some(SaleState::Closed { closed_at }) => return Err(Refusal::SaleClosed { closed_at }),
+        Some(SaleState::Cancelled) => return Err(Refusal::EventCancelled),
+        Some(SaleState::NotOpen { .. }) | None => {}
+    }
+    if let Some(existing) = world
+        .tickets
+        .values()
+        .find(|t| &t.event_id == event_id && t.client_ref == client_ref)
+    {
+        return Ok(Answer::Ticket(existing.clone(), false));
+    }
+    let room = world
+        .rooms
+        .get_mut(event_id)
+        .ok_or(Refusal::NoWaitingRoom)?;
+    // A uniform draw for the shuffle at opening; ids are monotonic, so not from them.
+    let placement = room
+        .join(now, rand::random())
+        .map_err(|full| Refusal::QueueFull {
+            retry_after: full.retry_after,
+        })?;
+    room.version = Version(room.version.0 + 1);
+    if !effects.created_rooms.contains(event_id) {
+        effects.changed_rooms.insert(event_id.clone());
+    }
+    let (rank, admit_at) = match placement {
+        Placement::Drawn { rank } => (Some(rank), None),
+        Placement::InLine { admit_at } => (None, Some(admit_at)),
+    };
+    let ticket = QueueTicket {
+        id: TicketId::generate(),
+        event_id: event_id.clone(),
+        client_ref: client_ref.to_owned(),
+        rank,
+        admit_at,
+        hold_id: None,
+        joined_at: now,
+    };
+    effects.created_tickets.push(ticket.id.clone());
+    world.tickets.insert(ticket.id.clone(), ticket.clone());
+    Ok(Answer::Ticket(ticket, true))
 }

@@ -50,6 +50,7 @@ fn concert(w: &mut World) -> TicketEvent {
                 },
             },
         ],
+        waiting_room: None,
     }
     .check()
     .unwrap();
@@ -64,6 +65,7 @@ fn hold(event: &TicketEvent, request: HoldRequest) -> Command {
     Command::PlaceHold {
         event: event.id.clone(),
         request,
+        admission: None,
     }
 }
 

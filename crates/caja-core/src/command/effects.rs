@@ -159,6 +159,12 @@ pub struct Effects {
     pub taken_seats: Vec<(ProductId, String, HoldId)>,
     /// Holds whose seats went back, in decision order.
     pub freed_seats: Vec<HoldId>,
+    pub created_rooms: Vec<EventId>,
+    /// Rooms changed that existed before the batch.
+    pub changed_rooms: BTreeSet<EventId>,
+    pub created_tickets: Vec<crate::ids::TicketId>,
+    /// Tickets whose admission a hold used (existed before the batch).
+    pub used_tickets: BTreeSet<crate::ids::TicketId>,
 }
 
 impl Effects {
@@ -272,6 +278,10 @@ impl Effects {
             && self.created_events.is_empty()
             && self.created_holds.is_empty()
             && self.changed_holds.is_empty()
+            && self.created_rooms.is_empty()
+            && self.changed_rooms.is_empty()
+            && self.created_tickets.is_empty()
+            && self.used_tickets.is_empty()
     }
 
     pub(crate) fn hold_changed(&mut self, id: &HoldId) {

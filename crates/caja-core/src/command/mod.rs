@@ -115,6 +115,13 @@ pub enum Command {
     PlaceHold {
         event: EventId,
         request: HoldRequest,
+        /// Required when the event has a waiting room.
+        admission: Option<crate::box_office::Admission>,
+    },
+    /// Take a place in an event's waiting room (one per client reference).
+    JoinQueue {
+        event: EventId,
+        client_ref: String,
     },
     /// Turn a hold into an order awaiting payment.
     OrderHold {
@@ -154,6 +161,11 @@ pub struct Needs {
     pub ticket_events: Vec<EventId>,
     /// Holds, locked with the events; their events are loaded too.
     pub holds: Vec<HoldId>,
+    /// Waiting rooms, locked after holds.
+    pub rooms: Vec<EventId>,
+    /// Queue tickets by id, and by event and client reference.
+    pub tickets: Vec<crate::ids::TicketId>,
+    pub client_refs: Vec<(EventId, String)>,
 }
 
 impl Command {
@@ -230,9 +242,19 @@ impl Command {
                 movements: new.sections.len(),
                 ..Needs::default()
             },
-            Command::PlaceHold { event, .. } => Needs {
+            Command::PlaceHold {
+                event, admission, ..
+            } => Needs {
                 ticket_events: vec![event.clone()],
+                rooms: vec![event.clone()],
+                tickets: admission.iter().map(|a| a.ticket.clone()).collect(),
                 movements: 1,
+                ..Needs::default()
+            },
+            Command::JoinQueue { event, client_ref } => Needs {
+                ticket_events: vec![event.clone()],
+                rooms: vec![event.clone()],
+                client_refs: vec![(event.clone(), client_ref.clone())],
                 ..Needs::default()
             },
             Command::OrderHold { hold, .. } => Needs {
@@ -264,6 +286,8 @@ pub enum Answer {
     Tab(Tab),
     EventCreated(TicketEvent),
     Hold(Hold),
+    /// A place in a waiting room; `true` when this command took it.
+    Ticket(crate::waiting_room::QueueTicket, bool),
     /// Nothing changed and nothing is owed an answer (an expiry that found the order
     /// already settled).
     Unchanged,
@@ -362,8 +386,21 @@ pub fn decide(
         Command::CloseTab { tab, tip } => tabs::close(tab, *tip, world, effects, now, policy),
         Command::VoidTab { tab, reason } => tabs::void(tab, reason, world, effects, now),
         Command::CreateEvent(new) => box_office::create_event(new, world, effects, now),
-        Command::PlaceHold { event, request } => {
-            box_office::place_hold(event, request, world, effects, now, policy)
+        Command::PlaceHold {
+            event,
+            request,
+            admission,
+        } => box_office::place_hold(
+            event,
+            request,
+            admission.as_ref(),
+            world,
+            effects,
+            now,
+            policy,
+        ),
+        Command::JoinQueue { event, client_ref } => {
+            box_office::join_queue(event, client_ref, world, effects, now)
         }
         Command::OrderHold {
             hold,

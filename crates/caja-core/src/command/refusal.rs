@@ -1,7 +1,7 @@
 //! Why a command was refused: each refusal has a stable problem type, which the API shows
 //! and the metrics count.
 
-use crate::ids::{OrderId, TabId};
+use crate::ids::{HoldId, OrderId, TabId};
 use crate::order::{InvalidTransition, Shortage};
 use crate::product::Version;
 use crate::tab::TabAction;
@@ -96,6 +96,19 @@ pub enum Refusal {
     TicketsNeedHold(Vec<String>),
     /// A ticket section's stock, price and sku belong to its event.
     EventSection,
+    /// The event has no waiting room to join.
+    NoWaitingRoom,
+    QueueFull {
+        retry_after: chrono::Duration,
+    },
+    /// The event's waiting room admits holders: this hold brought no admission.
+    AdmissionRequired,
+    /// The admission is not for this event and client, or not (or no longer) admitted.
+    AdmissionInvalid(&'static str),
+    /// The admission was used for a hold already.
+    AdmissionUsed {
+        hold: Option<HoldId>,
+    },
 }
 
 impl Refusal {
@@ -132,6 +145,11 @@ impl Refusal {
             Refusal::HoldOrdered { .. } => "invalid-transition",
             Refusal::TicketsNeedHold(_) => "tickets-need-a-hold",
             Refusal::EventSection => "event-section",
+            Refusal::NoWaitingRoom => "no-waiting-room",
+            Refusal::QueueFull { .. } => "queue-full",
+            Refusal::AdmissionRequired => "admission-required",
+            Refusal::AdmissionInvalid(_) => "admission-invalid",
+            Refusal::AdmissionUsed { .. } => "admission-used",
         }
     }
 }

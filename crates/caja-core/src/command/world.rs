@@ -42,6 +42,8 @@ pub struct World {
     /// The seats of the seated sections a batch may take from, by section product, in the
     /// section's order: each names the hold that has it, or none.
     pub seats: BTreeMap<ProductId, Vec<(String, Option<HoldId>)>>,
+    pub rooms: BTreeMap<EventId, crate::waiting_room::Room>,
+    pub tickets: BTreeMap<crate::ids::TicketId, crate::waiting_room::QueueTicket>,
     /// The last order number handed out (read from its counter when the batch may create
     /// orders).
     pub last_order_number: i64,

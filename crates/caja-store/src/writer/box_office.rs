@@ -6,6 +6,7 @@ use caja_core::box_office::{Hold, TicketEvent};
 use caja_core::command::World;
 use caja_core::ids::{HoldId, ProductId};
 use caja_core::time;
+use caja_core::waiting_room::{QueueTicket, Room};
 use sqlx::{Any, Transaction};
 
 use super::write::{per_chunk, Kind};
@@ -199,5 +200,103 @@ pub(super) async fn take_seats(
         statement,
         |q, (p, label, h)| q.bind(p.as_str()).bind(label.as_str()).bind(h.as_str()),
     )
+    .await
+}
+
+pub(super) async fn insert_rooms(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    rooms: &[&Room],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "INSERT INTO waiting_rooms (event_id, admit_per_minute, max_queue, admission_ttl_secs, \
+             opens_at, pre_open, last_admit_at, version) VALUES {values}"
+        )
+    };
+    per_chunk(tx, dialect, rooms, 8, Kind::Insert, statement, |q, r| {
+        q.bind(r.event_id.as_str())
+            .bind(r.config.admit_per_minute)
+            .bind(r.config.max_queue)
+            .bind(r.config.admission_ttl.num_seconds())
+            .bind(time::format(&r.config.opens_at))
+            .bind(r.pre_open)
+            .bind(r.last_admit_at.as_ref().map(time::format))
+            .bind(r.version.0)
+    })
+    .await
+}
+
+/// Writes each room's line as the batch left it, if still at the version it was loaded at.
+pub(super) async fn update_rooms(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    rooms: &[(&Room, i64)],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "UPDATE waiting_rooms SET pre_open = v.column2, last_admit_at = v.column3, \
+             version = v.column4 FROM (VALUES {values}) AS v \
+             WHERE waiting_rooms.event_id = v.column1 AND waiting_rooms.version = v.column5"
+        )
+    };
+    let kind = Kind::Guarded("waiting rooms");
+    per_chunk(tx, dialect, rooms, 5, kind, statement, |q, (r, was)| {
+        q.bind(r.event_id.as_str())
+            .bind(r.pre_open)
+            .bind(r.last_admit_at.as_ref().map(time::format))
+            .bind(r.version.0)
+            .bind(*was)
+    })
+    .await
+}
+
+pub(super) async fn insert_tickets(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    tickets: &[&QueueTicket],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "INSERT INTO queue_tickets (id, event_id, client_ref, rank, admit_at, hold_id, \
+             joined_at) VALUES {values}"
+        )
+    };
+    per_chunk(tx, dialect, tickets, 7, Kind::Insert, statement, |q, t| {
+        q.bind(t.id.as_str())
+            .bind(t.event_id.as_str())
+            .bind(t.client_ref.as_str())
+            .bind(t.rank)
+            // A drawn ticket's admission time is computed when read, never stored.
+            .bind(
+                t.rank
+                    .is_none()
+                    .then(|| t.admit_at.as_ref().map(time::format))
+                    .flatten(),
+            )
+            .bind(t.hold_id.as_ref().map(|h| h.as_str()))
+            .bind(time::format(&t.joined_at))
+    })
+    .await
+}
+
+/// Records the hold each admission was used for, only where none was: a ticket used twice
+/// fails the batch.
+pub(super) async fn use_tickets(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    tickets: &[&QueueTicket],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "UPDATE queue_tickets SET hold_id = v.column2 FROM (VALUES {values}) AS v \
+             WHERE queue_tickets.id = v.column1 AND queue_tickets.hold_id IS NULL"
+        )
+    };
+    let kind = Kind::Guarded("queue tickets");
+    per_chunk(tx, dialect, tickets, 2, kind, statement, |q, t| {
+        q.bind(t.id.as_str())
+            .bind(t.hold_id.as_ref().map(|h| h.as_str()))
+    })
     .await
 }

@@ -28,6 +28,7 @@ pub(super) struct Loaded {
     pub order_statuses: BTreeMap<OrderId, OrderStatus>,
     pub tab_versions: BTreeMap<TabId, Version>,
     pub hold_versions: BTreeMap<HoldId, Version>,
+    pub room_versions: BTreeMap<caja_core::ids::EventId, Version>,
     /// The last order number before the batch, and how many the batch took, if it may
     /// create orders.
     pub order_numbers: Option<(i64, i64)>,
@@ -91,6 +92,60 @@ pub(super) async fn load(
             loaded.hold_versions.insert(h.id.clone(), h.version);
             world.holds.insert(h.id.clone(), h);
         }
+    }
+    // Waiting rooms, locked after holds; then the tickets the commands name.
+    let room_ids: BTreeSet<&str> = needs
+        .iter()
+        .flat_map(|n| &n.rooms)
+        .map(|e| e.as_str())
+        .collect();
+    let room_ids: Vec<&str> = room_ids.into_iter().collect();
+    let select = format!(
+        "SELECT {} FROM waiting_rooms WHERE event_id",
+        crate::rows::ROOM_COLUMNS
+    );
+    for chunk in room_ids.chunks(CHUNK) {
+        let sql_lock = Lock::InKeyOrder("event_id");
+        for row in select_in(tx, dialect, &select, chunk, sql_lock).await? {
+            let r = crate::rows::room(&row)?;
+            loaded.room_versions.insert(r.event_id.clone(), r.version);
+            world.rooms.insert(r.event_id.clone(), r);
+        }
+    }
+    let ticket_ids: BTreeSet<&str> = needs
+        .iter()
+        .flat_map(|n| &n.tickets)
+        .map(|t| t.as_str())
+        .collect();
+    let ticket_ids: Vec<&str> = ticket_ids.into_iter().collect();
+    let select = format!(
+        "SELECT {} FROM queue_tickets WHERE id",
+        crate::rows::TICKET_COLUMNS
+    );
+    let mut tickets = Vec::new();
+    for chunk in ticket_ids.chunks(CHUNK) {
+        for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
+            tickets.push(crate::rows::ticket(&row)?);
+        }
+    }
+    for (event, client_ref) in needs.iter().flat_map(|n| &n.client_refs) {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM queue_tickets WHERE event_id = $1 AND client_ref = $2",
+            crate::rows::TICKET_COLUMNS
+        ))
+        .bind(event.as_str())
+        .bind(client_ref.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = row {
+            tickets.push(crate::rows::ticket(&row)?);
+        }
+    }
+    for mut t in tickets {
+        if let Some(room) = world.rooms.get(&t.event_id) {
+            crate::box_office::drawn_admit_at(&mut **tx, room, &mut t).await?;
+        }
+        world.tickets.insert(t.id.clone(), t);
     }
     let mut event_ids: BTreeSet<String> = needs
         .iter()
@@ -260,6 +315,8 @@ enum Lock {
     None,
     /// Lock every row read, in id order (the one lock order of every writer).
     InIdOrder,
+    /// The same, for a table whose key column is not `id`.
+    InKeyOrder(&'static str),
 }
 
 /// The rows of `{select} IN (values)`: `select` ends with the column the values match.
@@ -273,6 +330,7 @@ async fn select_in(
     let tail = match lock {
         Lock::None => String::new(),
         Lock::InIdOrder => format!(" ORDER BY id{}", dialect.lock_rows()),
+        Lock::InKeyOrder(key) => format!(" ORDER BY {key}{}", dialect.lock_rows()),
     };
     let sql = format!(
         "{select} IN ({}){tail}",

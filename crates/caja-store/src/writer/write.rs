@@ -53,6 +53,30 @@ pub(super) async fn effects(
         .filter_map(|id| world.holds.get(id))
         .collect();
     box_office::insert_holds(tx, dialect, &holds).await?;
+    let rooms: Vec<&caja_core::waiting_room::Room> = effects
+        .created_rooms
+        .iter()
+        .filter_map(|id| world.rooms.get(id))
+        .collect();
+    box_office::insert_rooms(tx, dialect, &rooms).await?;
+    let changed_rooms: Vec<(&caja_core::waiting_room::Room, i64)> = effects
+        .changed_rooms
+        .iter()
+        .filter_map(|id| Some((world.rooms.get(id)?, loaded.room_versions.get(id)?.0)))
+        .collect();
+    box_office::update_rooms(tx, dialect, &changed_rooms).await?;
+    let tickets: Vec<&caja_core::waiting_room::QueueTicket> = effects
+        .created_tickets
+        .iter()
+        .filter_map(|id| world.tickets.get(id))
+        .collect();
+    box_office::insert_tickets(tx, dialect, &tickets).await?;
+    let used: Vec<&caja_core::waiting_room::QueueTicket> = effects
+        .used_tickets
+        .iter()
+        .filter_map(|id| world.tickets.get(id))
+        .collect();
+    box_office::use_tickets(tx, dialect, &used).await?;
     let tabs: Vec<&Tab> = effects
         .created_tabs
         .iter()

@@ -30,5 +30,6 @@ mod races;
 mod stock;
 mod tabs;
 mod tls;
+mod waiting_room;
 mod web;
 mod webhooks;

@@ -66,13 +66,13 @@ async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
     m.up(&mut |_| {}).await.unwrap();
     let reverted = m.down(1, &mut |_| {}).await.unwrap();
     assert_eq!(reverted.len(), 1);
-    assert_eq!(reverted[0].label, "0010_box_office");
+    assert_eq!(reverted[0].label, "0011_waiting_room");
     assert_eq!(
         m.pending().await.unwrap(),
-        vec!["0010_box_office".to_owned()]
+        vec!["0011_waiting_room".to_owned()]
     );
     assert!(
-        sqlx::query("SELECT 1 FROM holds")
+        sqlx::query("SELECT 1 FROM queue_tickets")
             .fetch_all(&any_pool(&db).await)
             .await
             .is_err(),
@@ -324,7 +324,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
     );
 
     // Without --yes, down shows what it would drop and changes nothing.
-    let plan = caja(&["migrate", "down", "--steps", "8", "--database-url", &db.url]);
+    let plan = caja(&["migrate", "down", "--steps", "9", "--database-url", &db.url]);
     assert_eq!(plan.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&plan.stdout);
     assert!(
@@ -349,7 +349,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "8",
+        "9",
         "--yes",
         "--database-url",
         &db.url,

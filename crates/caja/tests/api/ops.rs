@@ -113,6 +113,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/events/{id}/availability"),
     ("post", "/v1/events/{id}/holds"),
     ("get", "/v1/holds/{id}"),
+    ("post", "/v1/events/{id}/queue"),
+    ("get", "/v1/events/{id}/queue/{ticket}"),
     ("post", "/v1/webhook-subscriptions"),
     ("get", "/v1/webhook-subscriptions"),
     ("get", "/v1/webhook-subscriptions/{id}"),

@@ -36,6 +36,23 @@ pub struct CreateEvent {
     #[schema(minimum = 1, maximum = 100)]
     pub max_per_order: i64,
     pub sections: Vec<NewSectionBody>,
+    /// A fair line in front of the holds: holds then need an admission token.
+    pub waiting_room: Option<WaitingRoomBody>,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitingRoomBody {
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub admit_per_minute: i64,
+    #[schema(minimum = 1, maximum = 10000000)]
+    pub max_queue: i64,
+    /// Seconds an admission lasts.
+    #[schema(minimum = 10, maximum = 86400)]
+    pub admission_ttl: i64,
+    /// Who joins before this is shuffled into a random order at this time; later joiners
+    /// queue first come, first served.
+    pub opens_at: String,
 }
 
 impl CreateEvent {
@@ -79,6 +96,20 @@ impl CreateEvent {
             max_per_order: self.max_per_order,
             currency: store,
             sections,
+            waiting_room: self
+                .waiting_room
+                .as_ref()
+                .map(|w| {
+                    Ok::<_, DomainError>(caja_core::waiting_room::RoomConfig {
+                        admit_per_minute: w.admit_per_minute,
+                        max_queue: w.max_queue,
+                        admission_ttl: chrono::Duration::seconds(
+                            w.admission_ttl.clamp(0, 10_000_000),
+                        ),
+                        opens_at: time::parse("waiting_room.opens_at", &w.opens_at)?,
+                    })
+                })
+                .transpose()?,
         }
         .check()
     }
@@ -197,6 +228,11 @@ pub struct PlaceHold {
     pub quantity: Option<i64>,
     /// Or these seats, all or none.
     pub seats: Option<Vec<String>>,
+    /// When the event has a waiting room: the admission token of the client's ticket…
+    pub admission: Option<String>,
+    /// …and the client's reference it was issued for.
+    #[schema(max_length = 100)]
+    pub client_ref: Option<String>,
 }
 
 impl PlaceHold {
@@ -262,6 +298,57 @@ impl HoldBody {
             order_id: h.order_id.as_ref().map(ToString::to_string),
             created_at: time::format(&h.created_at),
             updated_at: time::format(&h.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinQueue {
+    /// The client's own reference (a browser session, an app install): one ticket each.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[!-~]+$")]
+    pub client_ref: String,
+}
+
+/// A ticket of the waiting room, and where it stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketBody {
+    pub id: String,
+    pub event_id: String,
+    pub client_ref: String,
+    /// drawing (joined before opening: the line is drawn then), waiting, admitted or
+    /// expired.
+    pub status: String,
+    /// Tickets ahead, this one included, while waiting.
+    pub position: Option<i64>,
+    pub estimated_wait_seconds: Option<i64>,
+    /// When it is (or was) admitted.
+    pub admit_at: Option<String>,
+    /// While admitted: what a hold must carry, with `client_ref`.
+    pub admission: Option<String>,
+    pub admission_expires_at: Option<String>,
+    pub joined_at: String,
+}
+
+impl TicketBody {
+    /// As answered to the join (no standing: that is the GET's, at its own time).
+    pub fn joined(t: &caja_core::waiting_room::QueueTicket) -> Self {
+        Self {
+            id: t.id.to_string(),
+            event_id: t.event_id.to_string(),
+            client_ref: t.client_ref.clone(),
+            status: if t.rank.is_some() {
+                "drawing"
+            } else {
+                "waiting"
+            }
+            .to_owned(),
+            position: None,
+            estimated_wait_seconds: None,
+            admit_at: t.admit_at.as_ref().map(time::format),
+            admission: None,
+            admission_expires_at: None,
+            joined_at: time::format(&t.joined_at),
         }
     }
 }

@@ -12,10 +12,12 @@ use caja_core::auth::Action;
 use caja_core::ids::{EventId, HoldId};
 
 pub use bodies::{
-    AvailabilityBody, CreateEvent, EventBody, EventPage, HoldBody, NewSectionBody, PlaceHold,
-    SectionAvailabilityBody, SectionBody,
+    AvailabilityBody, CreateEvent, EventBody, EventPage, HoldBody, JoinQueue, NewSectionBody,
+    PlaceHold, SectionAvailabilityBody, SectionBody, TicketBody, WaitingRoomBody,
 };
-pub use write::{__path_create, __path_place_hold, create, place_hold};
+pub use write::{
+    __path_create, __path_join_queue, __path_place_hold, create, join_queue, place_hold,
+};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -28,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/events/{id}", get(read))
         .route("/v1/events/{id}/availability", get(availability))
         .route("/v1/events/{id}/holds", post(place_hold))
+        .route("/v1/events/{id}/queue", post(join_queue))
+        .route("/v1/events/{id}/queue/{ticket}", get(read_ticket))
         .route("/v1/holds/{id}", get(read_hold))
 }
 
@@ -99,4 +103,52 @@ pub async fn read_hold(
     let id = HoldId::parse("id", &id).map_err(|_| ApiError::not_found(format!("no hold {id}")))?;
     let hold = state.store().hold(&id).await?;
     Ok(Json(HoldBody::of(&hold)))
+}
+
+#[utoipa::path(get, path = "/v1/events/{id}/queue/{ticket}", tag = "box office",
+    params(("id" = String, Path, description = "Event id"), ("ticket" = String, Path, description = "Ticket id")),
+    responses((status = 200, description = "Where the ticket stands; once admitted, its admission token", body = TicketBody)),
+    security(("bearer" = [])))]
+pub async fn read_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, ticket)): Path<(String, String)>,
+) -> ApiResult<Json<TicketBody>> {
+    use caja_core::waiting_room::{admission_token, standing, Standing};
+    caller.require(Action::Sell)?;
+    let event = event_id(&id)?;
+    let not_found = || ApiError::not_found(format!("no ticket {ticket} in event {id}"));
+    let ticket_id = caja_core::ids::TicketId::parse("ticket", &ticket).map_err(|_| not_found())?;
+    let (room, t) = match state.store().queue_ticket(&ticket_id).await {
+        Err(caja_store::StoreError::NotFound) => return Err(not_found()),
+        other => other?,
+    };
+    if t.event_id != event {
+        return Err(not_found());
+    }
+    let now = state.store().now();
+    let mut body = TicketBody::joined(&t);
+    match standing(&room.config, t.admit_at, now) {
+        Standing::Drawing => body.admit_at = None,
+        Standing::Waiting { position, admit_at } => {
+            body.status = "waiting".into();
+            body.position = Some(position);
+            // Rounded up: a wait of 29.98 s is 30 s.
+            let micros = (admit_at - now).num_microseconds().unwrap_or(i64::MAX);
+            body.estimated_wait_seconds = Some(micros.saturating_add(999_999).max(0) / 1_000_000);
+        }
+        Standing::Admitted { until } => {
+            body.status = "admitted".into();
+            body.admission = Some(admission_token(
+                &state.admission_keys()[0],
+                &event,
+                &t.id,
+                &t.client_ref,
+                until,
+            ));
+            body.admission_expires_at = Some(caja_core::time::format(&until));
+        }
+        Standing::Expired => body.status = "expired".into(),
+    }
+    Ok(Json(body))
 }

@@ -5,11 +5,15 @@ use axum::response::Response;
 use caja_core::auth::Action;
 use caja_core::command::Command;
 
-use super::bodies::{CreateEvent, PlaceHold};
+use axum::http::StatusCode;
+use caja_core::box_office::Admission;
+
+use super::bodies::{CreateEvent, JoinQueue, PlaceHold};
 use super::event_id;
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::idempotent::{command, command_on, refuse, Idempotent};
+use crate::json::ApiJson;
 use crate::AppState;
 
 #[utoipa::path(post, path = "/v1/events", tag = "box office",
@@ -46,11 +50,69 @@ pub async fn place_hold(
     req: Idempotent<PlaceHold>,
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
+    let now = state.store().now();
+    let keys = state.admission_keys();
     command_on(&state, &caller, event_id(&id), req, |event, body| {
+        let admission = match (&body.admission, &body.client_ref) {
+            (None, None) => None,
+            (Some(token), Some(client_ref)) => {
+                let client_ref = caja_core::waiting_room::client_ref(client_ref)?;
+                let ticket = caja_core::waiting_room::verify_admission(
+                    keys,
+                    &event,
+                    &client_ref,
+                    token,
+                    now,
+                )
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "admission-invalid",
+                        "Admission not valid",
+                        e.to_string(),
+                    )
+                })?;
+                Some(Admission { ticket, client_ref })
+            }
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "admission",
+                    "send the admission token with the client_ref it was issued for",
+                ))
+            }
+        };
         Ok(Command::PlaceHold {
             event,
             request: body.parse()?,
+            admission,
         })
     })
     .await
+}
+
+#[utoipa::path(post, path = "/v1/events/{id}/queue", tag = "box office",
+    params(("id" = String, Path, description = "Event id")),
+    request_body = JoinQueue,
+    responses((status = 201, description = "In the line (a client_ref that already is gets its ticket, 200)", body = super::TicketBody),
+              (status = 409, description = "The event has no waiting room, or its sale is over", body = crate::openapi::Problem),
+              (status = 503, description = "The line is full: nothing was stored; see Retry-After", body = crate::openapi::Problem)),
+    security(("bearer" = [])))]
+pub async fn join_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<JoinQueue>,
+) -> ApiResult<Response> {
+    caller.require(Action::Sell)?;
+    let event = event_id(&id)?;
+    let client_ref = caja_core::waiting_room::client_ref(&body.client_ref)?;
+    // Idempotent by client_ref, not by key: nothing is stored for a refused join.
+    let written = command(
+        &state,
+        &caller,
+        None,
+        Command::JoinQueue { event, client_ref },
+    )
+    .await?;
+    Ok(written.response)
 }
