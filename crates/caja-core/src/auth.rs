@@ -20,6 +20,9 @@ use crate::DomainError;
 pub enum Role {
     Admin,
     Clerk,
+    /// The buyer's browser or app: reads events, joins their waiting rooms, holds with an
+    /// admission, and turns its own holds into orders. Nothing else.
+    Public,
 }
 
 /// The kinds of action the API guards, so the role rule lives in one place.
@@ -38,13 +41,36 @@ pub enum Action {
     VoidTab,
     /// Run the deployment: maintenance mode and the like.
     Administer,
+    /// Read ticketed events and what they have left.
+    ReadEvents,
+    /// Join a waiting room, hold places, and order a hold.
+    Buy,
 }
 
 impl Role {
     pub fn may(self, action: Action) -> bool {
         match (self, action) {
             (Role::Admin, _) => true,
-            (Role::Clerk, Action::ReadCatalog | Action::Sell | Action::ReadOrders) => true,
+            (
+                Role::Clerk,
+                Action::ReadCatalog
+                | Action::Sell
+                | Action::ReadOrders
+                | Action::ReadEvents
+                | Action::Buy,
+            ) => true,
+            (Role::Public, Action::ReadEvents | Action::Buy) => true,
+            (
+                Role::Public,
+                Action::ReadCatalog
+                | Action::WriteCatalog
+                | Action::ManageStock
+                | Action::Sell
+                | Action::ReadOrders
+                | Action::Refund
+                | Action::VoidTab
+                | Action::Administer,
+            ) => false,
             (
                 Role::Clerk,
                 Action::WriteCatalog
@@ -60,6 +86,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Clerk => "clerk",
+            Role::Public => "public",
         }
     }
 }
@@ -77,7 +104,11 @@ impl FromStr for Role {
         match s {
             "admin" => Ok(Role::Admin),
             "clerk" => Ok(Role::Clerk),
-            _ => Err(DomainError::invalid("role", "must be `admin` or `clerk`")),
+            "public" => Ok(Role::Public),
+            _ => Err(DomainError::invalid(
+                "role",
+                "must be `admin`, `clerk` or `public`",
+            )),
         }
     }
 }

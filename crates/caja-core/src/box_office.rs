@@ -258,6 +258,9 @@ pub struct Hold {
     pub seats: Vec<String>,
     pub unit_price: i64,
     pub currency: Currency,
+    /// The buyer's own reference, when the hold was placed with one: only that buyer may
+    /// order it through the public role.
+    pub client_ref: Option<String>,
     pub status: HoldStatus,
     pub expires_at: Timestamp,
     pub order_id: Option<OrderId>,

@@ -96,7 +96,7 @@ impl Topic {
             Topic::Orders | Topic::Order(_) => role.may(Action::ReadOrders),
             Topic::Stock => role.may(Action::ManageStock),
             Topic::Tabs | Topic::Tab(_) => role.may(Action::ReadOrders),
-            Topic::Events | Topic::Event(_) => role.may(Action::ReadCatalog),
+            Topic::Events | Topic::Event(_) => role.may(Action::ReadEvents),
         }
     }
 

@@ -113,6 +113,15 @@ pub(crate) async fn caller(state: &AppState, token: Option<&str>, ip: IpAddr) ->
             .check(&key.id, limit)
             .map_err(|wait| ApiError::rate_limited(retry_after_secs(wait)))?;
     }
+    // A public key is shared by every buyer's browser: each address keeps the anonymous
+    // budget, whatever key it presents.
+    if key.role == Role::Public {
+        state
+            .limiters()
+            .by_ip
+            .check(&ip, limit)
+            .map_err(|wait| ApiError::rate_limited(retry_after_secs(wait)))?;
+    }
     state.note_key_used(&key.id);
     Ok(Caller {
         key_id: key.id,

@@ -311,7 +311,7 @@ const TABLES: &[Table] = &[
             "created_at",
             "updated_at",
         ],
-        added: &[],
+        added: &[(12, "client_ref")],
         integers: &["quantity", "unit_price", "version"],
         key: &["id"],
     },

@@ -344,7 +344,7 @@ pub(crate) fn section(
 }
 
 pub(crate) const HOLD_COLUMNS: &str = "id, event_id, section, product_id, quantity, seats, \
-     unit_price, currency, status, expires_at, order_id, version, created_at, updated_at";
+     unit_price, currency, status, expires_at, order_id, version, created_at, updated_at, client_ref";
 
 pub(crate) fn hold(row: &AnyRow) -> Result<caja_core::box_office::Hold, StoreError> {
     Ok(caja_core::box_office::Hold {
@@ -357,6 +357,7 @@ pub(crate) fn hold(row: &AnyRow) -> Result<caja_core::box_office::Hold, StoreErr
             .map_err(|e| StoreError::Corrupt(format!("hold seats: {e}")))?,
         unit_price: int(row, "unit_price")?,
         currency: Currency::parse("currency", &text(row, "currency")?)?,
+        client_ref: opt_text(row, "client_ref")?,
         status: caja_core::box_office::HoldStatus::parse(&text(row, "status")?)?,
         expires_at: timestamp(row, "expires_at")?,
         order_id: opt_text(row, "order_id")?

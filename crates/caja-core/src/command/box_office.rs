@@ -216,15 +216,27 @@ fn choose(
     }
 }
 
+/// What a hold asks for.
+pub(super) struct HoldAsk<'a> {
+    pub event: &'a EventId,
+    pub request: &'a HoldRequest,
+    pub admission: Option<&'a Admission>,
+    pub client_ref: Option<&'a str>,
+}
+
 pub(super) fn place_hold(
-    event_id: &EventId,
-    request: &HoldRequest,
-    admission: Option<&Admission>,
+    ask: HoldAsk<'_>,
     world: &mut World,
     effects: &mut Effects,
     now: Timestamp,
     policy: &Policy,
 ) -> Outcome {
+    let HoldAsk {
+        event: event_id,
+        request,
+        admission,
+        client_ref,
+    } = ask;
     let event = selling(world, event_id, now)?;
     let ticket = admitted(world, event_id, admission, now)?;
     let wanted = match request {
@@ -246,6 +258,9 @@ pub(super) fn place_hold(
         seats: seats.clone(),
         unit_price: section.price,
         currency: event.currency,
+        client_ref: admission
+            .map(|a| a.client_ref.clone())
+            .or_else(|| client_ref.map(str::to_owned)),
         status: HoldStatus::Active,
         expires_at: now + policy.hold_ttl,
         order_id: None,
@@ -363,16 +378,33 @@ pub(super) fn expire_hold(
 /// The order a hold becomes: its places at the hold's price, awaiting payment like any
 /// order. A hold that ran out of time is expired (a fact whatever the order's fate) and
 /// refused.
+/// What an order of a hold asks for.
+pub(super) struct OrderAsk<'a> {
+    pub hold: &'a HoldId,
+    /// A buyer's own request: the hold must have been placed with it.
+    pub client_ref: Option<&'a str>,
+    pub note: Option<&'a str>,
+    pub customer: Option<&'a crate::order::Customer>,
+}
+
 pub(super) fn order_hold(
-    id: &HoldId,
-    note: Option<&str>,
-    customer: Option<&crate::order::Customer>,
+    ask: OrderAsk<'_>,
     world: &mut World,
     effects: &mut Effects,
     now: Timestamp,
     policy: &Policy,
 ) -> Outcome {
+    let OrderAsk {
+        hold: id,
+        client_ref,
+        note,
+        customer,
+    } = ask;
     let hold = world.holds.get(id).ok_or(Refusal::HoldNotFound)?.clone();
+    // A buyer's own request names the hold it placed; another's hold is not found.
+    if client_ref.is_some() && hold.client_ref.as_deref() != client_ref {
+        return Err(Refusal::HoldNotFound);
+    }
     if hold.status == HoldStatus::Active && hold.expires_at <= now {
         expire_hold(id, world, effects, now)?;
         return Err(Refusal::HoldExpired);

@@ -66,6 +66,7 @@ fn hold(event: &TicketEvent, request: HoldRequest) -> Command {
         event: event.id.clone(),
         request,
         admission: None,
+        client_ref: None,
     }
 }
 
@@ -85,6 +86,7 @@ fn order_hold(h: &Hold) -> Command {
         hold: h.id.clone(),
         note: None,
         customer: None,
+        client_ref: None,
     }
 }
 

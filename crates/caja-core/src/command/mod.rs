@@ -117,6 +117,8 @@ pub enum Command {
         request: HoldRequest,
         /// Required when the event has a waiting room.
         admission: Option<crate::box_office::Admission>,
+        /// The buyer's reference (the admission's, when there is one).
+        client_ref: Option<String>,
     },
     /// Take a place in an event's waiting room (one per client reference).
     JoinQueue {
@@ -128,6 +130,8 @@ pub enum Command {
         hold: HoldId,
         note: Option<String>,
         customer: Option<crate::order::Customer>,
+        /// When set (a buyer's own request), the hold must have been placed with it.
+        client_ref: Option<String>,
     },
     /// The sweeper's: give an expired hold's places back (a no-op otherwise).
     ExpireHold {
@@ -390,10 +394,14 @@ pub fn decide(
             event,
             request,
             admission,
+            client_ref,
         } => box_office::place_hold(
-            event,
-            request,
-            admission.as_ref(),
+            box_office::HoldAsk {
+                event,
+                request,
+                admission: admission.as_ref(),
+                client_ref: client_ref.as_deref(),
+            },
             world,
             effects,
             now,
@@ -406,10 +414,14 @@ pub fn decide(
             hold,
             note,
             customer,
+            client_ref,
         } => box_office::order_hold(
-            hold,
-            note.as_deref(),
-            customer.as_ref(),
+            box_office::OrderAsk {
+                hold,
+                client_ref: client_ref.as_deref(),
+                note: note.as_deref(),
+                customer: customer.as_ref(),
+            },
             world,
             effects,
             now,

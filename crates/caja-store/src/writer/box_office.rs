@@ -110,10 +110,11 @@ pub(super) async fn insert_holds(
     let statement = |values: &str| {
         format!(
             "INSERT INTO holds (id, event_id, section, product_id, quantity, seats, unit_price, \
-             currency, status, expires_at, order_id, version, created_at, updated_at) VALUES {values}"
+             currency, status, expires_at, order_id, version, created_at, updated_at, client_ref) \
+             VALUES {values}"
         )
     };
-    per_chunk(tx, dialect, holds, 14, Kind::Insert, statement, |q, h| {
+    per_chunk(tx, dialect, holds, 15, Kind::Insert, statement, |q, h| {
         q.bind(h.id.as_str())
             .bind(h.event_id.as_str())
             .bind(h.section.as_str())
@@ -128,6 +129,7 @@ pub(super) async fn insert_holds(
             .bind(h.version.0)
             .bind(time::format(&h.created_at))
             .bind(time::format(&h.updated_at))
+            .bind(h.client_ref.as_deref())
     })
     .await
 }

@@ -14,6 +14,7 @@ on_both_engines!(
     a_hold_becomes_an_order_and_a_cancel_frees_its_seats,
     an_expired_hold_gives_its_places_back_and_cannot_be_ordered,
     the_sale_window_and_the_rules_of_sections_are_kept,
+    a_public_key_buys_its_own_hold_and_nothing_else,
 );
 
 /// An event on sale now: a floor of `floor` places and a balcony of `seats` seats.
@@ -435,4 +436,125 @@ async fn two_replicas_on_postgres_hold_each_place_once() {
         "{}",
         String::from_utf8_lossy(&check.stdout)
     );
+}
+
+/// `caja bench box-office` against a server process: a small sell-out, its checks pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caja_bench_box_office_sells_out_and_checks_it() {
+    use crate::cli::{wait_ready, Server, REPLICA_KEY};
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await;
+    let server = Server::start(&db, &[], &[("CAJA_ADMIN_KEY", REPLICA_KEY)]);
+    wait_ready(&reqwest::Client::new(), &server.base).await;
+    let base = server.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        crate::migrate::caja(&[
+            "bench",
+            "box-office",
+            "--url",
+            &base,
+            "--key",
+            REPLICA_KEY,
+            "--concurrency",
+            "8",
+            "--buyers",
+            "120",
+            "--seats",
+            "40",
+            "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(text.trim()).expect("one JSON report");
+    assert_eq!(report["join"]["requests"], 120, "{report}");
+    assert_eq!(report["hold"]["status"]["201"], 40, "{report}");
+    assert_eq!(report["hold"]["status"]["409"], 80, "{report}");
+}
+
+async fn a_public_key_buys_its_own_hold_and_nothing_else(backend: Backend) {
+    use caja_core::auth::Role;
+    let app = spawn_app(backend).await;
+    let ev = event(&app, 10, 25, "event").await;
+    let id = ev["id"].as_str().unwrap().to_owned();
+    let public = app.key(Role::Public).await;
+    let as_buyer = |r: reqwest::RequestBuilder| r.bearer_auth(&public);
+    let get = |path: &str| as_buyer(app.client.get(app.url(path)));
+    let post = |path: &str, key: &str, body: Value| {
+        as_buyer(app.client.post(app.url(path)))
+            .header("idempotency-key", key)
+            .json(&body)
+    };
+    assert_eq!(send(get("/v1/events")).await.status, 200);
+    assert_eq!(
+        send(get(&format!("/v1/events/{id}/availability")))
+            .await
+            .status,
+        200
+    );
+    for path in ["/v1/products", "/v1/orders", "/v1/tabs", "/v1/audit"] {
+        send(get(path)).await.assert_problem(403, "forbidden");
+    }
+    let product = send(post(
+        "/v1/products",
+        "p",
+        json!({"sku": "X", "name": "X", "price": {"amount": 1, "currency": "MXN"}, "stock": 1}),
+    ))
+    .await;
+    product.assert_problem(403, "forbidden");
+
+    // A buyer's hold names the buyer.
+    let anonymous = send(post(
+        &format!("/v1/events/{id}/holds"),
+        "h0",
+        json!({"section": "Floor", "quantity": 1}),
+    ))
+    .await;
+    anonymous.assert_problem(422, "invalid-field");
+    let mine = send(post(
+        &format!("/v1/events/{id}/holds"),
+        "h1",
+        json!({"seats": ["A1"], "client_ref": "me"}),
+    ))
+    .await;
+    assert_eq!(mine.status, 201, "{}", mine.body);
+    let theirs = send(post(
+        &format!("/v1/events/{id}/holds"),
+        "h2",
+        json!({"seats": ["A2"], "client_ref": "someone-else"}),
+    ))
+    .await;
+    assert_eq!(theirs.status, 201);
+    // Its own hold becomes an order; another's is not found; lines are not for it.
+    let stolen = send(post(
+        "/v1/orders",
+        "o1",
+        json!({"hold_id": theirs.body["id"], "client_ref": "me"}),
+    ))
+    .await;
+    stolen.assert_problem(404, "not-found");
+    let order = send(post(
+        "/v1/orders",
+        "o2",
+        json!({"hold_id": mine.body["id"], "client_ref": "me"}),
+    ))
+    .await;
+    assert_eq!(order.status, 201, "{}", order.body);
+    let lines = send(post(
+        "/v1/orders",
+        "o3",
+        json!({"lines": [{"product_id": ev["sections"][0]["product_id"], "quantity": 1}]}),
+    ))
+    .await;
+    lines.assert_problem(403, "forbidden");
+    // Staff may order any hold.
+    let staff =
+        send(app.post_idem("/v1/orders", "o4", &json!({"hold_id": theirs.body["id"]}))).await;
+    assert_eq!(staff.status, 201, "{}", staff.body);
+    app.assert_books_balance().await;
 }

@@ -66,19 +66,19 @@ async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
     m.up(&mut |_| {}).await.unwrap();
     let reverted = m.down(1, &mut |_| {}).await.unwrap();
     assert_eq!(reverted.len(), 1);
-    assert_eq!(reverted[0].label, "0011_waiting_room");
+    assert_eq!(reverted[0].label, "0012_public_role");
     assert_eq!(
         m.pending().await.unwrap(),
-        vec!["0011_waiting_room".to_owned()]
+        vec!["0012_public_role".to_owned()]
     );
     assert!(
-        sqlx::query("SELECT 1 FROM queue_tickets")
+        sqlx::query("SELECT client_ref FROM holds")
             .fetch_all(&any_pool(&db).await)
             .await
             .is_err(),
-        "down dropped the table"
+        "down took the column away"
     );
-    let all = m.down(10, &mut |_| {}).await.unwrap();
+    let all = m.down(100, &mut |_| {}).await.unwrap();
     assert_eq!(all.len(), shipped(backend) - 1);
     assert_eq!(m.pending().await.unwrap().len(), shipped(backend));
     assert_eq!(m.up(&mut |_| {}).await.unwrap().len(), shipped(backend));
@@ -324,7 +324,14 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
     );
 
     // Without --yes, down shows what it would drop and changes nothing.
-    let plan = caja(&["migrate", "down", "--steps", "9", "--database-url", &db.url]);
+    let plan = caja(&[
+        "migrate",
+        "down",
+        "--steps",
+        "10",
+        "--database-url",
+        &db.url,
+    ]);
     assert_eq!(plan.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&plan.stdout);
     assert!(
@@ -349,7 +356,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "9",
+        "10",
         "--yes",
         "--database-url",
         &db.url,

@@ -48,7 +48,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<crate::routes::subscriptions::PageQuery>,
 ) -> ApiResult<Json<EventPage>> {
-    caller.require(Action::ReadCatalog)?;
+    caller.require(Action::ReadEvents)?;
     let (limit, after) =
         crate::json::page(q.limit, q.after.as_deref(), |a| EventId::parse("after", a))?;
     let page = state
@@ -70,7 +70,7 @@ pub async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<EventBody>> {
-    caller.require(Action::ReadCatalog)?;
+    caller.require(Action::ReadEvents)?;
     let event = state.store().ticket_event(&event_id(&id)?).await?;
     Ok(Json(EventBody::from(&event)))
 }
@@ -84,7 +84,7 @@ pub async fn availability(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<AvailabilityBody>> {
-    caller.require(Action::ReadCatalog)?;
+    caller.require(Action::ReadEvents)?;
     let event = state.store().ticket_event(&event_id(&id)?).await?;
     let sections = state.store().availability(&event).await?;
     Ok(Json(AvailabilityBody::of(&event, sections)))
@@ -99,7 +99,7 @@ pub async fn read_hold(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<HoldBody>> {
-    caller.require(Action::ReadCatalog)?;
+    caller.require(Action::ReadEvents)?;
     let id = HoldId::parse("id", &id).map_err(|_| ApiError::not_found(format!("no hold {id}")))?;
     let hold = state.store().hold(&id).await?;
     Ok(Json(HoldBody::of(&hold)))
@@ -115,7 +115,7 @@ pub async fn read_ticket(
     Path((id, ticket)): Path<(String, String)>,
 ) -> ApiResult<Json<TicketBody>> {
     use caja_core::waiting_room::{admission_token, standing, Standing};
-    caller.require(Action::Sell)?;
+    caller.require(Action::Buy)?;
     let event = event_id(&id)?;
     let not_found = || ApiError::not_found(format!("no ticket {ticket} in event {id}"));
     let ticket_id = caja_core::ids::TicketId::parse("ticket", &ticket).map_err(|_| not_found())?;

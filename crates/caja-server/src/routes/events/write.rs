@@ -49,12 +49,13 @@ pub async fn place_hold(
     Path(id): Path<String>,
     req: Idempotent<PlaceHold>,
 ) -> ApiResult<Response> {
-    caller.require(Action::Sell)?;
+    caller.require(Action::Buy)?;
+    let buyer = caller.role == caja_core::auth::Role::Public;
     let now = state.store().now();
     let keys = state.admission_keys();
     command_on(&state, &caller, event_id(&id), req, |event, body| {
         let admission = match (&body.admission, &body.client_ref) {
-            (None, None) => None,
+            (None, _) => None,
             (Some(token), Some(client_ref)) => {
                 let client_ref = caja_core::waiting_room::client_ref(client_ref)?;
                 let ticket = caja_core::waiting_room::verify_admission(
@@ -81,10 +82,22 @@ pub async fn place_hold(
                 ))
             }
         };
+        let client_ref = body
+            .client_ref
+            .as_deref()
+            .map(caja_core::waiting_room::client_ref)
+            .transpose()?;
+        if buyer && client_ref.is_none() {
+            return Err(ApiError::invalid_field(
+                "client_ref",
+                "a buyer's hold names the buyer's own client_ref",
+            ));
+        }
         Ok(Command::PlaceHold {
             event,
             request: body.parse()?,
             admission,
+            client_ref,
         })
     })
     .await
@@ -103,7 +116,7 @@ pub async fn join_queue(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<JoinQueue>,
 ) -> ApiResult<Response> {
-    caller.require(Action::Sell)?;
+    caller.require(Action::Buy)?;
     let event = event_id(&id)?;
     let client_ref = caja_core::waiting_room::client_ref(&body.client_ref)?;
     // Idempotent by client_ref, not by key: nothing is stored for a refused join.

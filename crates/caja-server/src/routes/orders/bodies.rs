@@ -46,6 +46,10 @@ pub struct CreateOrder {
     /// `lines`.
     #[schema(pattern = "^hold_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
     pub hold_id: Option<String>,
+    /// With `hold_id`: the buyer's own reference the hold was placed with (required of a
+    /// public key, which may order only its own holds).
+    #[schema(max_length = 100)]
+    pub client_ref: Option<String>,
     pub tip: Option<MoneyBody>,
     #[schema(
         max_length = 1000,
@@ -57,10 +61,26 @@ pub struct CreateOrder {
 
 impl CreateOrder {
     /// The checkout, or the order of a hold.
-    pub(super) fn command(&self, state: &AppState) -> Result<Command, DomainError> {
+    pub(super) fn command(&self, state: &AppState, buyer: bool) -> Result<Command, DomainError> {
         let Some(hold) = &self.hold_id else {
+            if buyer {
+                return Err(DomainError::Forbidden(
+                    "a public key orders holds only: send hold_id".into(),
+                ));
+            }
             return Ok(Command::Checkout(self.parse(state)?));
         };
+        let client_ref = self
+            .client_ref
+            .as_deref()
+            .map(caja_core::waiting_room::client_ref)
+            .transpose()?;
+        if buyer && client_ref.is_none() {
+            return Err(DomainError::invalid(
+                "client_ref",
+                "a buyer orders its own hold: send the client_ref it was placed with",
+            ));
+        }
         if !self.lines.is_empty() || self.tip.is_some() {
             return Err(DomainError::invalid(
                 "hold_id",
@@ -71,6 +91,8 @@ impl CreateOrder {
             hold: caja_core::ids::HoldId::parse("hold_id", hold)?,
             note: text::optional("note", self.note.as_deref(), 1000)?,
             customer: self.customer.as_ref().map(parse_customer).transpose()?,
+            // Staff may order any hold; a buyer only the one placed with its reference.
+            client_ref: if buyer { client_ref } else { None },
         })
     }
 

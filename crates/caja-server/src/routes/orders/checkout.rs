@@ -56,9 +56,11 @@ async fn checkout(
     caller: &Caller,
     req: Idempotent<CreateOrder>,
 ) -> ApiResult<Written> {
-    caller.require(Action::Sell)?;
+    // Staff sell; a buyer's public key may only turn its own hold into an order.
+    caller.require(Action::Buy)?;
+    let buyer = !caller.role.may(Action::Sell);
     let scope = req.scope(caller);
-    match req.body.and_then(|b| Ok(b.command(state)?)) {
+    match req.body.and_then(|b| Ok(b.command(state, buyer)?)) {
         Ok(cmd) => command(state, caller, Some(scope), cmd).await,
         Err(refusal) => refuse(state, scope, refusal).await,
     }

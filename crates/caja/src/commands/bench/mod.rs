@@ -2,6 +2,7 @@
 //! measured with the same tool the project uses. Every run stops by itself after
 //! `--duration` or `--requests`, and checks the promises on what it did.
 
+mod box_office;
 mod checkout;
 mod live;
 mod read;
@@ -20,6 +21,9 @@ pub enum Action {
     /// WebSocket subscribers and a writer at a fixed rate: commit-to-receive latency, and a
     /// check that every subscriber got every event once, in order.
     Live(live::Args),
+    /// A sell-out: buyers join a waiting room before it opens, are admitted, hold one seat
+    /// each and buy it; checks that every seat was sold once and nobody got two.
+    BoxOffice(box_office::Args),
 }
 
 /// What every benchmark needs: where, who, how hard, for how long.
@@ -97,5 +101,6 @@ pub async fn run(action: Action) -> anyhow::Result<ExitCode> {
         Action::Checkout(args) => checkout::run(args).await,
         Action::Read(args) => read::run(args).await,
         Action::Live(args) => live::run(args).await,
+        Action::BoxOffice(args) => box_office::run(args).await,
     }
 }

@@ -1,0 +1,1 @@
+SELECT client_ref FROM holds LIMIT 0;
