@@ -68,6 +68,8 @@ pub struct Room {
     pub config: RoomConfig,
     pub pre_open: i64,
     pub last_admit_at: Option<Timestamp>,
+    /// Whether the pre-opening tickets have their places yet (done once, at opening).
+    pub drawn: bool,
     pub version: crate::product::Version,
 }
 
@@ -80,6 +82,8 @@ pub struct QueueTicket {
     pub client_ref: String,
     /// The draw of a ticket that joined before opening.
     pub rank: Option<i64>,
+    /// Its place in the line once the room is drawn (0 is first).
+    pub place: Option<i64>,
     /// When it is admitted: set at joining after opening, and for a drawn ticket once
     /// the line is drawn (computed when read).
     pub admit_at: Option<Timestamp>,
@@ -151,7 +155,8 @@ impl Room {
             };
             return Err(QueueFull { retry_after });
         }
-        if now < self.config.opens_at {
+        // Once drawn, the pre-queue is closed: a late clock still joins at the end.
+        if now < self.config.opens_at && !self.drawn {
             self.pre_open += 1;
             return Ok(Placement::Drawn {
                 rank: (random >> 2) as i64,
@@ -311,6 +316,7 @@ mod tests {
             .unwrap(),
             pre_open: 0,
             last_admit_at: None,
+            drawn: false,
             version: crate::product::Version(1),
         }
     }

@@ -64,6 +64,11 @@ pub(crate) async fn sweep(state: &AppState) -> Result<u64, StoreError> {
         return Ok(0);
     }
     let now = state.store().now();
+    // Waiting rooms whose opening has come get their draw first.
+    let drawn = state.store().draw_due_rooms(now).await?;
+    if drawn > 0 {
+        tracing::info!(rooms = drawn, "drew the waiting rooms that opened");
+    }
     let orders = state.store().due_orders(now, SWEEP_BATCH).await?;
     let holds = state.store().due_holds(now, SWEEP_BATCH).await?;
     let commands = orders

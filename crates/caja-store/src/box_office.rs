@@ -162,33 +162,56 @@ async fn sum(store: &Store, sql: &str, product: &ProductId) -> Result<i64, Store
     int(&row, "n")
 }
 
-/// Fills in the admission time of a ticket drawn before opening: its place is how many
-/// pre-opening tickets of its event drew lower.
-pub(crate) async fn drawn_admit_at<'e, E>(
-    executor: E,
+/// Fills in the admission time of a ticket drawn before opening, from its place in the
+/// draw (none until the room is drawn).
+pub(crate) fn drawn_admit_at(
     room: &caja_core::waiting_room::Room,
     ticket: &mut caja_core::waiting_room::QueueTicket,
-) -> Result<(), StoreError>
-where
-    E: sqlx::Executor<'e, Database = Any>,
-{
-    let Some(rank) = ticket.rank else {
-        return Ok(());
-    };
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM queue_tickets WHERE event_id = $1 AND rank IS NOT NULL \
-         AND (rank < $2 OR (rank = $2 AND id < $3))",
-    )
-    .bind(ticket.event_id.as_str())
-    .bind(rank)
-    .bind(ticket.id.as_str())
-    .fetch_one(executor)
-    .await?;
-    ticket.admit_at = Some(room.drawn_admit_at(int(&row, "n")?));
-    Ok(())
+) {
+    if ticket.rank.is_some() {
+        ticket.admit_at = ticket.place.map(|p| room.drawn_admit_at(p));
+    }
 }
 
 impl Store {
+    /// Draws every room whose opening has come: each pre-opening ticket gets its place,
+    /// its rank's order. Done once per room (the `drawn` flag is claimed in the same
+    /// transaction, which waits for any batch holding the room). Returns how many rooms.
+    pub async fn draw_due_rooms(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let due =
+            sqlx::query("SELECT event_id FROM waiting_rooms WHERE drawn = 0 AND opens_at <= $1")
+                .bind(time::format(&now))
+                .fetch_all(self.reader())
+                .await?;
+        let mut drawn = 0;
+        for row in &due {
+            let event = text(row, "event_id")?;
+            let mut tx = self.begin_write().await?;
+            let claimed = sqlx::query(
+                "UPDATE waiting_rooms SET drawn = 1, version = version + 1 \
+                 WHERE event_id = $1 AND drawn = 0",
+            )
+            .bind(event.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 1 {
+                sqlx::query(
+                    "UPDATE queue_tickets SET place = d.place FROM \
+                     (SELECT id, ROW_NUMBER() OVER (ORDER BY rank, id) - 1 AS place \
+                      FROM queue_tickets WHERE event_id = $1 AND rank IS NOT NULL) AS d \
+                     WHERE queue_tickets.id = d.id",
+                )
+                .bind(event.as_str())
+                .execute(&mut *tx)
+                .await?;
+                drawn += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(drawn)
+    }
+
     pub async fn waiting_room(
         &self,
         event: &EventId,
@@ -227,7 +250,7 @@ impl Store {
             .waiting_room(&ticket.event_id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        drawn_admit_at(self.reader(), &room, &mut ticket).await?;
+        drawn_admit_at(&room, &mut ticket);
         Ok((room, ticket))
     }
 }

@@ -245,6 +245,24 @@ impl Store {
             .fetch_one(self.reader())
             .await?
             .try_get("n")?;
+            let placed: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM queue_tickets WHERE event_id = $1 AND place IS NOT NULL \
+                 AND place >= 0 AND place < $2",
+            )
+            .bind(room.event_id.as_str())
+            .bind(room.pre_open)
+            .fetch_one(self.reader())
+            .await?
+            .try_get("n")?;
+            if room.drawn && placed != room.pre_open {
+                out.push(Violation {
+                    invariant: INVARIANT,
+                    detail: format!(
+                        "{}: {placed} of {} drawn tickets have a place in the line",
+                        room.event_id, room.pre_open
+                    ),
+                });
+            }
             if drawn != room.pre_open {
                 out.push(Violation {
                     invariant: INVARIANT,

@@ -370,7 +370,7 @@ pub(crate) fn hold(row: &AnyRow) -> Result<caja_core::box_office::Hold, StoreErr
 }
 
 pub(crate) const ROOM_COLUMNS: &str = "event_id, admit_per_minute, max_queue, admission_ttl_secs, \
-     opens_at, pre_open, last_admit_at, version";
+     opens_at, pre_open, last_admit_at, drawn, version";
 
 pub(crate) fn room(row: &AnyRow) -> Result<caja_core::waiting_room::Room, StoreError> {
     Ok(caja_core::waiting_room::Room {
@@ -383,12 +383,13 @@ pub(crate) fn room(row: &AnyRow) -> Result<caja_core::waiting_room::Room, StoreE
         },
         pre_open: int(row, "pre_open")?,
         last_admit_at: opt_timestamp(row, "last_admit_at")?,
+        drawn: int(row, "drawn")? == 1,
         version: Version(int(row, "version")?),
     })
 }
 
 pub(crate) const TICKET_COLUMNS: &str =
-    "id, event_id, client_ref, rank, admit_at, hold_id, joined_at";
+    "id, event_id, client_ref, rank, place, admit_at, hold_id, joined_at";
 
 /// A ticket row as stored: a drawn ticket's `admit_at` is filled in by the caller.
 pub(crate) fn ticket(row: &AnyRow) -> Result<caja_core::waiting_room::QueueTicket, StoreError> {
@@ -397,6 +398,7 @@ pub(crate) fn ticket(row: &AnyRow) -> Result<caja_core::waiting_room::QueueTicke
         event_id: EventId::parse("event_id", &text(row, "event_id")?)?,
         client_ref: text(row, "client_ref")?,
         rank: row.try_get::<Option<i64>, _>("rank")?,
+        place: row.try_get::<Option<i64>, _>("place")?,
         admit_at: opt_timestamp(row, "admit_at")?,
         hold_id: opt_text(row, "hold_id")?
             .map(|h| HoldId::parse("hold_id", &h))

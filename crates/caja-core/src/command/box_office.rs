@@ -102,6 +102,7 @@ pub(super) fn create_event(
                 config,
                 pre_open: 0,
                 last_admit_at: None,
+                drawn: false,
                 version: Version(1),
             },
         );
@@ -570,6 +571,7 @@ pub(super) fn join_queue(
         event_id: event_id.clone(),
         client_ref: client_ref.to_owned(),
         rank,
+        place: None,
         admit_at,
         hold_id: None,
         joined_at: now,

@@ -213,10 +213,10 @@ pub(super) async fn insert_rooms(
     let statement = |values: &str| {
         format!(
             "INSERT INTO waiting_rooms (event_id, admit_per_minute, max_queue, admission_ttl_secs, \
-             opens_at, pre_open, last_admit_at, version) VALUES {values}"
+             opens_at, pre_open, last_admit_at, drawn, version) VALUES {values}"
         )
     };
-    per_chunk(tx, dialect, rooms, 8, Kind::Insert, statement, |q, r| {
+    per_chunk(tx, dialect, rooms, 9, Kind::Insert, statement, |q, r| {
         q.bind(r.event_id.as_str())
             .bind(r.config.admit_per_minute)
             .bind(r.config.max_queue)
@@ -224,6 +224,7 @@ pub(super) async fn insert_rooms(
             .bind(time::format(&r.config.opens_at))
             .bind(r.pre_open)
             .bind(r.last_admit_at.as_ref().map(time::format))
+            .bind(i64::from(r.drawn))
             .bind(r.version.0)
     })
     .await

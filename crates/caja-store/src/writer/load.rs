@@ -143,7 +143,7 @@ pub(super) async fn load(
     }
     for mut t in tickets {
         if let Some(room) = world.rooms.get(&t.event_id) {
-            crate::box_office::drawn_admit_at(&mut **tx, room, &mut t).await?;
+            crate::box_office::drawn_admit_at(room, &mut t);
         }
         world.tickets.insert(t.id.clone(), t);
     }

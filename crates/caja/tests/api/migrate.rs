@@ -66,13 +66,13 @@ async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
     m.up(&mut |_| {}).await.unwrap();
     let reverted = m.down(1, &mut |_| {}).await.unwrap();
     assert_eq!(reverted.len(), 1);
-    assert_eq!(reverted[0].label, "0012_public_role");
+    assert_eq!(reverted[0].label, "0013_queue_draw");
     assert_eq!(
         m.pending().await.unwrap(),
-        vec!["0012_public_role".to_owned()]
+        vec!["0013_queue_draw".to_owned()]
     );
     assert!(
-        sqlx::query("SELECT client_ref FROM holds")
+        sqlx::query("SELECT place FROM queue_tickets")
             .fetch_all(&any_pool(&db).await)
             .await
             .is_err(),
@@ -328,7 +328,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "10",
+        "11",
         "--database-url",
         &db.url,
     ]);
@@ -356,7 +356,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "10",
+        "11",
         "--yes",
         "--database-url",
         &db.url,

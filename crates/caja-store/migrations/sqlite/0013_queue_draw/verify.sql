@@ -1,0 +1,2 @@
+SELECT place FROM queue_tickets LIMIT 0;
+SELECT drawn FROM waiting_rooms LIMIT 0;
