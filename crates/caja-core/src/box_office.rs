@@ -135,6 +135,55 @@ impl NewTicketEvent {
     }
 }
 
+/// What a PATCH of an event may change (its sections and room never change: sold places
+/// would lose their meaning).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventPatch {
+    pub name: Option<String>,
+    pub starts_at: Option<Timestamp>,
+    pub sale_starts_at: Option<Timestamp>,
+    /// `Some(None)` removes the end of the sale.
+    pub sale_ends_at: Option<Option<Timestamp>>,
+    pub max_per_order: Option<i64>,
+}
+
+impl EventPatch {
+    /// The event with the patch applied, checked like a new one.
+    pub fn apply(&self, event: &TicketEvent) -> Result<TicketEvent, DomainError> {
+        let mut e = event.clone();
+        if let Some(name) = &self.name {
+            e.name = label("name", name, 200)?;
+        }
+        if let Some(t) = self.starts_at {
+            e.starts_at = t;
+        }
+        if let Some(t) = self.sale_starts_at {
+            e.sale_starts_at = t;
+        }
+        if let Some(t) = self.sale_ends_at {
+            e.sale_ends_at = t;
+        }
+        if let Some(m) = self.max_per_order {
+            e.max_per_order = m;
+        }
+        if let Some(end) = e.sale_ends_at {
+            if end <= e.sale_starts_at {
+                return Err(DomainError::invalid(
+                    "sale_ends_at",
+                    "must be after sale_starts_at",
+                ));
+            }
+        }
+        if !(1..=MAX_PER_ORDER).contains(&e.max_per_order) {
+            return Err(DomainError::invalid(
+                "max_per_order",
+                format!("must be between 1 and {MAX_PER_ORDER}"),
+            ));
+        }
+        Ok(e)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventStatus {
     OnSale,

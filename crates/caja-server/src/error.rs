@@ -447,6 +447,7 @@ impl From<&Refusal> for ApiError {
                 "these products are sections of an event: hold places (POST /v1/events/{id}/holds), then order the hold",
             )
             .with("product_ids", products.clone()),
+            Refusal::InvalidEvent(e) => Self::from(e.clone()),
             Refusal::NoWaitingRoom => Self::new(
                 StatusCode::CONFLICT,
                 "no-waiting-room",

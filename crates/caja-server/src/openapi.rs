@@ -46,7 +46,7 @@ impl Modify for BearerAuth {
         subscriptions::create, subscriptions::list, subscriptions::read, subscriptions::remove,
         subscriptions::enable, subscriptions::disable, subscriptions::replay, subscriptions::deliveries,
         events::create, events::list, events::read, events::availability, events::place_hold, events::read_hold,
-        events::join_queue, events::read_ticket,
+        events::join_queue, events::read_ticket, events::update, events::cancel,
         tabs::open, tabs::read, tabs::list, tabs::add_item, tabs::remove_item, tabs::pause, tabs::resume, tabs::close, tabs::void,
         changes::poll, stream::stream, maintenance::read, maintenance::set, audit::list,
         ops::health, ops::ready, ops::metrics, ops::openapi,
@@ -62,7 +62,7 @@ impl Modify for BearerAuth {
         subscriptions::Replay, subscriptions::DeliveryBody, subscriptions::DeliveryPage,
         events::CreateEvent, events::NewSectionBody, events::EventBody, events::SectionBody, events::EventPage,
         events::AvailabilityBody, events::SectionAvailabilityBody, events::PlaceHold, events::HoldBody,
-        events::JoinQueue, events::TicketBody, events::WaitingRoomBody)),
+        events::JoinQueue, events::TicketBody, events::WaitingRoomBody, events::PatchEvent)),
     modifiers(&BearerAuth),
 )]
 struct Doc;

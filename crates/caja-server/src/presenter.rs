@@ -85,6 +85,11 @@ impl Presenter for ApiPresenter {
                 json(&EventBody::from(e)),
                 &[("location", format!("/v1/events/{}", e.id))],
             ),
+            Ok(Answer::Event(e)) => ok(
+                200,
+                json(&EventBody::from(e)),
+                &[("etag", e.version.etag())],
+            ),
             // A hold is answered only when it is placed; later versions are the feed's.
             Ok(Answer::Hold(h)) => ok(
                 if h.version.0 == 1 { 201 } else { 200 },
@@ -116,7 +121,7 @@ impl Presenter for ApiPresenter {
             Event::StockMoved(m) => json(&MovementBody::from(m)),
             // As of the change: a replay, the feed and every till show the same bytes.
             Event::Tab(_, t) => json(&TabBody::at(t, t.updated_at)),
-            Event::EventCreated(e) => json(&EventBody::from(e)),
+            Event::EventCreated(e) | Event::Event(e) => json(&EventBody::from(e)),
             Event::Hold(_, h) => json(&HoldBody::of(h)),
         }
     }

@@ -580,3 +580,66 @@ pub(super) fn join_queue(
     world.tickets.insert(ticket.id.clone(), ticket.clone());
     Ok(Answer::Ticket(ticket, true))
 }
+
+fn changed_event(
+    world: &mut World,
+    effects: &mut Effects,
+    event: TicketEvent,
+    now: Timestamp,
+) -> TicketEvent {
+    let mut event = event;
+    event.version = Version(event.version.0 + 1);
+    event.updated_at = now;
+    effects.changed_events.insert(event.id.clone());
+    effects.events.push(Event::Event(event.clone()));
+    world.ticket_events.insert(event.id.clone(), event.clone());
+    event
+}
+
+pub(super) fn update_event(
+    id: &EventId,
+    expected: Version,
+    patch: &crate::box_office::EventPatch,
+    world: &mut World,
+    effects: &mut Effects,
+    now: Timestamp,
+) -> Outcome {
+    let event = world.ticket_events.get(id).ok_or(Refusal::EventNotFound)?;
+    if event.version != expected {
+        return Err(Refusal::StaleVersion {
+            current: event.version,
+        });
+    }
+    if event.status == crate::box_office::EventStatus::Cancelled {
+        return Err(Refusal::EventCancelled);
+    }
+    let patched = patch.apply(event).map_err(Refusal::InvalidEvent)?;
+    Ok(Answer::Event(changed_event(world, effects, patched, now)))
+}
+
+pub(super) fn cancel_event(
+    id: &EventId,
+    world: &mut World,
+    effects: &mut Effects,
+    now: Timestamp,
+) -> Outcome {
+    let event = world.ticket_events.get(id).ok_or(Refusal::EventNotFound)?;
+    if event.status == crate::box_office::EventStatus::Cancelled {
+        return Ok(Answer::Event(event.clone()));
+    }
+    let mut cancelled = event.clone();
+    cancelled.status = crate::box_office::EventStatus::Cancelled;
+    let active: Vec<HoldId> = world
+        .holds
+        .values()
+        .filter(|h| &h.event_id == id && h.status == HoldStatus::Active)
+        .map(|h| h.id.clone())
+        .collect();
+    for hold in active {
+        release_hold(world, effects, &hold, now);
+        changed_hold(world, effects, &hold, HoldEvent::Expired, now, |h| {
+            h.status = HoldStatus::Expired
+        });
+    }
+    Ok(Answer::Event(changed_event(world, effects, cancelled, now)))
+}

@@ -63,6 +63,8 @@ pub enum Event {
     StockMoved(Movement),
     Tab(TabEvent, Tab),
     EventCreated(TicketEvent),
+    /// `event.updated` or `event.cancelled`.
+    Event(TicketEvent),
     Hold(HoldEvent, Hold),
 }
 
@@ -101,6 +103,10 @@ impl Event {
                 TabEvent::Voided => "tab.voided",
             },
             Event::EventCreated(_) => "event.created",
+            Event::Event(e) => match e.status {
+                crate::box_office::EventStatus::OnSale => "event.updated",
+                crate::box_office::EventStatus::Cancelled => "event.cancelled",
+            },
             Event::Hold(HoldEvent::Created, _) => "hold.created",
             Event::Hold(HoldEvent::Ordered, _) => "hold.ordered",
             Event::Hold(HoldEvent::Expired, _) => "hold.expired",
@@ -113,7 +119,7 @@ impl Event {
             Event::OrderCreated(o) | Event::Order(o) => o.id.as_str(),
             Event::StockMoved(m) => m.product_id.as_str(),
             Event::Tab(_, t) => t.id.as_str(),
-            Event::EventCreated(e) => e.id.as_str(),
+            Event::EventCreated(e) | Event::Event(e) => e.id.as_str(),
             Event::Hold(_, h) => h.id.as_str(),
         }
     }
@@ -152,6 +158,8 @@ pub struct Effects {
     /// Items taken off tabs.
     pub removed_items: Vec<(TabId, TabItemId)>,
     pub created_events: Vec<EventId>,
+    /// Events changed that existed before the batch.
+    pub changed_events: BTreeSet<EventId>,
     pub created_holds: Vec<HoldId>,
     /// Holds changed that existed before the batch.
     pub changed_holds: BTreeSet<HoldId>,
@@ -276,6 +284,7 @@ impl Effects {
             && self.created_tabs.is_empty()
             && self.changed_tabs.is_empty()
             && self.created_events.is_empty()
+            && self.changed_events.is_empty()
             && self.created_holds.is_empty()
             && self.changed_holds.is_empty()
             && self.created_rooms.is_empty()

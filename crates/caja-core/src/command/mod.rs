@@ -120,6 +120,18 @@ pub enum Command {
         /// The buyer's reference (the admission's, when there is one).
         client_ref: Option<String>,
     },
+    /// Change an event's name, dates or limit; `expected` is its version.
+    UpdateEvent {
+        event: EventId,
+        expected: Version,
+        patch: crate::box_office::EventPatch,
+    },
+    /// Stop an event's sale for good: no more holds, orders of holds or queue joins; its
+    /// active holds give their places back. Orders already made are the merchant's to
+    /// refund.
+    CancelEvent {
+        event: EventId,
+    },
     /// Take a place in an event's waiting room (one per client reference).
     JoinQueue {
         event: EventId,
@@ -170,6 +182,8 @@ pub struct Needs {
     /// Queue tickets by id, and by event and client reference.
     pub tickets: Vec<crate::ids::TicketId>,
     pub client_refs: Vec<(EventId, String)>,
+    /// Events whose active holds are all loaded (and locked), with a ledger row each.
+    pub event_holds: Vec<EventId>,
 }
 
 impl Command {
@@ -255,6 +269,16 @@ impl Command {
                 movements: 1,
                 ..Needs::default()
             },
+            Command::UpdateEvent { event, .. } => Needs {
+                ticket_events: vec![event.clone()],
+                ..Needs::default()
+            },
+            Command::CancelEvent { event } => Needs {
+                ticket_events: vec![event.clone()],
+                event_holds: vec![event.clone()],
+                movements: 0,
+                ..Needs::default()
+            },
             Command::JoinQueue { event, client_ref } => Needs {
                 ticket_events: vec![event.clone()],
                 rooms: vec![event.clone()],
@@ -289,6 +313,7 @@ pub enum Answer {
     TabItemAdded(Tab),
     Tab(Tab),
     EventCreated(TicketEvent),
+    Event(TicketEvent),
     Hold(Hold),
     /// A place in a waiting room; `true` when this command took it.
     Ticket(crate::waiting_room::QueueTicket, bool),
@@ -410,6 +435,12 @@ pub fn decide(
         Command::JoinQueue { event, client_ref } => {
             box_office::join_queue(event, client_ref, world, effects, now)
         }
+        Command::UpdateEvent {
+            event,
+            expected,
+            patch,
+        } => box_office::update_event(event, *expected, patch, world, effects, now),
+        Command::CancelEvent { event } => box_office::cancel_event(event, world, effects, now),
         Command::OrderHold {
             hold,
             note,

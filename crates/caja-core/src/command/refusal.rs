@@ -96,6 +96,8 @@ pub enum Refusal {
     TicketsNeedHold(Vec<String>),
     /// A ticket section's stock, price and sku belong to its event.
     EventSection,
+    /// Something about the event that no event may be (a sale that ends before it starts).
+    InvalidEvent(crate::DomainError),
     /// The event has no waiting room to join.
     NoWaitingRoom,
     QueueFull {
@@ -146,6 +148,7 @@ impl Refusal {
             Refusal::TicketsNeedHold(_) => "tickets-need-a-hold",
             Refusal::EventSection => "event-section",
             Refusal::NoWaitingRoom => "no-waiting-room",
+            Refusal::InvalidEvent(_) => "invalid-field",
             Refusal::QueueFull { .. } => "queue-full",
             Refusal::AdmissionRequired => "admission-required",
             Refusal::AdmissionInvalid(_) => "admission-invalid",

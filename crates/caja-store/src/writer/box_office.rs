@@ -303,3 +303,34 @@ pub(super) async fn use_tickets(
     })
     .await
 }
+
+/// Writes each event's editable columns, if it is still at the version it was loaded at.
+pub(super) async fn update_events(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    events: &[(&TicketEvent, i64)],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "UPDATE ticket_events SET name = v.column2, starts_at = v.column3, \
+             sale_starts_at = v.column4, sale_ends_at = v.column5, max_per_order = v.column6, \
+             status = v.column7, version = v.column8, updated_at = v.column9 \
+             FROM (VALUES {values}) AS v \
+             WHERE ticket_events.id = v.column1 AND ticket_events.version = v.column10"
+        )
+    };
+    let kind = Kind::Guarded("events");
+    per_chunk(tx, dialect, events, 10, kind, statement, |q, (e, was)| {
+        q.bind(e.id.as_str())
+            .bind(e.name.as_str())
+            .bind(time::format(&e.starts_at))
+            .bind(time::format(&e.sale_starts_at))
+            .bind(e.sale_ends_at.as_ref().map(time::format))
+            .bind(e.max_per_order)
+            .bind(e.status.as_str())
+            .bind(e.version.0)
+            .bind(time::format(&e.updated_at))
+            .bind(*was)
+    })
+    .await
+}

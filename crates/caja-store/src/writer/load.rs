@@ -29,6 +29,7 @@ pub(super) struct Loaded {
     pub tab_versions: BTreeMap<TabId, Version>,
     pub hold_versions: BTreeMap<HoldId, Version>,
     pub room_versions: BTreeMap<caja_core::ids::EventId, Version>,
+    pub event_versions: BTreeMap<caja_core::ids::EventId, Version>,
     /// The last order number before the batch, and how many the batch took, if it may
     /// create orders.
     pub order_numbers: Option<(i64, i64)>,
@@ -77,14 +78,24 @@ pub(super) async fn load(
         }
     }
 
-    // Holds, locked after tabs; then the events of holds and of the commands (read, not
-    // locked: nothing in a batch changes an event row).
-    let hold_ids: BTreeSet<&str> = needs
+    // Holds, locked after tabs (those the commands name, and every active hold of an event
+    // being cancelled); then rooms, tickets, and the events, locked too: a hold decided
+    // against an event must not commit after that event's cancel.
+    let mut hold_ids: BTreeSet<String> = needs
         .iter()
         .flat_map(|n| &n.holds)
-        .map(HoldId::as_str)
+        .map(|h| h.as_str().to_owned())
         .collect();
-    let hold_ids: Vec<&str> = hold_ids.into_iter().collect();
+    for event in needs.iter().flat_map(|n| &n.event_holds) {
+        let rows = sqlx::query("SELECT id FROM holds WHERE event_id = $1 AND status = 'active'")
+            .bind(event.as_str())
+            .fetch_all(&mut **tx)
+            .await?;
+        for row in &rows {
+            hold_ids.insert(crate::rows::text(row, "id")?);
+        }
+    }
+    let hold_ids: Vec<&str> = hold_ids.iter().map(String::as_str).collect();
     let select = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id");
     for chunk in hold_ids.chunks(CHUNK) {
         for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
@@ -156,8 +167,11 @@ pub(super) async fn load(
     let event_ids: Vec<&str> = event_ids.iter().map(String::as_str).collect();
     let select = format!("SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id");
     for chunk in event_ids.chunks(CHUNK) {
-        let rows = select_in(tx, dialect, &select, chunk, Lock::None).await?;
+        let rows = select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await?;
         for event in with_sections(&mut **tx, dialect, &rows).await? {
+            loaded
+                .event_versions
+                .insert(event.id.clone(), event.version);
             world.ticket_events.insert(event.id.clone(), event);
         }
     }
@@ -297,7 +311,22 @@ pub(super) async fn load(
             } else {
                 0
             };
-            n.movements + of_orders + of_tabs
+            // Every active hold of an event being cancelled gives its places back.
+            let of_events = n
+                .event_holds
+                .iter()
+                .map(|e| {
+                    world
+                        .holds
+                        .values()
+                        .filter(|h| {
+                            &h.event_id == e
+                                && h.status == caja_core::box_office::HoldStatus::Active
+                        })
+                        .count()
+                })
+                .sum::<usize>();
+            n.movements + of_orders + of_tabs + of_events
         })
         .sum();
     let (last_order_number, ids) = dialect.reserve(tx, orders, movements).await?;

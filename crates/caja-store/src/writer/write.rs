@@ -47,6 +47,17 @@ pub(super) async fn effects(
         .filter_map(|id| world.ticket_events.get(id))
         .collect();
     box_office::insert_events(tx, dialect, world, &events).await?;
+    let changed_events: Vec<(&TicketEvent, i64)> = effects
+        .changed_events
+        .iter()
+        .filter_map(|id| {
+            Some((
+                world.ticket_events.get(id)?,
+                loaded.event_versions.get(id)?.0,
+            ))
+        })
+        .collect();
+    box_office::update_events(tx, dialect, &changed_events).await?;
     let holds: Vec<&Hold> = effects
         .created_holds
         .iter()

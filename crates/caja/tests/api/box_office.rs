@@ -15,6 +15,7 @@ on_both_engines!(
     an_expired_hold_gives_its_places_back_and_cannot_be_ordered,
     the_sale_window_and_the_rules_of_sections_are_kept,
     a_public_key_buys_its_own_hold_and_nothing_else,
+    an_event_is_edited_with_if_match_and_a_cancel_stops_its_sale,
 );
 
 /// An event on sale now: a floor of `floor` places and a balcony of `seats` seats.
@@ -556,5 +557,77 @@ async fn a_public_key_buys_its_own_hold_and_nothing_else(backend: Backend) {
     let staff =
         send(app.post_idem("/v1/orders", "o4", &json!({"hold_id": theirs.body["id"]}))).await;
     assert_eq!(staff.status, 201, "{}", staff.body);
+    app.assert_books_balance().await;
+}
+
+async fn an_event_is_edited_with_if_match_and_a_cancel_stops_its_sale(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ev = event(&app, 10, 25, "event").await;
+    let id = ev["id"].as_str().unwrap().to_owned();
+    let read = send(app.get(&format!("/v1/events/{id}"))).await;
+    let etag = read.header("etag").unwrap().to_owned();
+    let patch = |tag: &str, body: Value| {
+        app.patch(&format!("/v1/events/{id}"), &body)
+            .header("if-match", tag.to_owned())
+    };
+    send(app.patch(&format!("/v1/events/{id}"), &json!({"name": "x"})))
+        .await
+        .assert_problem(428, "precondition-required");
+    let renamed = send(patch(
+        &etag,
+        json!({"name": "Concert (late show)", "max_per_order": 2}),
+    ))
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(renamed.body["name"], "Concert (late show)");
+    assert_ne!(renamed.header("etag"), Some(etag.as_str()));
+    send(patch(&etag, json!({"name": "stale"})))
+        .await
+        .assert_problem(412, "precondition-failed");
+    let fresh = renamed.header("etag").unwrap().to_owned();
+    let backwards = send(patch(
+        &fresh,
+        json!({"sale_ends_at": "2000-01-01T00:00:00Z"}),
+    ))
+    .await;
+    backwards.assert_problem(422, "invalid-field");
+    let (status, _) = hold(
+        &app,
+        &id,
+        "greedy",
+        json!({"section": "Floor", "quantity": 3}),
+    )
+    .await;
+    assert_eq!(status, 422, "max_per_order is 2 now");
+
+    let (status, h) = hold(&app, &id, "hold-1", json!({"seats": ["A1", "A2"]})).await;
+    assert_eq!(status, 201, "{h}");
+    let cancelled =
+        send(app.post_idem(&format!("/v1/events/{id}/cancel"), "cancel", &json!({}))).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(cancelled.body["status"], "cancelled");
+    let held = send(app.get(&format!("/v1/holds/{}", h["id"].as_str().unwrap()))).await;
+    assert_eq!(held.body["status"], "expired", "its places went back");
+    let a = availability(&app, &id).await;
+    assert_eq!(
+        (
+            a["sections"][1]["free"].as_i64(),
+            a["sections"][1]["held"].as_i64()
+        ),
+        (Some(25), Some(0))
+    );
+    let (status, refused) = hold(&app, &id, "hold-2", json!({"seats": ["A3"]})).await;
+    assert_eq!(
+        (status, refused["type"].as_str()),
+        (409, Some("event-cancelled"))
+    );
+    let late = send(app.post_idem("/v1/orders", "order", &json!({"hold_id": h["id"]}))).await;
+    late.assert_problem(409, "hold-expired");
+    let again = send(patch(
+        cancelled.header("etag").unwrap(),
+        json!({"name": "back"}),
+    ))
+    .await;
+    again.assert_problem(409, "event-cancelled");
     app.assert_books_balance().await;
 }

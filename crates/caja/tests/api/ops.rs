@@ -110,6 +110,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/events"),
     ("get", "/v1/events"),
     ("get", "/v1/events/{id}"),
+    ("patch", "/v1/events/{id}"),
+    ("post", "/v1/events/{id}/cancel"),
     ("get", "/v1/events/{id}/availability"),
     ("post", "/v1/events/{id}/holds"),
     ("get", "/v1/holds/{id}"),

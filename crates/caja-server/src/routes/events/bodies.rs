@@ -115,6 +115,43 @@ impl CreateEvent {
     }
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchEvent {
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+    pub starts_at: Option<String>,
+    pub sale_starts_at: Option<String>,
+    /// `null` removes the end of the sale (it then ends when the event starts).
+    #[serde(default, deserialize_with = "present")]
+    pub sale_ends_at: Option<Option<String>>,
+    #[schema(minimum = 1, maximum = 100)]
+    pub max_per_order: Option<i64>,
+}
+
+/// A field that is present (even as `null`) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+impl PatchEvent {
+    pub fn parse(&self) -> Result<caja_core::box_office::EventPatch, DomainError> {
+        let at = |field: &'static str, v: &Option<String>| {
+            v.as_deref().map(|t| time::parse(field, t)).transpose()
+        };
+        Ok(caja_core::box_office::EventPatch {
+            name: self.name.clone(),
+            starts_at: at("starts_at", &self.starts_at)?,
+            sale_starts_at: at("sale_starts_at", &self.sale_starts_at)?,
+            sale_ends_at: match &self.sale_ends_at {
+                None => None,
+                Some(v) => Some(at("sale_ends_at", v)?),
+            },
+            max_per_order: self.max_per_order,
+        })
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SectionBody {
     pub name: String,

@@ -13,10 +13,11 @@ use caja_core::ids::{EventId, HoldId};
 
 pub use bodies::{
     AvailabilityBody, CreateEvent, EventBody, EventPage, HoldBody, JoinQueue, NewSectionBody,
-    PlaceHold, SectionAvailabilityBody, SectionBody, TicketBody, WaitingRoomBody,
+    PatchEvent, PlaceHold, SectionAvailabilityBody, SectionBody, TicketBody, WaitingRoomBody,
 };
 pub use write::{
-    __path_create, __path_join_queue, __path_place_hold, create, join_queue, place_hold,
+    __path_cancel, __path_create, __path_join_queue, __path_place_hold, __path_update, cancel,
+    create, join_queue, place_hold, update,
 };
 
 use crate::auth::Caller;
@@ -27,7 +28,8 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/events", get(list).post(create))
-        .route("/v1/events/{id}", get(read))
+        .route("/v1/events/{id}", get(read).patch(update))
+        .route("/v1/events/{id}/cancel", post(cancel))
         .route("/v1/events/{id}/availability", get(availability))
         .route("/v1/events/{id}/holds", post(place_hold))
         .route("/v1/events/{id}/queue", post(join_queue))
@@ -63,16 +65,19 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "box office",
     params(("id" = String, Path, description = "Event id")),
-    responses((status = 200, description = "The event and its sections", body = EventBody)),
+    responses((status = 200, description = "The event and its sections", body = EventBody, headers(("ETag" = String)))),
     security(("bearer" = [])))]
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<EventBody>> {
+) -> ApiResult<axum::response::Response> {
     caller.require(Action::ReadEvents)?;
     let event = state.store().ticket_event(&event_id(&id)?).await?;
-    Ok(Json(EventBody::from(&event)))
+    Ok(crate::versions::with_etag(
+        EventBody::from(&event),
+        event.version,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/events/{id}/availability", tag = "box office",

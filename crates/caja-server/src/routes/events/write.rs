@@ -8,7 +8,7 @@ use caja_core::command::Command;
 use axum::http::StatusCode;
 use caja_core::box_office::Admission;
 
-use super::bodies::{CreateEvent, JoinQueue, PlaceHold};
+use super::bodies::{CreateEvent, JoinQueue, PatchEvent, PlaceHold};
 use super::event_id;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -34,6 +34,51 @@ pub async fn create(
         Err(refusal) => refuse(&state, scope, refusal).await?,
     };
     Ok(written.response)
+}
+
+#[utoipa::path(patch, path = "/v1/events/{id}", tag = "box office",
+    params(("id" = String, Path, description = "Event id"),
+           ("If-Match" = String, Header, description = "The ETag last read")),
+    request_body = PatchEvent,
+    responses((status = 200, description = "Updated", body = super::EventBody, headers(("ETag" = String))),
+              (status = 409, description = "The event is cancelled", body = crate::openapi::Problem),
+              (status = 412, description = "Stale If-Match", body = crate::openapi::Problem),
+              (status = 428, description = "If-Match missing", body = crate::openapi::Problem)),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    ApiJson(body): ApiJson<PatchEvent>,
+) -> ApiResult<Response> {
+    caller.require(Action::WriteCatalog)?;
+    let event = event_id(&id)?;
+    let expected = crate::versions::if_match(&headers)?;
+    let update = Command::UpdateEvent {
+        event,
+        expected,
+        patch: body.parse()?,
+    };
+    Ok(command(&state, &caller, None, update).await?.response)
+}
+
+#[utoipa::path(post, path = "/v1/events/{id}/cancel", tag = "box office",
+    params(("id" = String, Path, description = "Event id"),
+           ("Idempotency-Key" = String, Header, description = "Repeated on retries")),
+    responses((status = 200, description = "Cancelled: no more holds, orders of holds or joins; active holds gave their places back", body = super::EventBody)),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Idempotent<crate::routes::orders::EmptyBody>,
+) -> ApiResult<Response> {
+    caller.require(Action::WriteCatalog)?;
+    command_on(&state, &caller, event_id(&id), req, |event, _| {
+        Ok(Command::CancelEvent { event })
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/events/{id}/holds", tag = "box office",
