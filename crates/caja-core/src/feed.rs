@@ -25,6 +25,8 @@ pub enum Topic {
     Tab(String),
     /// One ticketed event's changes.
     Event(String),
+    /// How one event's waiting room moves: one `queue.advanced` per admission tick.
+    Queue(String),
 }
 
 impl Topic {
@@ -34,7 +36,7 @@ impl Topic {
             DomainError::invalid(
                 "topics",
                 format!(
-                    "unknown topic {raw:?}: use products, orders, stock, tabs, events, product:ID, order:ID, tab:ID or event:ID"
+                    "unknown topic {raw:?}: use products, orders, stock, tabs, events, product:ID, order:ID, tab:ID, event:ID or queue:ID"
                 ),
             )
         };
@@ -46,6 +48,7 @@ impl Topic {
             "events" => Ok(Topic::Events),
             _ => match raw.split_once(':') {
                 Some(("event", id)) if plain(id) => Ok(Topic::Event(id.to_owned())),
+                Some(("queue", id)) if plain(id) => Ok(Topic::Queue(id.to_owned())),
                 Some(("product", id)) if plain(id) => Ok(Topic::Product(id.to_owned())),
                 Some(("order", id)) if plain(id) => Ok(Topic::Order(id.to_owned())),
                 Some(("tab", id)) if plain(id) => Ok(Topic::Tab(id.to_owned())),
@@ -96,7 +99,7 @@ impl Topic {
             Topic::Orders | Topic::Order(_) => role.may(Action::ReadOrders),
             Topic::Stock => role.may(Action::ManageStock),
             Topic::Tabs | Topic::Tab(_) => role.may(Action::ReadOrders),
-            Topic::Events | Topic::Event(_) => role.may(Action::ReadEvents),
+            Topic::Events | Topic::Event(_) | Topic::Queue(_) => role.may(Action::ReadEvents),
         }
     }
 
@@ -113,6 +116,7 @@ impl Topic {
             Topic::Tab(id) => family == "tab" && id == resource_id,
             Topic::Events => family == "event" || family == "hold",
             Topic::Event(id) => family == "event" && id == resource_id,
+            Topic::Queue(id) => family == "queue" && id == resource_id,
         }
     }
 }
@@ -138,6 +142,7 @@ impl fmt::Display for Topic {
             Topic::Tab(id) => write!(f, "tab:{id}"),
             Topic::Events => f.write_str("events"),
             Topic::Event(id) => write!(f, "event:{id}"),
+            Topic::Queue(id) => write!(f, "queue:{id}"),
         }
     }
 }
@@ -156,10 +161,21 @@ mod tests {
             "order:ord_9",
             "tabs",
             "tab:tab_01ABC",
+            "events",
+            "event:evt_01ABC",
+            "queue:evt_01ABC",
         ] {
             assert_eq!(Topic::parse(raw).unwrap().to_string(), raw);
         }
-        for bad in ["", "tab", "product:", "order:a b", "product:x/y", "tab:"] {
+        for bad in [
+            "",
+            "tab",
+            "product:",
+            "order:a b",
+            "product:x/y",
+            "tab:",
+            "queue:",
+        ] {
             assert!(Topic::parse(bad).is_err(), "{bad}");
         }
     }

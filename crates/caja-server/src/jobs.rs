@@ -69,6 +69,8 @@ pub(crate) async fn sweep(state: &AppState) -> Result<u64, StoreError> {
     if drawn > 0 {
         tracing::info!(rooms = drawn, "drew the waiting rooms that opened");
     }
+    // One aggregated event per room whose line moved, not one per ticket.
+    state.store().announce_queues(now).await?;
     let orders = state.store().due_orders(now, SWEEP_BATCH).await?;
     let holds = state.store().due_holds(now, SWEEP_BATCH).await?;
     let commands = orders

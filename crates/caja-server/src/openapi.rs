@@ -232,7 +232,7 @@ fn constrain(path: &str, p: &mut Value) {
         "status" if path == "/v1/orders" => json!({"type": "string", "enum":
             ["pending_payment", "paid", "fulfilled", "cancelled", "expired", "refunded", "needs_refund"]}),
         "topics" => json!({"type": "string", "pattern":
-            "^((products|orders|stock|tabs|events|(product|order|tab|event):[A-Za-z0-9_]{1,64})(,(products|orders|stock|tabs|events|(product|order|tab|event):[A-Za-z0-9_]{1,64}))*)?$"}),
+            "^((products|orders|stock|tabs|events|(product|order|tab|event|queue):[A-Za-z0-9_]{1,64})(,(products|orders|stock|tabs|events|(product|order|tab|event|queue):[A-Za-z0-9_]{1,64}))*)?$"}),
         "action" | "target" | "actor" => json!({"type": "string", "maxLength": 200,
             "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"}),
         "id" if path.starts_with("/v1/products") => {

@@ -328,7 +328,7 @@ const TABLES: &[Table] = &[
             "last_admit_at",
             "version",
         ],
-        added: &[(13, "drawn")],
+        added: &[(13, "drawn"), (14, "announced")],
         integers: &[
             "admit_per_minute",
             "max_queue",
@@ -336,6 +336,7 @@ const TABLES: &[Table] = &[
             "pre_open",
             "version",
             "drawn",
+            "announced",
         ],
         key: &["event_id"],
     },

@@ -212,6 +212,67 @@ impl Store {
         Ok(drawn)
     }
 
+    /// Announces on the change feed how far each opened waiting room's line has moved: one
+    /// `queue.advanced` per room whose admitted count changed since the last announcement
+    /// (claimed on the room row, so one replica announces each step). Returns how many.
+    pub async fn announce_queues(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let rooms = sqlx::query(&format!(
+            "SELECT {}, announced FROM waiting_rooms WHERE drawn = 1 AND opens_at <= $1",
+            rows::ROOM_COLUMNS
+        ))
+        .bind(time::format(&now))
+        .fetch_all(self.reader())
+        .await?;
+        let mut announced = 0;
+        for row in &rooms {
+            let room = rows::room(row)?;
+            let before = int(row, "announced")?;
+            let interval = room
+                .config
+                .interval()
+                .num_microseconds()
+                .unwrap_or(1)
+                .max(1);
+            let since = (now - room.config.opens_at).num_microseconds().unwrap_or(0);
+            let drawn_in = (since / interval + 1).clamp(0, room.pre_open);
+            let counts = sqlx::query(
+                "SELECT COUNT(*) AS total, \
+                 CAST(COALESCE(SUM(CASE WHEN admit_at IS NOT NULL AND admit_at <= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS fifo \
+                 FROM queue_tickets WHERE event_id = $1",
+            )
+            .bind(room.event_id.as_str())
+            .bind(time::format(&now))
+            .fetch_one(self.reader())
+            .await?;
+            let total: i64 = int(&counts, "total")?;
+            let fifo: i64 = int(&counts, "fifo")?;
+            let admitted = drawn_in + fifo;
+            if admitted <= before {
+                continue;
+            }
+            let mut tx = self.begin_write().await?;
+            let claimed = sqlx::query(
+                "UPDATE waiting_rooms SET announced = $1 WHERE event_id = $2 AND announced < $1",
+            )
+            .bind(admitted)
+            .bind(room.event_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 1 {
+                let change = crate::changes::NewChange::queue_advanced(
+                    room.event_id.as_str(),
+                    admitted,
+                    total - admitted,
+                    &time::format(&now),
+                );
+                self.commit_with(tx, vec![change], now).await?;
+                announced += 1;
+            }
+        }
+        Ok(announced)
+    }
+
     pub async fn waiting_room(
         &self,
         event: &EventId,

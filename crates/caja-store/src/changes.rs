@@ -90,6 +90,17 @@ impl NewChange {
     }
 
     /// Internal: replicas re-read the flag.
+    /// A waiting room's line moved: how many are admitted so far and how many wait.
+    pub(crate) fn queue_advanced(event: &str, admitted: i64, waiting: i64, at: &str) -> Self {
+        Self {
+            kind: "queue.advanced".to_owned(),
+            resource_id: event.to_owned(),
+            data: format!(
+                "{{\"event_id\":\"{event}\",\"admitted\":{admitted},\"waiting\":{waiting},\"at\":\"{at}\"}}"
+            ),
+        }
+    }
+
     pub(crate) fn flag_changed(name: &str) -> Self {
         Self {
             kind: "flag.changed".to_owned(),

@@ -66,13 +66,13 @@ async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
     m.up(&mut |_| {}).await.unwrap();
     let reverted = m.down(1, &mut |_| {}).await.unwrap();
     assert_eq!(reverted.len(), 1);
-    assert_eq!(reverted[0].label, "0013_queue_draw");
+    assert_eq!(reverted[0].label, "0014_queue_ticks");
     assert_eq!(
         m.pending().await.unwrap(),
-        vec!["0013_queue_draw".to_owned()]
+        vec!["0014_queue_ticks".to_owned()]
     );
     assert!(
-        sqlx::query("SELECT place FROM queue_tickets")
+        sqlx::query("SELECT announced FROM waiting_rooms")
             .fetch_all(&any_pool(&db).await)
             .await
             .is_err(),
@@ -328,7 +328,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "11",
+        "12",
         "--database-url",
         &db.url,
     ]);
@@ -356,7 +356,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "11",
+        "12",
         "--yes",
         "--database-url",
         &db.url,

@@ -20,6 +20,7 @@ on_both_engines!(
     the_line_is_drawn_at_opening_and_admits_at_its_rate,
     admission_tokens_hold_only_for_their_event_client_and_time,
     a_full_line_refuses_and_stores_nothing,
+    the_line_is_announced_once_per_tick_not_once_per_ticket,
 );
 
 /// An event on sale now whose room opens in a minute.
@@ -212,7 +213,9 @@ async fn admission_tokens_hold_only_for_their_event_client_and_time(backend: Bac
             "{key}: {r}"
         );
     }
-    let forged = format!("{}0", &alice[..alice.len() - 1]);
+    // The last hex digit changed (to another digit whatever it was).
+    let last = if alice.ends_with('0') { "1" } else { "0" };
+    let forged = format!("{}{last}", &alice[..alice.len() - 1]);
     let (status, r) = hold_with(&app, &ev, "forged", Some(&forged), "alice").await;
     assert_eq!(
         (status, r["type"].as_str()),
@@ -260,4 +263,59 @@ async fn a_full_line_refuses_and_stores_nothing(backend: Backend) {
     ))
     .await;
     none.assert_problem(404, "not-found");
+}
+
+/// The `queue.advanced` events of one room, from the change feed.
+async fn announcements(app: &TestApp, event: &str) -> Vec<Value> {
+    let r = send(app.get(&format!(
+        "/v1/changes?after=0&limit=1000&topics=queue:{event}"
+    )))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["data"].as_array().unwrap().clone()
+}
+
+async fn the_line_is_announced_once_per_tick_not_once_per_ticket(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ev = event(&app, "event", 1000).await;
+    for c in 0..50 {
+        assert_eq!(join(&app, &ev, &format!("c{c}")).await.0, 201);
+    }
+    // Straight past the admission of all fifty: one tick, one event.
+    app.clock
+        .advance(chrono::Duration::minutes(1) + chrono::Duration::seconds(100));
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen = announcements(&app, &ev).await;
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["type"], "queue.advanced");
+    assert_eq!(seen[0]["data"]["admitted"], 50);
+    assert_eq!(seen[0]["data"]["waiting"], 0);
+    // Ticks in which nothing moved announce nothing; a newcomer, let in at once, does.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(announcements(&app, &ev).await.len(), 1);
+    assert_eq!(join(&app, &ev, "late").await.0, 201);
+    for _ in 0..200 {
+        seen = announcements(&app, &ev).await;
+        if seen.len() > 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1]["data"]["admitted"], 51);
+    // A public key may follow the line.
+    let public = app.key(caja_core::auth::Role::Public).await;
+    let r = send(
+        app.client
+            .get(app.url(&format!("/v1/changes?after=0&topics=queue:{ev}")))
+            .bearer_auth(&public),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

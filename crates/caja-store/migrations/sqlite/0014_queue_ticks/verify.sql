@@ -1,0 +1,1 @@
+SELECT announced FROM waiting_rooms LIMIT 0;
