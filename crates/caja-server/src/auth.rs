@@ -118,7 +118,7 @@ pub(crate) async fn caller(state: &AppState, token: Option<&str>, ip: IpAddr) ->
     if key.role == Role::Public {
         state
             .limiters()
-            .by_ip
+            .public_by_ip
             .check(&ip, limit)
             .map_err(|wait| ApiError::rate_limited(retry_after_secs(wait)))?;
     }

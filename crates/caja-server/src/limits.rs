@@ -57,8 +57,12 @@ impl<K: Eq + Hash + Clone> Default for Limiter<K> {
 
 #[derive(Default)]
 pub struct Limiters {
+    /// Requests without a valid key, per address.
     pub by_ip: Limiter<IpAddr>,
     pub by_key: Limiter<KeyId>,
+    /// Requests with a public key, per address: a buyer's budget, apart from the one that
+    /// guards against key guessing, so busy buyers never lock staff out of an address.
+    pub public_by_ip: Limiter<IpAddr>,
 }
 
 /// `Retry-After` in whole seconds, rounded up.

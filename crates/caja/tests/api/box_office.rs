@@ -631,3 +631,30 @@ async fn an_event_is_edited_with_if_match_and_a_cancel_stops_its_sale(backend: B
     again.assert_problem(409, "event-cancelled");
     app.assert_books_balance().await;
 }
+
+/// A public key is shared by every buyer: each address keeps the anonymous rate limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_key_keeps_the_per_address_limit() {
+    use caja_core::auth::Role;
+    use caja_core::rate::RateLimit;
+    let config = caja_server::ServerConfig {
+        anonymous_rate_limit: RateLimit {
+            per_second: 1,
+            burst: 3,
+        },
+        ..caja_server::ServerConfig::default()
+    };
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, config).await;
+    let public = app.key(Role::Public).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = send(app.client.get(app.url("/v1/events")).bearer_auth(&public)).await;
+        statuses.push(r.status);
+    }
+    assert!(statuses.iter().take(3).all(|s| *s == 200), "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // Staff keys are not held to it.
+    for _ in 0..6 {
+        assert_eq!(send(app.get("/v1/events")).await.status, 200);
+    }
+}

@@ -141,11 +141,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(wait).await;
     }
     let buyers = Arc::new(std::sync::Mutex::new(Vec::<Buyer>::new()));
+    // The window in which holds were sent and answered: the sell-out itself, without the
+    // wait for admission before it or the purchases after.
+    let window = Arc::new(std::sync::Mutex::new(None::<(Instant, Instant)>));
     let progress = bar(tickets.len(), c.json, "hold");
     let tickets = Arc::new(tickets);
     let started = Instant::now();
     let holds = run_workers(c.concurrency, tickets.len(), {
-        let (client, url, key, event, tickets, buyers, progress) = (
+        let (client, url, key, event, tickets, buyers, progress, window) = (
             client.clone(),
             c.url.clone(),
             c.key.clone(),
@@ -153,9 +156,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             tickets.clone(),
             buyers.clone(),
             progress.clone(),
+            window.clone(),
         );
         move |n| {
-            let (client, url, key, event, tickets, buyers, progress) = (
+            let (client, url, key, event, tickets, buyers, progress, window) = (
                 client.clone(),
                 url.clone(),
                 key.clone(),
@@ -163,6 +167,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 tickets.clone(),
                 buyers.clone(),
                 progress.clone(),
+                window.clone(),
             );
             async move {
                 let (i, ticket) = &tickets[n];
@@ -201,6 +206,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .await
                     .ok()?;
                 let elapsed = at.elapsed();
+                {
+                    let done = Instant::now();
+                    let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
+                    *w = Some(match *w {
+                        None => (at, done),
+                        Some((first, last)) => (first.min(at), last.max(done)),
+                    });
+                }
                 let status = r.status().as_u16();
                 let body: Value = r.json().await.unwrap_or(Value::Null);
                 progress.inc(1);
@@ -263,8 +276,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "every buyer joined": check(tickets.len() == args.buyers,
             format!("{} of {} tickets", tickets.len(), args.buyers)),
     });
+    let hold_window = window
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .map(|(first, last)| last.duration_since(first).as_secs_f64())
+        .unwrap_or(0.0);
+    let attempts: u64 = holds.by_status.values().sum();
     let mut out = json!({
         "benchmark": "box-office",
+        "hold_window_s": (hold_window * 1000.0).round() / 1000.0,
+        "hold_attempts_per_s_in_window": if hold_window > 0.0 { (attempts as f64 / hold_window).round() } else { 0.0 },
         "buyers": args.buyers,
         "seats": args.seats,
         "concurrency": c.concurrency,
@@ -291,6 +312,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 p["status"]
             );
         }
+        println!(
+            "holds were sent and answered within {} s: {} attempts/s",
+            out["hold_window_s"], out["hold_attempts_per_s_in_window"]
+        );
         report::print_checks(&out);
     }
     Ok(if report::all_ok(&out["checks"]) {
