@@ -215,6 +215,7 @@ fn constrain(path: &str, p: &mut Value) {
         }
         "after" if path == "/v1/events" => json!({"type": "string", "pattern": ID_EVENT}),
         "id" if path.starts_with("/v1/events") => json!({"type": "string", "pattern": ID_EVENT}),
+        "client_ref" => json!({"type": "string", "pattern": "^[!-~]{1,100}$"}),
         "ticket" => json!({"type": "string", "pattern": "^qt_[0-7][0-9A-HJKMNP-TV-Z]{25}$"}),
         "id" if path.starts_with("/v1/holds") => {
             json!({"type": "string", "pattern": "^hold_[0-7][0-9A-HJKMNP-TV-Z]{25}$"})

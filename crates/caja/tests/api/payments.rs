@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::helpers::{send, spawn_app_with, Backend, Reply, TestApp};
 
 on_both_engines!(
+    a_buyer_pays_its_own_ticket_through_the_provider,
     a_checkout_paid_at_the_provider_pays_the_order,
     the_webhook_and_the_buyers_return_racing_pay_once,
     a_webhook_delivered_ten_times_and_a_refund_out_of_order_end_right,
@@ -167,6 +168,72 @@ fn count_by_resource(feed: &[Value], kind: &str) -> HashMap<String, usize> {
             .or_default() += 1;
     }
     counts
+}
+
+async fn a_buyer_pays_its_own_ticket_through_the_provider(backend: Backend) {
+    let shop = default_shop(backend).await;
+    let app = &shop.app;
+    let now = app.store.now();
+    let at = |d: chrono::Duration| caja_core::time::format(&(now + d));
+    let ev = send(app.post_idem(
+        "/v1/events",
+        "event",
+        &json!({
+            "name": "Gig", "starts_at": at(chrono::Duration::days(9)),
+            "sale_starts_at": at(chrono::Duration::minutes(-1)), "max_per_order": 2,
+            "sections": [{"name": "Hall", "price": {"amount": 25000, "currency": "MXN"}, "seats": ["A1", "A2"]}],
+        }),
+    ))
+    .await;
+    assert_eq!(ev.status, 201, "{}", ev.body);
+    let event = ev.body["id"].as_str().unwrap();
+    let public = app.key(caja_core::auth::Role::Public).await;
+    let buyer = |r: reqwest::RequestBuilder| r.bearer_auth(&public);
+    let hold = send(
+        buyer(
+            app.client
+                .post(app.url(&format!("/v1/events/{event}/holds"))),
+        )
+        .header("idempotency-key", "hold")
+        .json(&json!({"seats": ["A1"], "client_ref": "me"})),
+    )
+    .await;
+    assert_eq!(hold.status, 201, "{}", hold.body);
+    let order = send(
+        buyer(app.client.post(app.url("/v1/orders")))
+            .header("idempotency-key", "order")
+            .json(&json!({"hold_id": hold.body["id"], "client_ref": "me"})),
+    )
+    .await;
+    assert_eq!(order.status, 201, "{}", order.body);
+    let id = order.body["id"].as_str().unwrap().to_owned();
+    let checkout = |client_ref: &str, key: &str| {
+        buyer(
+            app.client
+                .post(app.url(&format!("/v1/orders/{id}/checkout?client_ref={client_ref}"))),
+        )
+        .header("idempotency-key", key.to_owned())
+    };
+    send(checkout("someone-else", "c0"))
+        .await
+        .assert_problem(404, "not-found");
+    let link = send(checkout("me", "c1")).await;
+    assert_eq!(link.status, 201, "{}", link.body);
+    let preference = link.body["checkout_id"].as_str().unwrap().to_owned();
+    shop.sim(&format!("/_sim/preferences/{preference}/pay"), json!({}))
+        .await;
+    let mut paid = false;
+    for _ in 0..200 {
+        if shop.status(&id).await == "paid" {
+            paid = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(paid, "the provider's webhook paid the ticket");
+    let a = send(app.get(&format!("/v1/events/{event}/availability"))).await;
+    assert_eq!(a.body["sections"][0]["sold"], 1);
+    app.assert_books_balance().await;
 }
 
 async fn a_checkout_paid_at_the_provider_pays_the_order(backend: Backend) {

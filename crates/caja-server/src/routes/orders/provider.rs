@@ -16,7 +16,15 @@ use super::bodies::order_id;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotent::IDEMPOTENCY_KEY;
+use crate::json::ApiQuery;
 use crate::AppState;
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckoutQuery {
+    /// A buyer's public key: the client_ref its hold was placed with.
+    pub client_ref: Option<String>,
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckoutBody {
@@ -32,7 +40,8 @@ pub struct CheckoutBody {
 
 #[utoipa::path(post, path = "/v1/orders/{id}/checkout", tag = "orders",
     params(("id" = String, Path, description = "Order id"),
-           ("Idempotency-Key" = String, Header, description = "Repeated on retries: the provider returns the same checkout")),
+           ("Idempotency-Key" = String, Header, description = "Repeated on retries: the provider returns the same checkout"),
+           CheckoutQuery),
     responses((status = 201, description = "The provider's checkout for the order", body = CheckoutBody),
               (status = 404, description = "No such order, or no provider configured", body = crate::openapi::Problem),
               (status = 409, description = "The order is not awaiting payment", body = crate::openapi::Problem),
@@ -42,9 +51,12 @@ pub async fn checkout(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<CheckoutQuery>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
-    caller.require(Action::Sell)?;
+    // Staff pay any order; a buyer's public key pays only the order of its own hold.
+    caller.require(Action::Buy)?;
+    let buyer = !caller.role.may(Action::Sell);
     let key = headers
         .get(IDEMPOTENCY_KEY)
         .and_then(|v| v.to_str().ok())
@@ -62,6 +74,14 @@ pub async fn checkout(
     };
     let id = order_id(&id)?;
     let order = state.store().order(&id).await?;
+    if buyer {
+        let not_found = || ApiError::not_found(format!("no order {id}"));
+        let hold = order.hold_id.as_ref().ok_or_else(not_found)?;
+        let hold = state.store().hold(hold).await?;
+        if query.client_ref.is_none() || hold.client_ref != query.client_ref {
+            return Err(not_found());
+        }
+    }
     let now = state.store().now();
     if order.status != OrderStatus::PendingPayment || order.expires_at <= now {
         let status = if order.status == OrderStatus::PendingPayment {
