@@ -1,7 +1,7 @@
 //! Reading the box office: events with their sections, holds, seats, and availability.
 
 use caja_core::box_office::{Hold, TicketEvent};
-use caja_core::ids::{EventId, HoldId, ProductId};
+use caja_core::ids::{EventId, HoldId};
 use caja_core::page::{Page, PageLimit};
 use caja_core::time::{self, Timestamp};
 use sqlx::any::AnyRow;
@@ -103,34 +103,39 @@ impl Store {
             .collect()
     }
 
-    /// Per section: capacity, held, sold, free, and the free seats of a seated one.
+    /// Per section: capacity, held, sold, free, and the free seats of a seated one, all
+    /// read in one snapshot so the figures add up.
     pub async fn availability(
         &self,
         event: &TicketEvent,
     ) -> Result<Vec<SectionAvailability>, StoreError> {
+        let mut tx = self.dialect().begin_snapshot(self.reader()).await?;
         let mut out = Vec::new();
         for s in &event.sections {
             let free = int(
                 &sqlx::query("SELECT stock FROM products WHERE id = $1")
                     .bind(s.product_id.as_str())
-                    .fetch_one(self.reader())
+                    .fetch_one(&mut *tx)
                     .await?,
                 "stock",
             )?;
-            let held = sum(
-                self,
-                "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS n FROM holds \
-                 WHERE product_id = $1 AND status = 'active'",
-                &s.product_id,
-            )
-            .await?;
+            let held = int(
+                &sqlx::query(
+                    "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS n FROM holds \
+                     WHERE product_id = $1 AND status = 'active'",
+                )
+                .bind(s.product_id.as_str())
+                .fetch_one(&mut *tx)
+                .await?,
+                "n",
+            )?;
             let free_seats = if s.seated {
                 let rows = sqlx::query(
                     "SELECT label FROM seats WHERE product_id = $1 AND hold_id IS NULL \
                      ORDER BY position",
                 )
                 .bind(s.product_id.as_str())
-                .fetch_all(self.reader())
+                .fetch_all(&mut *tx)
                 .await?;
                 Some(
                     rows.iter()
@@ -150,16 +155,9 @@ impl Store {
                 free_seats,
             });
         }
+        tx.commit().await?;
         Ok(out)
     }
-}
-
-async fn sum(store: &Store, sql: &str, product: &ProductId) -> Result<i64, StoreError> {
-    let row = sqlx::query(sql)
-        .bind(product.as_str())
-        .fetch_one(store.reader())
-        .await?;
-    int(&row, "n")
 }
 
 /// Fills in the admission time of a ticket drawn before opening, from its place in the
