@@ -113,6 +113,16 @@ fn field_name(path: &str, message: &str) -> String {
 /// A query string.
 pub struct ApiQuery<T>(pub T);
 
+/// The query of a list that has nothing but its page: every list pages the same way.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 

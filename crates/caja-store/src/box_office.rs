@@ -215,7 +215,10 @@ impl Store {
     /// (claimed on the room row, so one replica announces each step). Returns how many.
     pub async fn announce_queues(&self, now: Timestamp) -> Result<u64, StoreError> {
         let rooms = sqlx::query(&format!(
-            "SELECT {}, announced FROM waiting_rooms WHERE drawn = 1 AND opens_at <= $1",
+            // Rooms whose every ticket was announced have nothing to say until one joins.
+            "SELECT {}, announced FROM waiting_rooms WHERE drawn = 1 AND opens_at <= $1 \
+             AND announced < (SELECT COUNT(*) FROM queue_tickets q \
+                              WHERE q.event_id = waiting_rooms.event_id)",
             rows::ROOM_COLUMNS
         ))
         .bind(time::format(&now))

@@ -12,6 +12,22 @@ pub struct Violation {
     pub detail: String,
 }
 
+/// Whether hold `h` (joined to its order `o`) still keeps its places: active, or ordered
+/// and its order holds them (awaiting payment, paid, fulfilled, or refunded without giving
+/// them back: no restock, and its sales and releases cancel out). One definition for every
+/// check that asks.
+macro_rules! hold_keeps_places {
+    () => {
+        "(h.status = 'active' OR (h.status = 'ordered' \
+         AND (o.status IN ('pending_payment', 'paid', 'fulfilled') \
+              OR (o.status = 'refunded' \
+                  AND NOT EXISTS (SELECT 1 FROM stock_movements r WHERE r.order_id = o.id \
+                                  AND r.reason = 'refund_restock') \
+                  AND COALESCE((SELECT SUM(r.delta) FROM stock_movements r WHERE r.order_id = o.id \
+                                AND r.reason IN ('sale', 'release')), 0) = 0))))"
+    };
+}
+
 /// Each invariant as a query that returns one row per violation, with a `detail` column.
 const CHECKS: &[(&str, &str)] = &[
     (
@@ -159,40 +175,26 @@ const CHECKS: &[(&str, &str)] = &[
     ),
     (
         "a seat is taken exactly while its hold (or the hold's order) holds its places",
-        "SELECT h.id || ' (' || h.status || COALESCE(', order ' || o.status, '') || '): ' \
+        concat!("SELECT h.id || ' (' || h.status || COALESCE(', order ' || o.status, '') || '): ' \
              || CAST(COUNT(s.label) AS TEXT) || ' seats' AS detail \
          FROM holds h LEFT JOIN orders o ON o.id = h.order_id \
          LEFT JOIN seats s ON s.hold_id = h.id \
          GROUP BY h.id, h.status, h.quantity, h.seats, o.id, o.status \
-         HAVING COUNT(s.label) <> CASE \
-             WHEN h.seats = '[]' THEN 0 \
-             WHEN h.status = 'active' OR (h.status = 'ordered' AND o.status IN ('pending_payment', 'paid', 'fulfilled')) \
-               THEN h.quantity \
-             WHEN h.status = 'ordered' AND o.status = 'refunded' \
-               AND NOT EXISTS (SELECT 1 FROM stock_movements r WHERE r.order_id = o.id AND r.reason = 'refund_restock') \
-               AND COALESCE((SELECT SUM(r.delta) FROM stock_movements r WHERE r.order_id = o.id \
-                             AND r.reason IN ('sale', 'release')), 0) = 0 \
-               THEN h.quantity \
-             ELSE 0 END \
+         HAVING COUNT(s.label) <> CASE WHEN h.seats = '[]' THEN 0 \
+             WHEN ", hold_keeps_places!(), " THEN h.quantity ELSE 0 END \
          UNION ALL \
          SELECT s.product_id || ' ' || s.label || ': held by ' || s.hold_id || ', which does not exist' AS detail \
-         FROM seats s LEFT JOIN holds h ON h.id = s.hold_id WHERE s.hold_id IS NOT NULL AND h.id IS NULL",
+         FROM seats s LEFT JOIN holds h ON h.id = s.hold_id WHERE s.hold_id IS NOT NULL AND h.id IS NULL"),
     ),
     (
         "what a section holds, has sold and has left adds up to its capacity",
-        "SELECT e.event_id || ' ' || e.name || ': capacity ' || CAST(e.capacity AS TEXT) || ', free ' || CAST(p.stock AS TEXT) \
+        concat!("SELECT e.event_id || ' ' || e.name || ': capacity ' || CAST(e.capacity AS TEXT) || ', free ' || CAST(p.stock AS TEXT) \
              || ', held and sold ' || CAST(COALESCE(t.taken, 0) AS TEXT) AS detail \
          FROM event_sections e JOIN products p ON p.id = e.product_id \
          LEFT JOIN (SELECT h.product_id, SUM(h.quantity) AS taken FROM holds h LEFT JOIN orders o ON o.id = h.order_id \
-                    WHERE h.status = 'active' \
-                       OR (h.status = 'ordered' AND o.status IN ('pending_payment', 'paid', 'fulfilled')) \
-                       OR (h.status = 'ordered' AND o.status = 'refunded' \
-                           AND NOT EXISTS (SELECT 1 FROM stock_movements r WHERE r.order_id = o.id \
-                                           AND r.reason = 'refund_restock') \
-                           AND COALESCE((SELECT SUM(r.delta) FROM stock_movements r WHERE r.order_id = o.id \
-                                         AND r.reason IN ('sale', 'release')), 0) = 0) \
+                    WHERE ", hold_keeps_places!(), " \
                     GROUP BY h.product_id) t ON t.product_id = e.product_id \
-         WHERE p.stock + COALESCE(t.taken, 0) <> e.capacity OR p.stock < 0",
+         WHERE p.stock + COALESCE(t.taken, 0) <> e.capacity OR p.stock < 0"),
     ),
     (
         "ledger rows of a tab name a tab that exists",

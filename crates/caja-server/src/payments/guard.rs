@@ -43,10 +43,6 @@ impl Guarded {
         self.provider.name()
     }
 
-    pub fn provider(&self) -> &dyn Provider {
-        self.provider.as_ref()
-    }
-
     /// The breaker's state now.
     pub fn state(&self) -> State {
         self.lock().state()

@@ -78,10 +78,11 @@ impl MercadoPago {
     }
 }
 
-/// An id MercadoPago sends as a number or a string.
-fn id_text(v: &Value) -> Option<String> {
+/// An id MercadoPago sends as a number or a string (at most 100 characters: one from a
+/// notification body is not trusted to be short).
+pub(crate) fn id_text(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) if !s.is_empty() && s.len() <= 100 => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }

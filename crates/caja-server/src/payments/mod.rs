@@ -11,6 +11,7 @@ mod provider;
 mod secret;
 
 pub use guard::{CallPolicy, Guarded};
+pub(crate) use mercadopago::id_text;
 pub use mercadopago::MercadoPago;
 pub use provider::{CallError, Checkout, PaymentStatus, Provider, ProviderPayment};
 pub use secret::Secret;

@@ -13,12 +13,12 @@ use caja_core::money::{Currency, Money};
 use caja_core::product::{NewProduct, Product, ProductName, ProductPatch, Sku, Stock};
 use caja_core::DomainError;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotent::command;
-use crate::json::{ApiJson, ApiQuery};
+use crate::json::{ApiJson, ApiQuery, PageQuery};
 use crate::versions::{if_match, with_etag};
 use crate::AppState;
 
@@ -167,15 +167,6 @@ pub struct ProductPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// The `next_cursor` of the previous page.
-    pub after: Option<String>,
-    /// 1–200, default 50.
-    pub limit: Option<i64>,
-}
-
 fn product_id(raw: &str) -> ApiResult<ProductId> {
     ProductId::parse("id", raw).map_err(|_| ApiError::not_found(format!("no product {raw}")))
 }
@@ -218,7 +209,7 @@ pub async fn read(
 }
 
 #[utoipa::path(get, path = "/v1/products", tag = "products",
-    params(ListQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "Live products in creation order", body = ProductPage),
         (status = 400, description = "Bad cursor or limit", body = crate::openapi::Problem),
@@ -227,7 +218,7 @@ pub async fn read(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<ProductPage>> {
     caller.require(Action::ReadCatalog)?;
     let (limit, after) = crate::json::page(query.limit, query.after.as_deref(), |a| {

@@ -12,12 +12,12 @@ use caja_core::ledger::Movement;
 use caja_core::ledger::{self, Reason};
 use caja_core::text;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotent::{command, refuse, Idempotent};
-use crate::json::ApiQuery;
+use crate::json::{ApiQuery, PageQuery};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -74,13 +74,6 @@ pub struct MovementPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    pub after: Option<String>,
-    pub limit: Option<i64>,
-}
-
 fn product_id(raw: &str) -> ApiResult<ProductId> {
     ProductId::parse("id", raw).map_err(|_| ApiError::not_found(format!("no product {raw}")))
 }
@@ -119,14 +112,14 @@ fn movement(id: &str, body: &CreateMovement) -> ApiResult<Command> {
 }
 
 #[utoipa::path(get, path = "/v1/products/{id}/stock-movements", tag = "stock",
-    params(("id" = String, Path, description = "Product id"), ListQuery),
+    params(("id" = String, Path, description = "Product id"), PageQuery),
     responses((status = 200, description = "The product's ledger, oldest first", body = MovementPage)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<MovementPage>> {
     caller.require(Action::ReadCatalog)?;
     let id = product_id(&id)?;

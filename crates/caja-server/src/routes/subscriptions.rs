@@ -13,11 +13,11 @@ use caja_core::text;
 use caja_core::webhooks::EventTypes;
 use caja_store::webhooks::{Delivery, NewSubscription, Subscription};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::json::{ApiJson, ApiQuery};
+use crate::json::{ApiJson, ApiQuery, PageQuery};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -87,13 +87,6 @@ impl SubscriptionBody {
 pub struct SubscriptionPage {
     pub data: Vec<SubscriptionBody>,
     pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    pub after: Option<String>,
-    pub limit: Option<i64>,
 }
 
 fn subscription_id(raw: &str) -> ApiResult<SubscriptionId> {

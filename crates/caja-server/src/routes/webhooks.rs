@@ -104,7 +104,7 @@ pub async fn mercadopago(
     let event_id = notification
         .id
         .as_ref()
-        .and_then(text_id)
+        .and_then(crate::payments::id_text)
         .or_else(|| request_id.map(str::to_owned))
         .ok_or_else(|| {
             ApiError::bad_request("malformed-notification", "the notification has no id")
@@ -242,14 +242,6 @@ struct Notification {
     #[serde(rename = "type")]
     kind: Option<String>,
     action: Option<String>,
-}
-
-fn text_id(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() && s.len() <= 100 => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// Asks the provider about `payment_id` for the buyer's return to the shop: the payment

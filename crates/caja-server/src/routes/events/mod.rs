@@ -42,13 +42,13 @@ fn event_id(raw: &str) -> ApiResult<EventId> {
 }
 
 #[utoipa::path(get, path = "/v1/events", tag = "box office",
-    params(crate::routes::subscriptions::PageQuery),
+    params(crate::json::PageQuery),
     responses((status = 200, description = "Events, oldest first", body = EventPage)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<crate::routes::subscriptions::PageQuery>,
+    ApiQuery(q): ApiQuery<crate::json::PageQuery>,
 ) -> ApiResult<Json<EventPage>> {
     caller.require(Action::ReadEvents)?;
     let (limit, after) =
