@@ -20,6 +20,8 @@ pub enum Topic {
     Tabs,
     /// Every box-office event and hold: what a box office screen shows.
     Events,
+    /// Locations and the transfers between them: what a branch's stockroom watches.
+    Locations,
     Product(String),
     Order(String),
     Tab(String),
@@ -36,7 +38,7 @@ impl Topic {
             DomainError::invalid(
                 "topics",
                 format!(
-                    "unknown topic {raw:?}: use products, orders, stock, tabs, events, product:ID, order:ID, tab:ID, event:ID or queue:ID"
+                    "unknown topic {raw:?}: use products, orders, stock, tabs, events, locations, product:ID, order:ID, tab:ID, event:ID or queue:ID"
                 ),
             )
         };
@@ -46,6 +48,7 @@ impl Topic {
             "stock" => Ok(Topic::Stock),
             "tabs" => Ok(Topic::Tabs),
             "events" => Ok(Topic::Events),
+            "locations" => Ok(Topic::Locations),
             _ => match raw.split_once(':') {
                 Some(("event", id)) if plain(id) => Ok(Topic::Event(id.to_owned())),
                 Some(("queue", id)) if plain(id) => Ok(Topic::Queue(id.to_owned())),
@@ -90,12 +93,13 @@ impl Topic {
             Topic::Stock,
             Topic::Tabs,
             Topic::Events,
+            Topic::Locations,
         ]
     }
 
     pub fn visible_to(&self, role: Role) -> bool {
         match self {
-            Topic::Products | Topic::Product(_) => role.may(Action::ReadCatalog),
+            Topic::Products | Topic::Product(_) | Topic::Locations => role.may(Action::ReadCatalog),
             Topic::Orders | Topic::Order(_) => role.may(Action::ReadOrders),
             Topic::Stock => role.may(Action::ManageStock),
             Topic::Tabs | Topic::Tab(_) => role.may(Action::ReadOrders),
@@ -117,6 +121,7 @@ impl Topic {
             Topic::Events => family == "event" || family == "hold",
             Topic::Event(id) => family == "event" && id == resource_id,
             Topic::Queue(id) => family == "queue" && id == resource_id,
+            Topic::Locations => family == "location" || family == "transfer",
         }
     }
 }
@@ -143,6 +148,7 @@ impl fmt::Display for Topic {
             Topic::Events => f.write_str("events"),
             Topic::Event(id) => write!(f, "event:{id}"),
             Topic::Queue(id) => write!(f, "queue:{id}"),
+            Topic::Locations => f.write_str("locations"),
         }
     }
 }
@@ -164,6 +170,7 @@ mod tests {
             "events",
             "event:evt_01ABC",
             "queue:evt_01ABC",
+            "locations",
         ] {
             assert_eq!(Topic::parse(raw).unwrap().to_string(), raw);
         }
@@ -182,7 +189,7 @@ mod tests {
 
     #[test]
     fn no_topic_means_everything_the_role_may_see() {
-        assert_eq!(Topic::parse_list("", Role::Admin).unwrap().len(), 5);
+        assert_eq!(Topic::parse_list("", Role::Admin).unwrap().len(), 6);
         let clerk = Topic::parse_list(" , ", Role::Clerk).unwrap();
         assert!(!clerk.contains(&Topic::Stock));
         assert!(clerk.contains(&Topic::Orders) && clerk.contains(&Topic::Events));
@@ -210,5 +217,9 @@ mod tests {
             "stock.moved",
             "prod_1"
         ));
+        assert!(Topic::Locations.carries("transfer.received", "trf_1"));
+        assert!(Topic::Locations.carries("location.created", "loc_1"));
+        assert!(!Topic::Locations.carries("order.transferred", "ord_1"));
+        assert!(Topic::Orders.carries("order.transferred", "ord_1"));
     }
 }

@@ -110,6 +110,29 @@ prefixed_id!(
     SubscriptionId,
     "whs"
 );
+prefixed_id!(
+    /// A place stock is kept and sold from: a branch, a stall, a warehouse.
+    LocationId,
+    "loc"
+);
+prefixed_id!(
+    /// Stock sent from one location to another.
+    TransferId,
+    "trf"
+);
+
+impl LocationId {
+    /// The location every database has from the start (the one all stock belonged to
+    /// before there were locations). Its id never changes, so code that needs "the default"
+    /// asks no one; its code and name may be changed like any other's.
+    pub fn main() -> Self {
+        Self(format!("{}_{}", Self::PREFIX, "0".repeat(26)))
+    }
+
+    pub fn is_main(&self) -> bool {
+        *self == Self::main()
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -128,6 +151,13 @@ mod tests {
         assert!(ProductId::parse("id", key.as_str()).is_err());
         assert!(ProductId::parse("id", "prod_notaulid").is_err());
         assert!(ProductId::parse("id", "").is_err());
+    }
+
+    #[test]
+    fn the_main_location_is_a_valid_id_before_every_other() {
+        let main = LocationId::main();
+        assert_eq!(LocationId::parse("id", main.as_str()).unwrap(), main);
+        assert!(main < LocationId::generate());
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::DomainError;
 pub struct Movement {
     pub id: i64,
     pub product_id: ProductId,
+    /// Where the units moved.
+    pub location_id: crate::ids::LocationId,
     pub delta: i64,
     pub reason: Reason,
     pub note: Option<String>,
@@ -20,6 +22,8 @@ pub struct Movement {
     pub tab_id: Option<TabId>,
     /// The box-office hold that took or gave back the stock.
     pub hold_id: Option<crate::ids::HoldId>,
+    /// The transfer that sent or received the stock.
+    pub transfer_id: Option<crate::ids::TransferId>,
     pub stock_after: i64,
     pub created_at: Timestamp,
 }
@@ -42,6 +46,13 @@ pub enum Reason {
     /// Places held by a box-office hold.
     Hold,
     RefundRestock,
+    /// Out of a location, sent to another.
+    TransferOut,
+    /// Into a location, received from another.
+    TransferIn,
+    /// An order's stock given back at the location it left, or taken at the one it moved
+    /// to.
+    Handover,
 }
 
 impl Reason {
@@ -57,6 +68,9 @@ impl Reason {
             Reason::Tab => "tab",
             Reason::Hold => "hold",
             Reason::RefundRestock => "refund_restock",
+            Reason::TransferOut => "transfer_out",
+            Reason::TransferIn => "transfer_in",
+            Reason::Handover => "handover",
         }
     }
 
@@ -90,6 +104,10 @@ impl FromStr for Reason {
             "release" => Reason::Release,
             "tab" => Reason::Tab,
             "refund_restock" => Reason::RefundRestock,
+            "hold" => Reason::Hold,
+            "transfer_out" => Reason::TransferOut,
+            "transfer_in" => Reason::TransferIn,
+            "handover" => Reason::Handover,
             _ => return Err(Self::manual_error()),
         })
     }

@@ -13,6 +13,7 @@ pub mod feed;
 pub mod idempotency;
 pub mod ids;
 pub mod ledger;
+pub mod location;
 pub mod money;
 pub mod order;
 pub mod page;

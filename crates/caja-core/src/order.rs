@@ -102,15 +102,18 @@ pub enum OrderAction {
     Fulfill,
     Refund,
     Expire,
+    /// Move to another location, with its stock.
+    Transfer,
 }
 
 impl OrderAction {
-    pub const ALL: [OrderAction; 5] = [
+    pub const ALL: [OrderAction; 6] = [
         OrderAction::Pay,
         OrderAction::Cancel,
         OrderAction::Fulfill,
         OrderAction::Refund,
         OrderAction::Expire,
+        OrderAction::Transfer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +123,7 @@ impl OrderAction {
             OrderAction::Fulfill => "fulfill",
             OrderAction::Refund => "refund",
             OrderAction::Expire => "expire",
+            OrderAction::Transfer => "transfer",
         }
     }
 }
@@ -158,6 +162,9 @@ pub fn transition(
         (S::PendingPayment, A::Expire) => Ok(S::Expired),
         (S::Paid, A::Fulfill) => Ok(S::Fulfilled),
         (S::Paid | S::Fulfilled | S::NeedsRefund, A::Refund) => Ok(S::Refunded),
+        // An order whose goods have not left may move to another location.
+        (S::PendingPayment, A::Transfer) => Ok(S::PendingPayment),
+        (S::Paid, A::Transfer) => Ok(S::Paid),
         _ => Err(InvalidTransition { from, action }),
     }
 }
@@ -307,6 +314,8 @@ pub struct NewOrder {
     pub tip: Money,
     pub note: Option<String>,
     pub customer: Option<Customer>,
+    /// Where the stock is taken from.
+    pub location: crate::ids::LocationId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,6 +336,10 @@ pub struct Order {
     pub hold_id: Option<crate::ids::HoldId>,
     /// A tab's time line: minutes billed at its hourly rate (part of the subtotal).
     pub time: Option<TimeCharge>,
+    /// The location whose stock the order holds.
+    pub location_id: crate::ids::LocationId,
+    /// Each move to another location, oldest first.
+    pub handovers: Vec<crate::location::Handover>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub expires_at: Timestamp,
@@ -355,6 +368,8 @@ impl Order {
             tab_id: None,
             hold_id: None,
             time: None,
+            location_id: new.location.clone(),
+            handovers: Vec::new(),
             created_at: now,
             updated_at: now,
             expires_at: now + ttl,
@@ -388,6 +403,8 @@ impl Order {
             tab_id: Some(tab.id.clone()),
             hold_id: None,
             time: due.time,
+            location_id: tab.location_id.clone(),
+            handovers: Vec::new(),
             created_at: now,
             updated_at: now,
             expires_at: now + ttl,
@@ -399,8 +416,22 @@ impl Order {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shortage {
     pub product_id: String,
+    /// The location the stock was asked of.
+    pub location_id: String,
     pub requested: i64,
     pub available: i64,
+}
+
+impl Shortage {
+    /// `product` has less than `requested` at `location`.
+    pub fn of(product: &Product, location: &crate::ids::LocationId, requested: i64) -> Self {
+        Self {
+            product_id: product.id.to_string(),
+            location_id: location.to_string(),
+            requested,
+            available: product.locations.at(location),
+        }
+    }
 }
 
 /// The most one order may total, in minor units: far below `i64::MAX`, so no sum of
@@ -438,12 +469,8 @@ pub fn price(order: &NewOrder, products: &BTreeMap<ProductId, Product>) -> Resul
         let Some(p) = products.get(&l.product_id) else {
             continue;
         };
-        if p.stock.value() < l.quantity {
-            shortages.push(Shortage {
-                product_id: l.product_id.to_string(),
-                requested: l.quantity,
-                available: p.stock.value(),
-            });
+        if p.locations.at(&order.location) < l.quantity {
+            shortages.push(Shortage::of(p, &order.location, l.quantity));
             continue;
         }
         let line_total = p
@@ -505,6 +532,8 @@ mod tests {
             (S::Paid, A::Refund, S::Refunded),
             (S::Fulfilled, A::Refund, S::Refunded),
             (S::NeedsRefund, A::Refund, S::Refunded),
+            (S::PendingPayment, A::Transfer, S::PendingPayment),
+            (S::Paid, A::Transfer, S::Paid),
         ];
         for from in OrderStatus::ALL {
             for action in OrderAction::ALL {
@@ -631,6 +660,7 @@ mod tests {
                 currency: Currency::parse("c", "MXN").unwrap(),
             },
             stock: Stock::parse(stock).unwrap(),
+            locations: crate::location::StockByLocation::at_main(stock),
             version: Version(1),
             archived,
             event_id: None,
@@ -654,6 +684,7 @@ mod tests {
             },
             note: None,
             customer: None,
+            location: crate::ids::LocationId::main(),
         }
     }
 

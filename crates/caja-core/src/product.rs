@@ -125,7 +125,10 @@ pub struct Product {
     pub sku: Sku,
     pub name: ProductName,
     pub price: Money,
+    /// The total every location can sell: the sum of `locations`.
     pub stock: Stock,
+    /// Each location's share of `stock`.
+    pub locations: crate::location::StockByLocation,
     pub version: Version,
     pub archived: bool,
     /// A section of this ticketed event: sold only through holds, changed only by its
@@ -142,6 +145,8 @@ pub struct NewProduct {
     pub name: ProductName,
     pub price: Money,
     pub stock: Stock,
+    /// Where the initial stock is.
+    pub location: crate::ids::LocationId,
 }
 
 /// A change to a product's describing fields. Stock is not here on purpose: it moves only
@@ -187,6 +192,7 @@ mod tests {
                 currency: Currency::parse("c", "MXN").unwrap(),
             },
             stock: Stock::parse(10).unwrap(),
+            locations: crate::location::StockByLocation::at_main(10),
             version: Version(1),
             archived: false,
             event_id: None,

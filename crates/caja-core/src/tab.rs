@@ -215,6 +215,8 @@ pub struct Tab {
     pub note: Option<String>,
     pub periods: Vec<Period>,
     pub items: Vec<TabItem>,
+    /// The location its items' stock is taken from, and its order's.
+    pub location_id: crate::ids::LocationId,
     /// The order it was closed into.
     pub order_id: Option<OrderId>,
     pub void_reason: Option<String>,
@@ -234,6 +236,7 @@ pub struct NewTab {
     pub rounding: Rounding,
     pub customer: Option<Customer>,
     pub note: Option<String>,
+    pub location: crate::ids::LocationId,
 }
 
 impl Tab {
@@ -253,6 +256,7 @@ impl Tab {
                 ended_at: None,
             }],
             items: Vec::new(),
+            location_id: new.location.clone(),
             order_id: None,
             void_reason: None,
             version: Version(1),
@@ -386,6 +390,7 @@ mod tests {
                 rounding,
                 customer: None,
                 note: None,
+                location: crate::ids::LocationId::main(),
             },
             opened,
         )

@@ -24,6 +24,8 @@ use crate::AppState;
 pub struct Caller {
     pub key_id: KeyId,
     pub role: Role,
+    /// The location the key is bound to, if any: where it sells.
+    pub location: Option<caja_core::ids::LocationId>,
 }
 
 impl Caller {
@@ -126,5 +128,6 @@ pub(crate) async fn caller(state: &AppState, token: Option<&str>, ip: IpAddr) ->
     Ok(Caller {
         key_id: key.id,
         role: key.role,
+        location: key.location,
     })
 }

@@ -267,13 +267,19 @@ impl From<&Refusal> for ApiError {
                 format!("{} line(s) ask for more than is in stock", lines.len()),
             )
             .with("lines", serde_json::to_value(lines).unwrap_or_default()),
-            Refusal::NotEnoughStock { available } => Self::new(
+            Refusal::NotEnoughStock {
+                location,
+                available,
+            } => Self::new(
                 StatusCode::CONFLICT,
                 "out-of-stock",
                 "Out of stock",
-                format!("only {available} in stock: stock never goes below zero"),
+                format!(
+                    "only {available} in stock at location {location}: stock never goes below zero"
+                ),
             )
-            .with("available", *available),
+            .with("available", *available)
+            .with("location_id", location.as_str()),
             Refusal::AmountTooLarge { max } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "amount-too-large",
@@ -472,6 +478,32 @@ impl From<&Refusal> for ApiError {
                 "admission-invalid",
                 "Admission not valid",
                 format!("the admission cannot be used: {why}"),
+            ),
+            Refusal::LocationNotFound => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-location",
+                "Unknown location",
+                "no location has this id or code",
+            ),
+            Refusal::DuplicateLocationCode => Self::new(
+                StatusCode::CONFLICT,
+                "duplicate-code",
+                "Code taken",
+                "another location has this code",
+            ),
+            Refusal::TransferNotFound => Self::not_found("no such transfer"),
+            Refusal::TransferReceived => Self::new(
+                StatusCode::CONFLICT,
+                "invalid-transition",
+                "Invalid transition",
+                "this transfer was received already",
+            )
+            .with("current_status", "received"),
+            Refusal::AlreadyThere => Self::new(
+                StatusCode::CONFLICT,
+                "already-there",
+                "Already there",
+                "the order is at this location already",
             ),
             Refusal::AdmissionUsed { hold } => {
                 let e = Self::new(

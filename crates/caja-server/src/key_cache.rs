@@ -121,6 +121,7 @@ mod tests {
             name: "till".into(),
             role: Role::Clerk,
             rate_limit: None,
+            location: None,
         };
         store.create_key(&key, &secret).await.unwrap();
         let cache = KeyCache::default();

@@ -56,6 +56,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::webhooks::router())
         .merge(routes::subscriptions::router())
         .merge(routes::events::router())
+        .merge(routes::locations::router())
+        .merge(routes::transfers::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             maintenance::guard,

@@ -6,8 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes::{
-    audit, changes, events, maintenance, ops, orders, products, stock, stream, subscriptions, tabs,
-    webhooks,
+    audit, changes, events, locations, maintenance, ops, orders, products, stock, stream,
+    subscriptions, tabs, transfers, webhooks,
 };
 use crate::ServerConfig;
 
@@ -40,8 +40,11 @@ impl Modify for BearerAuth {
     info(title = "caja", description = "A self-hosted sales server that never loses a sale or sells the same thing twice."),
     paths(
         products::create, products::read, products::list, products::update, products::archive,
-        stock::create, stock::list,
+        stock::create, stock::list, stock::per_location,
         orders::create, orders::read, orders::list, orders::pay, orders::checkout, orders::cancel, orders::fulfill, orders::refund,
+        orders::hand_over,
+        locations::create, locations::list, locations::read, locations::update,
+        transfers::create, transfers::list, transfers::read, transfers::receive,
         webhooks::mercadopago, webhooks::list_events,
         subscriptions::create, subscriptions::list, subscriptions::read, subscriptions::remove,
         subscriptions::enable, subscriptions::disable, subscriptions::replay, subscriptions::deliveries,
@@ -53,7 +56,10 @@ impl Modify for BearerAuth {
     ),
     components(schemas(Problem, audit::AuditBody, audit::AuditPage, maintenance::MaintenanceBody, maintenance::SetMaintenance, products::ProductBody, products::ProductPage,
         products::CreateProduct, products::PatchProduct, products::MoneyBody,
-        stock::CreateMovement, stock::MovementBody, stock::MovementPage,
+        stock::CreateMovement, stock::MovementBody, stock::MovementPage, stock::StockBody, stock::LocationStockBody,
+        products::LocationShare, orders::HandOverBody, orders::HandoverBody,
+        locations::CreateLocation, locations::PatchLocation, locations::LocationBody, locations::LocationPage,
+        transfers::CreateTransfer, transfers::TransferBody, transfers::TransferPage,
         orders::CreateOrder, orders::LineBody, orders::CustomerBody, orders::OrderBody, orders::OrderLineBody, orders::OrderPage, orders::PaymentBody, orders::RefundBody,
         tabs::OpenTab, tabs::AddItem, tabs::CloseTab, tabs::VoidTab, tabs::RoundingBody, tabs::TabBody, tabs::TabItemBody,
         tabs::PeriodBody, tabs::DueBody, tabs::DueLineBody, tabs::TimeBody, tabs::TabPage,
@@ -184,6 +190,8 @@ const ID_ORDER: &str = "^ord_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 const ID_TAB: &str = "^tab_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 const ID_EVENT: &str = "^evt_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 const ID_SUBSCRIPTION: &str = "^whs_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
+const ID_LOCATION: &str = "^loc_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
+const ID_TRANSFER: &str = "^trf_[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 
 /// The limits the server enforces on a parameter, by its name.
 fn constrain(path: &str, p: &mut Value) {
@@ -214,6 +222,20 @@ fn constrain(path: &str, p: &mut Value) {
             json!({"type": "string", "enum": ["received", "applied", "ignored"]})
         }
         "after" if path == "/v1/events" => json!({"type": "string", "pattern": ID_EVENT}),
+        "after" if path == "/v1/locations" => json!({"type": "string", "pattern": ID_LOCATION}),
+        "id" if path.starts_with("/v1/locations") => {
+            json!({"type": "string", "pattern": ID_LOCATION})
+        }
+        "after" if path == "/v1/transfers" => json!({"type": "string", "pattern": ID_TRANSFER}),
+        "id" if path.starts_with("/v1/transfers") => {
+            json!({"type": "string", "pattern": ID_TRANSFER})
+        }
+        "status" if path == "/v1/transfers" => {
+            json!({"type": "string", "enum": ["in_transit", "received"]})
+        }
+        "product_id" if path == "/v1/transfers" => {
+            json!({"type": "string", "pattern": ID_PRODUCT})
+        }
         "id" if path.starts_with("/v1/events") => json!({"type": "string", "pattern": ID_EVENT}),
         "client_ref" => json!({"type": "string", "pattern": "^[!-~]{1,100}$"}),
         "ticket" => json!({"type": "string", "pattern": "^qt_[0-7][0-9A-HJKMNP-TV-Z]{25}$"}),
@@ -233,7 +255,7 @@ fn constrain(path: &str, p: &mut Value) {
         "status" if path == "/v1/orders" => json!({"type": "string", "enum":
             ["pending_payment", "paid", "fulfilled", "cancelled", "expired", "refunded", "needs_refund"]}),
         "topics" => json!({"type": "string", "pattern":
-            "^((products|orders|stock|tabs|events|(product|order|tab|event|queue):[A-Za-z0-9_]{1,64})(,(products|orders|stock|tabs|events|(product|order|tab|event|queue):[A-Za-z0-9_]{1,64}))*)?$"}),
+            "^((products|orders|stock|tabs|events|locations|(product|order|tab|event|queue):[A-Za-z0-9_]{1,64})(,(products|orders|stock|tabs|events|locations|(product|order|tab|event|queue):[A-Za-z0-9_]{1,64}))*)?$"}),
         "action" | "target" | "actor" => json!({"type": "string", "maxLength": 200,
             "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"}),
         "id" if path.starts_with("/v1/products") => {

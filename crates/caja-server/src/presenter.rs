@@ -10,10 +10,12 @@ use serde::Serialize;
 
 use crate::error::{ApiError, PROBLEM_JSON};
 use crate::routes::events::{EventBody, HoldBody};
+use crate::routes::locations::LocationBody;
 use crate::routes::orders::OrderBody;
 use crate::routes::products::ProductBody;
 use crate::routes::stock::MovementBody;
 use crate::routes::tabs::TabBody;
+use crate::routes::transfers::TransferBody;
 
 /// The presenter every store of caja is opened with.
 pub fn presenter() -> Arc<dyn Presenter> {
@@ -105,6 +107,25 @@ impl Presenter for ApiPresenter {
                     format!("/v1/events/{}/queue/{}", t.event_id, t.id),
                 )],
             ),
+            Ok(Answer::LocationCreated(l)) => ok(
+                201,
+                json(&LocationBody::from(l)),
+                &[
+                    ("etag", l.version.etag()),
+                    ("location", format!("/v1/locations/{}", l.id)),
+                ],
+            ),
+            Ok(Answer::Location(l)) => ok(
+                200,
+                json(&LocationBody::from(l)),
+                &[("etag", l.version.etag())],
+            ),
+            Ok(Answer::TransferCreated(t)) => ok(
+                201,
+                json(&TransferBody::from(t)),
+                &[("location", format!("/v1/transfers/{}", t.id))],
+            ),
+            Ok(Answer::Transfer(t)) => ok(200, json(&TransferBody::from(t)), &[]),
             Ok(Answer::Unchanged) => StoredResponse {
                 status: 204,
                 headers: Vec::new(),
@@ -117,7 +138,11 @@ impl Presenter for ApiPresenter {
     fn event(&self, event: &Event) -> String {
         match event {
             Event::Product(_, p) => json(&ProductBody::from(p)),
-            Event::OrderCreated(o) | Event::Order(o) => json(&OrderBody::from(o)),
+            Event::OrderCreated(o) | Event::Order(o) | Event::OrderTransferred(o) => {
+                json(&OrderBody::from(o))
+            }
+            Event::Location(_, l) => json(&LocationBody::from(l)),
+            Event::Transfer(_, t) => json(&TransferBody::from(t)),
             Event::StockMoved(m) => json(&MovementBody::from(m)),
             // As of the change: a replay, the feed and every till show the same bytes.
             Event::Tab(_, t) => json(&TabBody::at(t, t.updated_at)),
@@ -173,6 +198,8 @@ mod tests {
             tab_id: None,
             hold_id: None,
             time: None,
+            location_id: caja_core::ids::LocationId::main(),
+            handovers: Vec::new(),
             created_at: now,
             updated_at: now,
             expires_at: now,

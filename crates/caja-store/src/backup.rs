@@ -71,7 +71,7 @@ const TABLES: &[Table] = &[
             "last_used_at",
             "revoked_at",
         ],
-        added: &[],
+        added: &[(15, "location_id")],
         integers: &[],
         key: &["id"],
     },
@@ -92,6 +92,14 @@ const TABLES: &[Table] = &[
         key: &["name"],
     },
     Table {
+        name: "locations",
+        since: 15,
+        columns: &["id", "code", "name", "version", "created_at", "updated_at"],
+        added: &[],
+        integers: &["version"],
+        key: &["id"],
+    },
+    Table {
         name: "products",
         since: 2,
         columns: &[
@@ -106,8 +114,26 @@ const TABLES: &[Table] = &[
             "created_at",
             "updated_at",
         ],
-        added: &[(10, "event_id")],
+        added: &[(10, "event_id"), (15, "stock_elsewhere")],
         integers: &["price_amount", "stock", "version"],
+        key: &["id"],
+    },
+    Table {
+        name: "transfers",
+        since: 15,
+        columns: &[
+            "id",
+            "product_id",
+            "from_location",
+            "to_location",
+            "quantity",
+            "note",
+            "status",
+            "created_at",
+            "received_at",
+        ],
+        added: &[],
+        integers: &["quantity"],
         key: &["id"],
     },
     Table {
@@ -134,6 +160,8 @@ const TABLES: &[Table] = &[
             (7, "time_rate"),
             (7, "time_amount"),
             (10, "hold_id"),
+            (15, "location_id"),
+            (15, "handovers"),
         ],
         integers: &[
             "number",
@@ -191,7 +219,12 @@ const TABLES: &[Table] = &[
             "stock_after",
             "created_at",
         ],
-        added: &[(7, "tab_id"), (10, "hold_id")],
+        added: &[
+            (7, "tab_id"),
+            (10, "hold_id"),
+            (15, "location_id"),
+            (15, "transfer_id"),
+        ],
         integers: &["id", "delta", "stock_after"],
         key: &["id"],
     },
@@ -219,7 +252,7 @@ const TABLES: &[Table] = &[
             "closed_at",
             "updated_at",
         ],
-        added: &[],
+        added: &[(15, "location_id")],
         integers: &[
             "rate",
             "unit_minutes",
@@ -671,7 +704,7 @@ impl Store {
             .iter()
             .map(|t| t.name)
             // Seed rows of the migrations, and the target's own audit of them.
-            .filter(|t| !matches!(*t, "counters" | "bootstrap" | "audit"))
+            .filter(|t| !matches!(*t, "counters" | "bootstrap" | "audit" | "locations"))
         {
             let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {t}"))
                 .fetch_one(&mut *tx)

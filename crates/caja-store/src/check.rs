@@ -1,6 +1,8 @@
 //! `caja check`: the invariants behind "never oversell" and "exactly once", read straight
 //! from the tables so that no bug in the code that wrote them can hide a violation.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use sqlx::Row;
 
 use crate::{Store, StoreError};
@@ -197,6 +199,35 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE p.stock + COALESCE(t.taken, 0) <> e.capacity OR p.stock < 0"),
     ),
     (
+        "every transfer left one location exactly when it reached another",
+        "SELECT t.id || ' (' || t.status || '): ' || CAST(COUNT(m.id) AS TEXT) || ' ledger rows' AS detail \
+         FROM transfers t LEFT JOIN stock_movements m ON m.transfer_id = t.id \
+         GROUP BY t.id, t.status, t.quantity, t.from_location, t.to_location \
+         HAVING COUNT(m.id) <> CASE WHEN t.status = 'received' THEN 2 ELSE 1 END \
+             OR SUM(CASE WHEN m.reason = 'transfer_out' AND m.location_id = t.from_location \
+                         AND m.delta = -t.quantity THEN 1 ELSE 0 END) <> 1 \
+             OR SUM(CASE WHEN m.reason = 'transfer_in' AND m.location_id = t.to_location \
+                         AND m.delta = t.quantity THEN 1 ELSE 0 END) \
+                <> CASE WHEN t.status = 'received' THEN 1 ELSE 0 END \
+         UNION ALL \
+         SELECT CAST(m.id AS TEXT) || ': ' || m.reason || ' of transfer ' || COALESCE(m.transfer_id, 'none') AS detail \
+         FROM stock_movements m LEFT JOIN transfers t ON t.id = m.transfer_id \
+         WHERE (m.reason IN ('transfer_out', 'transfer_in') OR m.transfer_id IS NOT NULL) \
+           AND (t.id IS NULL OR m.reason NOT IN ('transfer_out', 'transfer_in'))",
+    ),
+    (
+        "an order's stock is held where the order is: a hand-over moves it, never makes or loses it",
+        "SELECT m.order_id || ' ' || m.product_id || ' at ' || m.location_id || ': ' || CAST(SUM(m.delta) AS TEXT) AS detail \
+         FROM stock_movements m JOIN orders o ON o.id = m.order_id \
+         WHERE o.tab_id IS NULL AND o.hold_id IS NULL AND m.location_id <> o.location_id \
+           AND m.reason IN ('sale', 'release', 'handover') \
+         GROUP BY m.order_id, m.product_id, m.location_id HAVING SUM(m.delta) <> 0 \
+         UNION ALL \
+         SELECT m.order_id || ' ' || m.product_id || ': hand-overs add up to ' || CAST(SUM(m.delta) AS TEXT) AS detail \
+         FROM stock_movements m WHERE m.reason = 'handover' \
+         GROUP BY m.order_id, m.product_id HAVING SUM(m.delta) <> 0 OR m.order_id IS NULL",
+    ),
+    (
         "ledger rows of a tab name a tab that exists",
         "SELECT CAST(m.id AS TEXT) || ': tab ' || m.tab_id AS detail FROM stock_movements m \
          LEFT JOIN tabs t ON t.id = m.tab_id WHERE m.tab_id IS NOT NULL AND t.id IS NULL",
@@ -221,7 +252,77 @@ impl Store {
             }
         }
         violations.extend(self.check_admissions().await?);
-        Ok((CHECKS.len() + 1, violations))
+        violations.extend(self.check_locations().await?);
+        Ok((CHECKS.len() + 2, violations))
+    }
+
+    /// Every product's share at every location is what its ledger there adds up to, and
+    /// never below zero (the shares live in a JSON column, so this is read in Rust).
+    async fn check_locations(&self) -> Result<Vec<Violation>, StoreError> {
+        const INVARIANT: &str =
+            "stock at each location equals the sum of its ledger there, and is never negative";
+        let mut ledger: BTreeMap<(String, String), i64> = BTreeMap::new();
+        let sums = sqlx::query(
+            "SELECT product_id, location_id, CAST(SUM(delta) AS BIGINT) AS n FROM stock_movements \
+             GROUP BY product_id, location_id",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        for row in &sums {
+            ledger.insert(
+                (row.try_get("product_id")?, row.try_get("location_id")?),
+                row.try_get("n")?,
+            );
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM products ORDER BY id",
+            crate::rows::PRODUCT_COLUMNS
+        ))
+        .fetch_all(self.reader())
+        .await?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let product = match crate::rows::product(row) {
+                Ok(p) => p,
+                Err(e) => {
+                    out.push(Violation {
+                        invariant: INVARIANT,
+                        detail: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let id = product.id.to_string();
+            let mut places: BTreeSet<String> = product
+                .locations
+                .iter()
+                .map(|(l, _)| l.to_string())
+                .collect();
+            places.extend(
+                ledger
+                    .keys()
+                    .filter(|(p, _)| *p == id)
+                    .map(|(_, l)| l.clone()),
+            );
+            for place in places {
+                let held = product
+                    .locations
+                    .iter()
+                    .find(|(l, _)| l.as_str() == place)
+                    .map_or(0, |(_, n)| n);
+                let booked = ledger
+                    .get(&(id.clone(), place.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                if held != booked || held < 0 {
+                    out.push(Violation {
+                        invariant: INVARIANT,
+                        detail: format!("{id} at {place}: stock {held}, ledger {booked}"),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

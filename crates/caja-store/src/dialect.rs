@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 
-use crate::location::Engine;
+use crate::database_url::Engine;
 use crate::StoreError;
 
 /// "caja" in ASCII: the advisory lock key reserved for migrations.

@@ -2,7 +2,7 @@
 //! admin key.
 
 use caja_core::auth::{ApiKeySecret, KeyHash, Role};
-use caja_core::ids::KeyId;
+use caja_core::ids::{KeyId, LocationId};
 use caja_core::rate::RateLimit;
 use caja_core::time::{self, Timestamp};
 use sqlx::any::AnyRow;
@@ -17,6 +17,8 @@ pub struct NewApiKey {
     pub name: String,
     pub role: Role,
     pub rate_limit: Option<RateLimit>,
+    /// The location it sells at (a till belongs to a branch); `None`: wherever asked.
+    pub location: Option<LocationId>,
 }
 
 /// A stored key, as far as anyone may see it: never the secret, never the hash.
@@ -26,12 +28,14 @@ pub struct ApiKeyRecord {
     pub name: String,
     pub role: Role,
     pub rate_limit: Option<RateLimit>,
+    pub location: Option<LocationId>,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
 }
 
-const COLUMNS: &str = "id, name, role, rate_limit, created_at, last_used_at, revoked_at";
+const COLUMNS: &str =
+    "id, name, role, rate_limit, location_id, created_at, last_used_at, revoked_at";
 
 fn record(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
     Ok(ApiKeyRecord {
@@ -40,6 +44,9 @@ fn record(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
         role: text(row, "role")?.parse()?,
         rate_limit: opt_text(row, "rate_limit")?
             .map(|s| s.parse::<RateLimit>())
+            .transpose()?,
+        location: opt_text(row, "location_id")?
+            .map(|l| LocationId::parse("location_id", &l))
             .transpose()?,
         created_at: timestamp(row, "created_at")?,
         last_used_at: opt_timestamp(row, "last_used_at")?,
@@ -84,6 +91,7 @@ impl Store {
             name: "bootstrap admin".into(),
             role: Role::Admin,
             rate_limit: None,
+            location: None,
         };
         let record = insert_key(&mut tx, &key, &secret.hash(), self.now()).await?;
         tx.commit().await?;
@@ -156,13 +164,14 @@ async fn insert_key(
         name: key.name.clone(),
         role: key.role,
         rate_limit: key.rate_limit,
+        location: key.location.clone(),
         created_at: now,
         last_used_at: None,
         revoked_at: None,
     };
     sqlx::query(
-        "INSERT INTO api_keys (id, name, role, key_hash, rate_limit, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_keys (id, name, role, key_hash, rate_limit, created_at, location_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(record.id.as_str())
     .bind(&record.name)
@@ -170,6 +179,7 @@ async fn insert_key(
     .bind(&hash.0)
     .bind(record.rate_limit.map(|r| r.to_string()))
     .bind(time::format(&record.created_at))
+    .bind(record.location.as_ref().map(LocationId::as_str))
     .execute(&mut **tx)
     .await?;
     Ok(record)

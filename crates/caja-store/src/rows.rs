@@ -2,8 +2,11 @@
 //! such rather than papered over.
 
 use caja_core::command::Payment;
-use caja_core::ids::{EventId, HoldId, OrderId, ProductId, TabId, TabItemId};
+use caja_core::ids::{
+    EventId, HoldId, LocationId, OrderId, ProductId, TabId, TabItemId, TransferId,
+};
 use caja_core::ledger::Movement;
+use caja_core::location::{Handover, Location, LocationCode, StockByLocation, Transfer};
 use caja_core::money::{Currency, Money};
 use caja_core::order::{Customer, Order, OrderLine};
 use caja_core::product::{Product, ProductName, Sku, Stock, Version};
@@ -85,11 +88,13 @@ where
         .collect()
 }
 
-pub(crate) const PRODUCT_COLUMNS: &str =
-    "id, sku, name, price_amount, currency, stock, version, archived_at, event_id, created_at, updated_at";
+pub(crate) const PRODUCT_COLUMNS: &str = "id, sku, name, price_amount, currency, stock, \
+     stock_elsewhere, version, archived_at, event_id, created_at, updated_at";
 
 pub(crate) fn product(row: &AnyRow) -> Result<Product, StoreError> {
+    let stock = int(row, "stock")?;
     Ok(Product {
+        locations: stock_by_location(stock, opt_text(row, "stock_elsewhere")?.as_deref())?,
         id: ProductId::parse("id", &text(row, "id")?)?,
         sku: Sku::parse(&text(row, "sku")?)?,
         name: ProductName::parse(&text(row, "name")?)?,
@@ -121,7 +126,7 @@ fn customer(row: &AnyRow) -> Result<Option<Customer>, StoreError> {
 
 pub(crate) const ORDER_COLUMNS: &str = "id, number, status, subtotal, tip, total, currency, \
      note, customer_name, customer_email, created_at, updated_at, expires_at, tab_id, \
-     time_minutes, time_rate, time_amount, hold_id";
+     time_minutes, time_rate, time_amount, hold_id, location_id, handovers";
 
 pub(crate) const LINE_COLUMNS: &str =
     "order_id, line_no, product_id, sku, name, quantity, unit_price, line_total";
@@ -153,6 +158,8 @@ pub(crate) fn order(row: &AnyRow, lines: Vec<OrderLine>) -> Result<Order, StoreE
             }),
             None => None,
         },
+        location_id: LocationId::parse("location_id", &text(row, "location_id")?)?,
+        handovers: handovers(opt_text(row, "handovers")?.as_deref())?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
         expires_at: timestamp(row, "expires_at")?,
@@ -188,7 +195,8 @@ pub(crate) fn line(row: &AnyRow) -> Result<(String, OrderLine), StoreError> {
 }
 
 pub(crate) const MOVEMENT_COLUMNS: &str =
-    "id, product_id, delta, reason, note, order_id, tab_id, hold_id, stock_after, created_at";
+    "id, product_id, location_id, delta, reason, note, order_id, tab_id, hold_id, transfer_id, \
+     stock_after, created_at";
 
 pub(crate) fn movement(row: &AnyRow) -> Result<Movement, StoreError> {
     Ok(Movement {
@@ -206,6 +214,10 @@ pub(crate) fn movement(row: &AnyRow) -> Result<Movement, StoreError> {
         hold_id: opt_text(row, "hold_id")?
             .map(|h| HoldId::parse("hold_id", &h))
             .transpose()?,
+        location_id: LocationId::parse("location_id", &text(row, "location_id")?)?,
+        transfer_id: opt_text(row, "transfer_id")?
+            .map(|t| TransferId::parse("transfer_id", &t))
+            .transpose()?,
         stock_after: int(row, "stock_after")?,
         created_at: timestamp(row, "created_at")?,
     })
@@ -213,7 +225,7 @@ pub(crate) fn movement(row: &AnyRow) -> Result<Movement, StoreError> {
 
 pub(crate) const TAB_COLUMNS: &str = "id, label, resource, status, rate, currency, unit_minutes, \
      minimum_minutes, grace_minutes, customer_name, customer_email, note, periods, order_id, \
-     void_reason, version, opened_at, closed_at, updated_at";
+     void_reason, version, opened_at, closed_at, updated_at, location_id";
 
 pub(crate) const ITEM_COLUMNS: &str =
     "id, tab_id, product_id, sku, name, quantity, unit_price, note, added_at, removed_at";
@@ -236,6 +248,7 @@ pub(crate) fn tab(row: &AnyRow, items: Vec<TabItem>) -> Result<Tab, StoreError> 
         note: opt_text(row, "note")?,
         periods: periods(&text(row, "periods")?)?,
         items,
+        location_id: LocationId::parse("location_id", &text(row, "location_id")?)?,
         order_id: opt_text(row, "order_id")?
             .map(|o| OrderId::parse("order_id", &o))
             .transpose()?,
@@ -404,5 +417,101 @@ pub(crate) fn ticket(row: &AnyRow) -> Result<caja_core::waiting_room::QueueTicke
             .map(|h| HoldId::parse("hold_id", &h))
             .transpose()?,
         joined_at: timestamp(row, "joined_at")?,
+    })
+}
+
+/// A product's stock per location: the `stock_elsewhere` column holds every location's
+/// share but the main one's, which has the rest (so a row an older caja wrote, which knows
+/// only the total, still adds up).
+fn stock_by_location(stock: i64, elsewhere: Option<&str>) -> Result<StockByLocation, StoreError> {
+    let Some(raw) = elsewhere else {
+        return Ok(StockByLocation::at_main(stock));
+    };
+    let corrupt = || StoreError::Corrupt(format!("a product's stock elsewhere: {raw}"));
+    let shares: BTreeMap<String, i64> = serde_json::from_str(raw).map_err(|_| corrupt())?;
+    let mut map = BTreeMap::new();
+    let mut rest = stock;
+    for (location, n) in shares {
+        let id = LocationId::parse("stock_elsewhere", &location)?;
+        if id.is_main() || n < 0 {
+            return Err(corrupt());
+        }
+        rest -= n;
+        map.insert(id, n);
+    }
+    map.insert(LocationId::main(), rest);
+    Ok(StockByLocation::from_map(map))
+}
+
+/// The `stock_elsewhere` column for a product: `NULL` when the main location has it all.
+pub(crate) fn stock_elsewhere_json(locations: &StockByLocation) -> Option<String> {
+    let shares: BTreeMap<&str, i64> = locations
+        .iter()
+        .filter(|(l, _)| !l.is_main())
+        .map(|(l, n)| (l.as_str(), n))
+        .collect();
+    (!shares.is_empty()).then(|| serde_json::to_string(&shares).unwrap_or_default())
+}
+
+/// The `handovers` column: `[{"from", "to", "at"}, …]`, `NULL` for an order never moved.
+pub(crate) fn handovers_json(handovers: &[Handover]) -> Option<String> {
+    let list: Vec<serde_json::Value> = handovers
+        .iter()
+        .map(|h| {
+            serde_json::json!({
+                "from": h.from.as_str(),
+                "to": h.to.as_str(),
+                "at": time::format(&h.at),
+            })
+        })
+        .collect();
+    (!list.is_empty()).then(|| serde_json::Value::Array(list).to_string())
+}
+
+fn handovers(raw: Option<&str>) -> Result<Vec<Handover>, StoreError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let corrupt = || StoreError::Corrupt(format!("an order's hand-overs: {raw}"));
+    let list: Vec<serde_json::Value> = serde_json::from_str(raw).map_err(|_| corrupt())?;
+    list.iter()
+        .map(|h| {
+            let field = |name: &str| h[name].as_str().ok_or_else(corrupt);
+            Ok(Handover {
+                from: LocationId::parse("from", field("from")?)?,
+                to: LocationId::parse("to", field("to")?)?,
+                at: time::parse("at", field("at")?)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) const LOCATION_COLUMNS: &str = "id, code, name, version, created_at, updated_at";
+
+pub(crate) fn location(row: &AnyRow) -> Result<Location, StoreError> {
+    Ok(Location {
+        id: LocationId::parse("id", &text(row, "id")?)?,
+        code: LocationCode::parse(&text(row, "code")?)?,
+        name: text(row, "name")?,
+        version: Version(int(row, "version")?),
+        created_at: timestamp(row, "created_at")?,
+        updated_at: timestamp(row, "updated_at")?,
+    })
+}
+
+pub(crate) const TRANSFER_COLUMNS: &str =
+    "id, product_id, from_location, to_location, quantity, note, status, created_at, received_at";
+
+pub(crate) fn transfer(row: &AnyRow) -> Result<Transfer, StoreError> {
+    Ok(Transfer {
+        id: TransferId::parse("id", &text(row, "id")?)?,
+        product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
+        from: LocationId::parse("from_location", &text(row, "from_location")?)?,
+        to: LocationId::parse("to_location", &text(row, "to_location")?)?,
+        quantity: int(row, "quantity")?,
+        note: opt_text(row, "note")?,
+        status: text(row, "status")?.parse()?,
+        created_at: timestamp(row, "created_at")?,
+        received_at: opt_timestamp(row, "received_at")?,
     })
 }

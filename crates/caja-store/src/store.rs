@@ -15,8 +15,8 @@ use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::Notify;
 
 use crate::changes::NewChange;
+use crate::database_url::{DatabaseLocation, Engine};
 use crate::dialect::Dialect;
-use crate::location::{DatabaseLocation, Engine};
 use crate::presenter::Presenter;
 use crate::StoreError;
 
@@ -197,7 +197,8 @@ impl Store {
         self.location.engine()
     }
 
-    pub fn location(&self) -> &DatabaseLocation {
+    /// Where the database is.
+    pub fn database(&self) -> &DatabaseLocation {
         &self.location
     }
 

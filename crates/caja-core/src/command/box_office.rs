@@ -10,8 +10,9 @@ use crate::box_office::{
     best_seats, sale_closed, Admission, Hold, HoldRequest, HoldStatus, Layout, NewTicketEvent,
     SaleState, Section, TicketEvent,
 };
-use crate::ids::{EventId, HoldId, OrderId, ProductId, TicketId};
+use crate::ids::{EventId, HoldId, LocationId, OrderId, ProductId, TicketId};
 use crate::ledger::{Movement, Reason};
+use crate::location::StockByLocation;
 use crate::money::Money;
 use crate::order::{Order, OrderLine, OrderStatus};
 use crate::product::{Product, ProductName, Sku, Stock, Version};
@@ -46,6 +47,8 @@ pub(super) fn create_event(
                 currency: new.currency,
             },
             stock: Stock::stored(capacity).map_err(|_| Refusal::EventNotFound)?,
+            // A section's places are sold where caja sells by default.
+            locations: StockByLocation::at_main(capacity),
             version: Version(1),
             archived: false,
             event_id: Some(id.clone()),
@@ -55,12 +58,14 @@ pub(super) fn create_event(
         effects.movements.push(Movement {
             id: world.movement_ids.take(),
             product_id: product.id.clone(),
+            location_id: LocationId::main(),
             delta: capacity,
             reason: Reason::Initial,
             note: None,
             order_id: None,
             tab_id: None,
             hold_id: None,
+            transfer_id: None,
             stock_after: capacity,
             created_at: now,
         });
@@ -272,6 +277,7 @@ pub(super) fn place_hold(
     effects.move_stock(
         world,
         &section.product_id,
+        &LocationId::main(),
         -quantity,
         Reason::Hold,
         None,
@@ -314,6 +320,7 @@ fn release_hold(world: &mut World, effects: &mut Effects, id: &HoldId, now: Time
     effects.move_stock(
         world,
         &hold.product_id,
+        &LocationId::main(),
         hold.quantity,
         Reason::Release,
         None,
@@ -459,6 +466,8 @@ pub(super) fn order_hold(
         tab_id: None,
         hold_id: Some(hold.id.clone()),
         time: None,
+        location_id: LocationId::main(),
+        handovers: Vec::new(),
         created_at: now,
         updated_at: now,
         expires_at: now + policy.order_ttl,

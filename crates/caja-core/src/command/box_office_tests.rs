@@ -268,6 +268,7 @@ fn sections_are_sold_only_through_holds() {
         },
         note: None,
         customer: None,
+        location: crate::ids::LocationId::main(),
     });
     assert!(matches!(
         run(&checkout, &mut w, &mut e, t0()),
@@ -275,6 +276,7 @@ fn sections_are_sold_only_through_holds() {
     ));
     let restock = Command::MoveStock {
         product,
+        location: crate::ids::LocationId::main(),
         delta: 10,
         reason: Reason::Restock,
         note: None,

@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use crate::box_office::{Hold, TicketEvent};
-use crate::ids::{EventId, HoldId, OrderId, ProductId, TabId, TabItemId};
+use crate::ids::{EventId, HoldId, LocationId, OrderId, ProductId, TabId, TabItemId, TransferId};
 use crate::ledger::{Movement, Reason};
+use crate::location::{Location, Transfer};
 use crate::order::{Order, OrderStatus, PaymentMethod};
 use crate::product::{Product, Stock, Version};
 use crate::tab::Tab;
@@ -32,6 +33,7 @@ pub(crate) enum Held<'a> {
     Order(&'a OrderId),
     Tab(&'a TabId),
     Hold(&'a HoldId),
+    Transfer(&'a TransferId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,19 @@ pub enum TabEvent {
     Resumed,
     Closed,
     Voided,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocationEvent {
+    Created,
+    Updated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferEvent {
+    /// Sent: received at once, or in transit.
+    Created,
+    Received,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +81,10 @@ pub enum Event {
     /// `event.updated` or `event.cancelled`.
     Event(TicketEvent),
     Hold(HoldEvent, Hold),
+    Location(LocationEvent, Location),
+    Transfer(TransferEvent, Transfer),
+    /// The order moved to another location (its last hand-over).
+    OrderTransferred(Order),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,17 +129,24 @@ impl Event {
             Event::Hold(HoldEvent::Created, _) => "hold.created",
             Event::Hold(HoldEvent::Ordered, _) => "hold.ordered",
             Event::Hold(HoldEvent::Expired, _) => "hold.expired",
+            Event::Location(LocationEvent::Created, _) => "location.created",
+            Event::Location(LocationEvent::Updated, _) => "location.updated",
+            Event::Transfer(TransferEvent::Created, _) => "transfer.created",
+            Event::Transfer(TransferEvent::Received, _) => "transfer.received",
+            Event::OrderTransferred(_) => "order.transferred",
         }
     }
 
     pub fn resource_id(&self) -> &str {
         match self {
             Event::Product(_, p) => p.id.as_str(),
-            Event::OrderCreated(o) | Event::Order(o) => o.id.as_str(),
+            Event::OrderCreated(o) | Event::Order(o) | Event::OrderTransferred(o) => o.id.as_str(),
             Event::StockMoved(m) => m.product_id.as_str(),
             Event::Tab(_, t) => t.id.as_str(),
             Event::EventCreated(e) | Event::Event(e) => e.id.as_str(),
             Event::Hold(_, h) => h.id.as_str(),
+            Event::Location(_, l) => l.id.as_str(),
+            Event::Transfer(_, t) => t.id.as_str(),
         }
     }
 }
@@ -173,31 +199,44 @@ pub struct Effects {
     pub created_tickets: Vec<crate::ids::TicketId>,
     /// Tickets whose admission a hold used (existed before the batch).
     pub used_tickets: BTreeSet<crate::ids::TicketId>,
+    pub created_locations: Vec<LocationId>,
+    /// Locations changed that existed before the batch.
+    pub changed_locations: BTreeSet<LocationId>,
+    pub created_transfers: Vec<TransferId>,
+    /// Transfers received that existed before the batch.
+    pub changed_transfers: BTreeSet<TransferId>,
 }
 
 impl Effects {
-    /// Moves a product's stock and records the ledger row. The caller has checked the
-    /// product exists and the result stays at or above zero; `None` otherwise.
+    /// Moves a product's stock at a location and records the ledger row. The caller has
+    /// checked the product exists and the location's stock stays at or above zero; `None`
+    /// (and nothing changed) otherwise.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn move_stock(
         &mut self,
         world: &mut World,
         product_id: &ProductId,
+        location: &LocationId,
         delta: i64,
         reason: Reason,
         note: Option<&str>,
         held: Held<'_>,
         now: Timestamp,
     ) -> Option<Movement> {
-        let id = world.movement_ids.take();
         let product = world.products.get_mut(product_id)?;
-        let after = product.stock.value().checked_add(delta)?;
-        product.stock = Stock::stored(after).ok()?;
+        let after = Stock::stored(product.stock.value().checked_add(delta)?).ok()?;
+        let mut locations = product.locations.clone();
+        locations.apply(location, delta)?;
+        product.stock = after;
+        product.locations = locations;
+        let after = after.value();
+        let id = world.movement_ids.take();
         product.version = Version(product.version.0 + 1);
         product.updated_at = now;
         let movement = Movement {
             id,
             product_id: product_id.clone(),
+            location_id: location.clone(),
             delta,
             reason,
             note: note.map(str::to_owned),
@@ -211,6 +250,10 @@ impl Effects {
             },
             hold_id: match held {
                 Held::Hold(h) => Some(h.clone()),
+                _ => None,
+            },
+            transfer_id: match held {
+                Held::Transfer(t) => Some(t.clone()),
                 _ => None,
             },
             stock_after: after,
@@ -291,6 +334,10 @@ impl Effects {
             && self.changed_rooms.is_empty()
             && self.created_tickets.is_empty()
             && self.used_tickets.is_empty()
+            && self.created_locations.is_empty()
+            && self.changed_locations.is_empty()
+            && self.created_transfers.is_empty()
+            && self.changed_transfers.is_empty()
     }
 
     pub(crate) fn hold_changed(&mut self, id: &HoldId) {

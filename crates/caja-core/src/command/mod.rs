@@ -10,6 +10,7 @@
 
 mod box_office;
 mod effects;
+mod locations;
 mod orders;
 mod products;
 mod refusal;
@@ -18,15 +19,19 @@ mod tabs;
 mod world;
 
 use crate::box_office::{Hold, HoldRequest, NewTicketEvent, TicketEvent};
-use crate::ids::{EventId, HoldId, OrderId, ProductId, TabId, TabItemId};
+use crate::ids::{EventId, HoldId, LocationId, OrderId, ProductId, TabId, TabItemId, TransferId};
 use crate::ledger::Reason;
+use crate::location::{Location, LocationCode, LocationPatch, NewLocation, NewTransfer, Transfer};
 use crate::money::Money;
 use crate::order::{NewOrder, Order, PaymentMethod};
 use crate::product::{NewProduct, Product, ProductPatch, Sku, Version};
 use crate::tab::{NewTab, Tab};
 use crate::time::Timestamp;
 
-pub use effects::{AuditNote, Effects, Event, HoldEvent, Payment, ProductEvent, TabEvent};
+pub use effects::{
+    AuditNote, Effects, Event, HoldEvent, LocationEvent, Payment, ProductEvent, TabEvent,
+    TransferEvent,
+};
 pub use refusal::Refusal;
 pub use world::{IdPool, World};
 
@@ -62,9 +67,10 @@ pub enum Command {
     Expire {
         order: OrderId,
     },
-    /// A manual ledger movement (restock, correction, damage, return).
+    /// A manual ledger movement (restock, correction, damage, return) at a location.
     MoveStock {
         product: ProductId,
+        location: LocationId,
         delta: i64,
         reason: Reason,
         note: Option<String>,
@@ -149,6 +155,25 @@ pub enum Command {
     ExpireHold {
         hold: HoldId,
     },
+    CreateLocation(NewLocation),
+    /// Rename or recode a location; `expected` is its version.
+    UpdateLocation {
+        location: LocationId,
+        expected: Version,
+        patch: LocationPatch,
+    },
+    /// Send stock from one location to another.
+    Transfer(NewTransfer),
+    /// Receive a transfer in transit at its target.
+    ReceiveTransfer {
+        transfer: TransferId,
+    },
+    /// Move an unpaid or paid-but-unfulfilled order, with the stock it holds, to another
+    /// location: all of it is taken there, or nothing moves.
+    HandOver {
+        order: OrderId,
+        to: LocationId,
+    },
 }
 
 /// The rows a command reads, which the writer locks and loads before deciding. Orders are
@@ -168,8 +193,9 @@ pub struct Needs {
     /// Most ledger rows the command may write, not counting those of its orders' lines,
     /// which the writer adds once the orders are loaded.
     pub movements: usize,
-    /// Whether the command may release or restock the lines of the orders it names.
-    pub order_movements: bool,
+    /// Most ledger rows per line of the orders it names: 1 when it may release or restock
+    /// them, 2 when it may move them between locations.
+    pub movements_per_order_line: usize,
     /// Whether the command may release every item of the tabs it names.
     pub tab_movements: bool,
     /// Events, locked after tabs; their sections' products are loaded (and their seats,
@@ -184,6 +210,12 @@ pub struct Needs {
     pub client_refs: Vec<(EventId, String)>,
     /// Events whose active holds are all loaded (and locked), with a ledger row each.
     pub event_holds: Vec<EventId>,
+    /// Locations that must exist (read, not locked: none is ever deleted).
+    pub locations: Vec<LocationId>,
+    /// Locations holding these codes (for uniqueness).
+    pub location_codes: Vec<LocationCode>,
+    /// Transfers, locked after orders.
+    pub transfers: Vec<TransferId>,
 }
 
 impl Command {
@@ -201,20 +233,24 @@ impl Command {
             | Command::RefundedAtProvider { order, .. }
             | Command::Expire { order } => Needs {
                 orders: vec![order.clone()],
-                order_movements: true,
+                movements_per_order_line: 1,
                 ..Needs::default()
             },
             Command::Fulfill { order } => Needs {
                 orders: vec![order.clone()],
                 ..Needs::default()
             },
-            Command::MoveStock { product, .. } => Needs {
+            Command::MoveStock {
+                product, location, ..
+            } => Needs {
                 products: vec![product.clone()],
+                locations: vec![location.clone()],
                 movements: 1,
                 ..Needs::default()
             },
             Command::CreateProduct(new) => Needs {
                 skus: vec![new.sku.clone()],
+                locations: vec![new.location.clone()],
                 movements: 1,
                 ..Needs::default()
             },
@@ -296,6 +332,35 @@ impl Command {
                 movements: 1,
                 ..Needs::default()
             },
+            Command::CreateLocation(new) => Needs {
+                location_codes: vec![new.code.clone()],
+                ..Needs::default()
+            },
+            Command::UpdateLocation {
+                location, patch, ..
+            } => Needs {
+                locations: vec![location.clone()],
+                location_codes: patch.code.iter().cloned().collect(),
+                ..Needs::default()
+            },
+            Command::Transfer(new) => Needs {
+                products: vec![new.product_id.clone()],
+                locations: vec![new.from.clone(), new.to.clone()],
+                movements: 2,
+                ..Needs::default()
+            },
+            Command::ReceiveTransfer { transfer } => Needs {
+                transfers: vec![transfer.clone()],
+                movements: 1,
+                ..Needs::default()
+            },
+            // Two ledger rows per line: given back where it was, taken where it goes.
+            Command::HandOver { order, to } => Needs {
+                orders: vec![order.clone()],
+                locations: vec![to.clone()],
+                movements_per_order_line: 2,
+                ..Needs::default()
+            },
         }
     }
 }
@@ -315,6 +380,11 @@ pub enum Answer {
     EventCreated(TicketEvent),
     Event(TicketEvent),
     Hold(Hold),
+    LocationCreated(Location),
+    Location(Location),
+    TransferCreated(Transfer),
+    /// A transfer as it is after a change (received).
+    Transfer(Transfer),
     /// A place in a waiting room; `true` when this command took it.
     Ticket(crate::waiting_room::QueueTicket, bool),
     /// Nothing changed and nothing is owed an answer (an expiry that found the order
@@ -369,11 +439,13 @@ pub fn decide(
         Command::Expire { order } => orders::expire(order, world, effects, now),
         Command::MoveStock {
             product,
+            location,
             delta,
             reason,
             note,
         } => stock::move_stock(
             product,
+            location,
             *delta,
             *reason,
             note.as_deref(),
@@ -459,6 +531,15 @@ pub fn decide(
             policy,
         ),
         Command::ExpireHold { hold } => box_office::expire_hold(hold, world, effects, now),
+        Command::CreateLocation(new) => locations::create(new, world, effects, now),
+        Command::UpdateLocation {
+            location,
+            expected,
+            patch,
+        } => locations::update(location, *expected, patch, world, effects, now),
+        Command::Transfer(new) => locations::transfer(new, world, effects, now),
+        Command::ReceiveTransfer { transfer } => locations::receive(transfer, world, effects, now),
+        Command::HandOver { order, to } => orders::hand_over(order, to, world, effects, now),
     }
 }
 

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::ids::{OrderId, ProductId};
+use crate::ids::{LocationId, OrderId, ProductId};
 use crate::ledger::Reason;
+use crate::location::Handover;
 use crate::order::{self, NewOrder, Order, OrderAction, OrderStatus, PaymentMethod};
 use crate::time::Timestamp;
 
@@ -25,6 +26,7 @@ pub(super) fn checkout(
         effects.move_stock(
             world,
             &line.product_id,
+            &order.location_id,
             -line.quantity,
             Reason::Sale,
             None,
@@ -72,6 +74,7 @@ fn settle(
             effects.move_stock(
                 world,
                 &line.product_id,
+                &order.location_id,
                 line.quantity,
                 reason,
                 None,
@@ -165,7 +168,7 @@ fn late_provider_payment(
             world
                 .products
                 .get(*product)
-                .is_some_and(|p| !p.archived && p.stock.value() >= *quantity)
+                .is_some_and(|p| !p.archived && p.locations.at(&order.location_id) >= *quantity)
         });
     record_payment(
         id,
@@ -191,6 +194,7 @@ fn late_provider_payment(
         effects.move_stock(
             world,
             &line.product_id,
+            &order.location_id,
             -line.quantity,
             Reason::Sale,
             None,
@@ -316,4 +320,81 @@ pub(super) fn refunded_at_provider(
     }
     let restock = order.status == OrderStatus::Paid;
     refund(id, restock, world, effects, now)
+}
+
+/// Moves an order to another location with the stock it holds: every line is taken at
+/// `to` (all or nothing, refused naming what is short there) and given back where it was.
+/// A box-office order stays where its event sells.
+pub(super) fn hand_over(
+    id: &OrderId,
+    to: &LocationId,
+    world: &mut World,
+    effects: &mut Effects,
+    now: Timestamp,
+) -> Outcome {
+    let order = found(world, id)?;
+    if order.status == OrderStatus::PendingPayment && now >= order.expires_at {
+        // Its time is up: the expiry is a fact, and an expired order moves nowhere.
+        expire(id, world, effects, now)?;
+    }
+    next(world, id, OrderAction::Transfer)?;
+    let order = found(world, id)?.clone();
+    if order.hold_id.is_some() {
+        return Err(Refusal::EventSection);
+    }
+    if !world.locations.contains_key(to) {
+        return Err(Refusal::LocationNotFound);
+    }
+    if order.location_id == *to {
+        return Err(Refusal::AlreadyThere);
+    }
+    let mut wanted: BTreeMap<&ProductId, i64> = BTreeMap::new();
+    for line in &order.lines {
+        *wanted.entry(&line.product_id).or_default() += line.quantity;
+    }
+    let mut shortages = Vec::new();
+    for (product, quantity) in &wanted {
+        let p = world
+            .products
+            .get(*product)
+            .ok_or(Refusal::ProductNotFound)?;
+        if p.locations.at(to) < *quantity {
+            shortages.push(crate::order::Shortage::of(p, to, *quantity));
+        }
+    }
+    if !shortages.is_empty() {
+        return Err(Refusal::OutOfStock(shortages));
+    }
+    for line in &order.lines {
+        let held = Held::Order(&order.id);
+        let back = (&order.location_id, line.quantity);
+        let take = (to, -line.quantity);
+        for (at, delta) in [back, take] {
+            effects
+                .move_stock(
+                    world,
+                    &line.product_id,
+                    at,
+                    delta,
+                    Reason::Handover,
+                    None,
+                    held,
+                    now,
+                )
+                .ok_or(Refusal::ProductNotFound)?;
+        }
+    }
+    let moved = world.orders.get_mut(id).ok_or(Refusal::OrderNotFound)?;
+    moved.handovers.push(Handover {
+        from: moved.location_id.clone(),
+        to: to.clone(),
+        at: now,
+    });
+    moved.location_id = to.clone();
+    moved.updated_at = now;
+    let moved = moved.clone();
+    effects.order_changed(id);
+    effects.events.push(Event::OrderTransferred(moved.clone()));
+    effects.stock_changed(world, order.lines.iter().map(|l| &l.product_id));
+    Ok(Answer::Order(moved))
 }

@@ -2,6 +2,7 @@
 
 use crate::ids::ProductId;
 use crate::ledger::{Movement, Reason};
+use crate::location::StockByLocation;
 use crate::product::{NewProduct, Product, ProductPatch, Version};
 use crate::time::Timestamp;
 
@@ -17,12 +18,16 @@ pub(super) fn create(
     if world.live_sku_holder(&new.sku, None).is_some() {
         return Err(Refusal::DuplicateSku);
     }
+    if !world.locations.contains_key(&new.location) {
+        return Err(Refusal::LocationNotFound);
+    }
     let product = Product {
         id: ProductId::generate(),
         sku: new.sku.clone(),
         name: new.name.clone(),
         price: new.price,
         stock: new.stock,
+        locations: StockByLocation::from_map([(new.location.clone(), new.stock.value())].into()),
         version: Version(1),
         archived: false,
         event_id: None,
@@ -34,12 +39,14 @@ pub(super) fn create(
         effects.movements.push(Movement {
             id: world.movement_ids.take(),
             product_id: product.id.clone(),
+            location_id: new.location.clone(),
             delta: product.stock.value(),
             reason: Reason::Initial,
             note: None,
             order_id: None,
             tab_id: None,
             hold_id: None,
+            transfer_id: None,
             stock_after: product.stock.value(),
             created_at: now,
         });

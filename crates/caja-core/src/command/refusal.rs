@@ -25,8 +25,9 @@ pub enum Refusal {
     },
     /// The product is archived and cannot change.
     Archived,
-    /// A manual movement would take stock below zero.
+    /// A manual movement would take stock below zero at its location.
     NotEnoughStock {
+        location: crate::ids::LocationId,
         available: i64,
     },
     /// A manual movement would take stock above [`crate::product::Stock::MAX`].
@@ -111,6 +112,14 @@ pub enum Refusal {
     AdmissionUsed {
         hold: Option<HoldId>,
     },
+    LocationNotFound,
+    /// Another location has this code.
+    DuplicateLocationCode,
+    TransferNotFound,
+    /// The transfer was received already.
+    TransferReceived,
+    /// The order is at that location already.
+    AlreadyThere,
 }
 
 impl Refusal {
@@ -153,6 +162,11 @@ impl Refusal {
             Refusal::AdmissionRequired => "admission-required",
             Refusal::AdmissionInvalid(_) => "admission-invalid",
             Refusal::AdmissionUsed { .. } => "admission-used",
+            Refusal::LocationNotFound => "unknown-location",
+            Refusal::DuplicateLocationCode => "duplicate-code",
+            Refusal::TransferNotFound => "not-found",
+            Refusal::TransferReceived => "invalid-transition",
+            Refusal::AlreadyThere => "already-there",
         }
     }
 }

@@ -104,12 +104,11 @@ pub(super) fn add_item(
         .get(product_id)
         .filter(|p| !p.archived)
         .ok_or_else(|| Refusal::UnknownProducts(vec![product_id.to_string()]))?;
-    if product.stock.value() < quantity {
-        return Err(Refusal::OutOfStock(vec![Shortage {
-            product_id: product_id.to_string(),
-            requested: quantity,
-            available: product.stock.value(),
-        }]));
+    let location = tab.location_id.clone();
+    if product.locations.at(&location) < quantity {
+        return Err(Refusal::OutOfStock(vec![Shortage::of(
+            product, &location, quantity,
+        )]));
     }
     let item = TabItem {
         id: TabItemId::generate(),
@@ -126,6 +125,7 @@ pub(super) fn add_item(
         .move_stock(
             world,
             product_id,
+            &location,
             -quantity,
             Reason::Tab,
             None,
@@ -181,10 +181,17 @@ fn release(
     item: &TabItem,
     now: Timestamp,
 ) -> Result<(), Refusal> {
+    let location = world
+        .tabs
+        .get(tab)
+        .ok_or(Refusal::TabNotFound)?
+        .location_id
+        .clone();
     effects
         .move_stock(
             world,
             &item.product_id,
+            &location,
             item.quantity,
             Reason::Release,
             None,

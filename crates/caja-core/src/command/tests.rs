@@ -33,6 +33,7 @@ fn product(sku: &str, stock: i64) -> Product {
             currency: mxn(),
         },
         stock: Stock::parse(stock).unwrap(),
+        locations: crate::location::StockByLocation::at_main(stock),
         version: Version(1),
         archived: false,
         event_id: None,
@@ -48,8 +49,21 @@ fn world(products: &[&Product]) -> World {
             .map(|p| (p.id.clone(), (*p).clone()))
             .collect::<BTreeMap<_, _>>(),
         movement_ids: IdPool::new(1..1000),
+        locations: [location("main", LocationId::main())].into_iter().collect(),
         ..World::default()
     }
+}
+
+fn location(code: &str, id: LocationId) -> (LocationId, Location) {
+    let l = Location {
+        id: id.clone(),
+        code: LocationCode::parse(code).unwrap(),
+        name: code.into(),
+        version: Version(1),
+        created_at: t0(),
+        updated_at: t0(),
+    };
+    (id, l)
 }
 
 fn checkout(p: &Product, quantity: i64) -> Command {
@@ -64,6 +78,7 @@ fn checkout(p: &Product, quantity: i64) -> Command {
         },
         note: None,
         customer: None,
+        location: LocationId::main(),
     })
 }
 
@@ -218,13 +233,17 @@ fn manual_movements_keep_the_floor_and_the_ceiling() {
     let mut e = Effects::default();
     let mv = |delta| Command::MoveStock {
         product: p.id.clone(),
+        location: LocationId::main(),
         delta,
         reason: Reason::Restock,
         note: Some("truck".into()),
     };
     assert_eq!(
         run(&mv(-6), &mut w, &mut e, t0()),
-        Err(Refusal::NotEnoughStock { available: 5 })
+        Err(Refusal::NotEnoughStock {
+            location: LocationId::main(),
+            available: 5
+        })
     );
     assert_eq!(
         run(&mv(Stock::MAX), &mut w, &mut e, t0()),
@@ -252,6 +271,7 @@ fn skus_stay_unique_among_live_products_within_a_batch() {
             name: ProductName::parse("x").unwrap(),
             price: p.price,
             stock: Stock::parse(2).unwrap(),
+            location: LocationId::main(),
         })
     };
     assert_eq!(
@@ -303,7 +323,7 @@ fn commands_name_what_they_read() {
         order: OrderId::generate(),
     }
     .needs();
-    assert!(cancel.order_movements && cancel.products.is_empty());
+    assert!(cancel.movements_per_order_line == 1 && cancel.products.is_empty());
 }
 
 fn open_tab(resource: Option<&str>, rate: i64) -> Command {
@@ -315,6 +335,7 @@ fn open_tab(resource: Option<&str>, rate: i64) -> Command {
         rounding: crate::tab::Rounding::default(),
         customer: None,
         note: None,
+        location: LocationId::main(),
     })
 }
 
@@ -616,4 +637,242 @@ fn a_refund_at_the_provider_restocks_only_what_never_left() {
         movements,
         "refunded twice changes nothing"
     );
+}
+
+/// A world with the main location and `north`, and `p` stocked 5 at main and 2 at north.
+fn two_branches(p: &mut Product) -> (World, LocationId) {
+    let north = LocationId::generate();
+    p.locations = crate::location::StockByLocation::from_map(
+        [(LocationId::main(), 5), (north.clone(), 2)].into(),
+    );
+    p.stock = Stock::parse(7).unwrap();
+    let mut w = world(&[p]);
+    let (id, l) = location("north", north.clone());
+    w.locations.insert(id, l);
+    (w, north)
+}
+
+fn at(w: &World, p: &Product, location: &LocationId) -> (i64, i64) {
+    let p = &w.products[&p.id];
+    (p.locations.at(location), p.stock.value())
+}
+
+#[test]
+fn a_checkout_takes_from_its_location_and_a_shortage_names_it() {
+    let mut p = product("A", 0);
+    let (mut w, north) = two_branches(&mut p);
+    let mut e = Effects::default();
+    let mut there = checkout(&p, 3);
+    if let Command::Checkout(new) = &mut there {
+        new.location = north.clone();
+    }
+    match run(&there, &mut w, &mut e, t0()) {
+        Err(Refusal::OutOfStock(s)) => {
+            assert_eq!(s[0].location_id, north.to_string());
+            assert_eq!((s[0].requested, s[0].available), (3, 2));
+        }
+        other => panic!("{other:?}"),
+    }
+    let order = created(run(&checkout(&p, 3), &mut w, &mut e, t0()));
+    assert_eq!(order.location_id, LocationId::main());
+    assert_eq!(at(&w, &p, &LocationId::main()), (2, 4));
+    assert!(e
+        .movements
+        .iter()
+        .all(|m| m.location_id == LocationId::main()));
+}
+
+#[test]
+fn a_transfer_arrives_at_once_or_travels_until_received() {
+    let mut p = product("A", 0);
+    let (mut w, north) = two_branches(&mut p);
+    let mut e = Effects::default();
+    let send = |quantity, in_transit| {
+        Command::Transfer(crate::location::NewTransfer {
+            product_id: p.id.clone(),
+            from: LocationId::main(),
+            to: north.clone(),
+            quantity,
+            note: None,
+            in_transit,
+        })
+    };
+    match run(&send(6, false), &mut w, &mut e, t0()) {
+        Err(Refusal::OutOfStock(s)) => assert_eq!(s[0].location_id, LocationId::main().to_string()),
+        other => panic!("{other:?}"),
+    }
+    let Ok(Answer::TransferCreated(now)) = run(&send(2, false), &mut w, &mut e, t0()) else {
+        panic!("a transfer at once");
+    };
+    assert_eq!(now.status, crate::location::TransferStatus::Received);
+    assert_eq!(at(&w, &p, &north), (4, 7), "the total does not move");
+    let Ok(Answer::TransferCreated(later)) = run(&send(3, true), &mut w, &mut e, t0()) else {
+        panic!("a transfer in transit");
+    };
+    assert_eq!(later.status, crate::location::TransferStatus::InTransit);
+    assert_eq!(
+        at(&w, &p, &LocationId::main()),
+        (0, 4),
+        "in transit: sellable nowhere"
+    );
+    assert_eq!(at(&w, &p, &north), (4, 4));
+    let receive = Command::ReceiveTransfer {
+        transfer: later.id.clone(),
+    };
+    assert!(run(&receive, &mut w, &mut e, t0()).is_ok());
+    assert_eq!(at(&w, &p, &north), (7, 7));
+    assert_eq!(
+        run(&receive, &mut w, &mut e, t0()),
+        Err(Refusal::TransferReceived)
+    );
+    let rows: Vec<(Reason, i64)> = e
+        .movements
+        .iter()
+        .filter(|m| m.transfer_id.as_ref() == Some(&later.id))
+        .map(|m| (m.reason, m.delta))
+        .collect();
+    assert_eq!(rows, [(Reason::TransferOut, -3), (Reason::TransferIn, 3)]);
+    let mut nowhere = send(1, false);
+    if let Command::Transfer(t) = &mut nowhere {
+        t.to = LocationId::generate();
+    }
+    assert_eq!(
+        run(&nowhere, &mut w, &mut e, t0()),
+        Err(Refusal::LocationNotFound)
+    );
+}
+
+#[test]
+fn a_hand_over_moves_the_orders_stock_all_or_nothing() {
+    let mut p = product("A", 0);
+    let (mut w, north) = two_branches(&mut p);
+    let mut e = Effects::default();
+    let order = created(run(&checkout(&p, 3), &mut w, &mut e, t0()));
+    let hand_over = |to: &LocationId| Command::HandOver {
+        order: order.id.clone(),
+        to: to.clone(),
+    };
+    match run(&hand_over(&north), &mut w, &mut e, t0()) {
+        Err(Refusal::OutOfStock(s)) => {
+            assert_eq!(
+                (s[0].location_id.as_str(), s[0].available),
+                (north.as_str(), 2)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(at(&w, &p, &LocationId::main()), (2, 4), "nothing moved");
+    assert!(run(&restock_at(&p, &north, 1), &mut w, &mut e, t0()).is_ok());
+    let Ok(Answer::Order(moved)) = run(&hand_over(&north), &mut w, &mut e, t0()) else {
+        panic!("a hand-over");
+    };
+    assert_eq!(moved.location_id, north);
+    assert_eq!(moved.handovers.len(), 1);
+    assert_eq!(moved.handovers[0].from, LocationId::main());
+    assert_eq!(at(&w, &p, &LocationId::main()), (5, 5));
+    assert_eq!(at(&w, &p, &north), (0, 5));
+    assert_eq!(
+        run(&hand_over(&north), &mut w, &mut e, t0()),
+        Err(Refusal::AlreadyThere)
+    );
+    // Its release gives the stock back where it is now.
+    let cancel = Command::Cancel {
+        order: order.id.clone(),
+    };
+    assert!(run(&cancel, &mut w, &mut e, t0()).is_ok());
+    assert_eq!(at(&w, &p, &north), (3, 8));
+    assert!(matches!(
+        run(&hand_over(&LocationId::main()), &mut w, &mut e, t0()),
+        Err(Refusal::InvalidTransition(_))
+    ));
+}
+
+#[test]
+fn an_order_past_its_time_expires_instead_of_moving() {
+    let mut p = product("A", 0);
+    let (mut w, north) = two_branches(&mut p);
+    let mut e = Effects::default();
+    let order = created(run(&checkout(&p, 1), &mut w, &mut e, t0()));
+    let late = t0() + policy().order_ttl;
+    let hand_over = Command::HandOver {
+        order: order.id.clone(),
+        to: north.clone(),
+    };
+    assert!(matches!(
+        run(&hand_over, &mut w, &mut e, late),
+        Err(Refusal::InvalidTransition(_))
+    ));
+    assert_eq!(w.orders[&order.id].status, OrderStatus::Expired);
+    assert_eq!(at(&w, &p, &LocationId::main()), (5, 7));
+}
+
+fn restock_at(p: &Product, location: &LocationId, delta: i64) -> Command {
+    Command::MoveStock {
+        product: p.id.clone(),
+        location: location.clone(),
+        delta,
+        reason: Reason::Restock,
+        note: None,
+    }
+}
+
+#[test]
+fn a_manual_movement_keeps_the_floor_of_its_location() {
+    let mut p = product("A", 0);
+    let (mut w, north) = two_branches(&mut p);
+    let mut e = Effects::default();
+    assert_eq!(
+        run(&restock_at(&p, &north, -3), &mut w, &mut e, t0()),
+        Err(Refusal::NotEnoughStock {
+            location: north.clone(),
+            available: 2
+        })
+    );
+    assert_eq!(
+        run(
+            &restock_at(&p, &LocationId::generate(), 3),
+            &mut w,
+            &mut e,
+            t0()
+        ),
+        Err(Refusal::LocationNotFound)
+    );
+    assert!(run(&restock_at(&p, &north, -2), &mut w, &mut e, t0()).is_ok());
+    assert_eq!(at(&w, &p, &north), (0, 5));
+}
+
+#[test]
+fn location_codes_stay_unique() {
+    let mut w = world(&[]);
+    let mut e = Effects::default();
+    let new = |code: &str| {
+        Command::CreateLocation(crate::location::NewLocation {
+            code: LocationCode::parse(code).unwrap(),
+            name: "Sucursal".into(),
+        })
+    };
+    assert_eq!(
+        run(&new("main"), &mut w, &mut e, t0()),
+        Err(Refusal::DuplicateLocationCode)
+    );
+    let Ok(Answer::LocationCreated(l)) = run(&new("north"), &mut w, &mut e, t0()) else {
+        panic!("a new location");
+    };
+    let rename = |code: &str, expected| Command::UpdateLocation {
+        location: l.id.clone(),
+        expected: Version(expected),
+        patch: crate::location::LocationPatch {
+            code: Some(LocationCode::parse(code).unwrap()),
+            name: None,
+        },
+    };
+    assert_eq!(
+        run(&rename("main", 1), &mut w, &mut e, t0()),
+        Err(Refusal::DuplicateLocationCode)
+    );
+    assert!(run(&rename("norte", 1), &mut w, &mut e, t0()).is_ok());
+    assert!(matches!(
+        run(&rename("nord", 1), &mut w, &mut e, t0()),
+        Err(Refusal::StaleVersion { .. })
+    ));
 }

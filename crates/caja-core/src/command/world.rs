@@ -44,6 +44,10 @@ pub struct World {
     pub seats: BTreeMap<ProductId, Vec<(String, Option<HoldId>)>>,
     pub rooms: BTreeMap<EventId, crate::waiting_room::Room>,
     pub tickets: BTreeMap<crate::ids::TicketId, crate::waiting_room::QueueTicket>,
+    /// The locations the batch names (by id or code; never locked: a location is never
+    /// deleted, and its code's uniqueness is the index's last word).
+    pub locations: BTreeMap<crate::ids::LocationId, crate::location::Location>,
+    pub transfers: BTreeMap<crate::ids::TransferId, crate::location::Transfer>,
     /// The last order number handed out (read from its counter when the batch may create
     /// orders).
     pub last_order_number: i64,

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod changes;
 pub mod events;
+pub mod locations;
 pub mod maintenance;
 pub mod ops;
 pub mod orders;
@@ -11,4 +12,5 @@ pub mod stock;
 pub mod stream;
 pub mod subscriptions;
 pub mod tabs;
+pub mod transfers;
 pub mod webhooks;

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use caja_core::auth::Action;
 use caja_core::command::Command;
-use caja_core::ids::ProductId;
+use caja_core::ids::{LocationId, ProductId};
 use caja_core::money::{Currency, Money};
 use caja_core::product::{NewProduct, Product, ProductName, ProductPatch, Sku, Stock};
 use caja_core::DomainError;
@@ -71,15 +71,20 @@ pub struct CreateProduct {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: Option<i64>,
+    /// Where that stock is (a location's id or code): the key's location, or the default,
+    /// when absent.
+    #[schema(max_length = 64)]
+    pub location: Option<String>,
 }
 
 impl CreateProduct {
-    fn parse(&self, store: Currency) -> Result<NewProduct, DomainError> {
+    fn parse(&self, store: Currency, location: LocationId) -> Result<NewProduct, DomainError> {
         Ok(NewProduct {
             sku: Sku::parse(&self.sku)?,
             name: ProductName::parse(&self.name)?,
             price: self.price.parse("price", store)?,
             stock: Stock::parse(self.stock.unwrap_or(0))?,
+            location,
         })
     }
 }
@@ -136,7 +141,10 @@ pub struct ProductBody {
     pub sku: String,
     pub name: String,
     pub price: MoneyBody,
+    /// What every location can sell, in total.
     pub stock: i64,
+    /// Each location's share of `stock` (locations with none are left out).
+    pub locations: Vec<LocationShare>,
     /// Bumped by every change; the `ETag` is this number in quotes.
     pub version: i64,
     pub archived: bool,
@@ -152,12 +160,27 @@ impl From<&Product> for ProductBody {
             name: p.name.as_str().to_owned(),
             price: p.price.into(),
             stock: p.stock.value(),
+            locations: p
+                .locations
+                .iter()
+                .map(|(l, n)| LocationShare {
+                    location_id: l.to_string(),
+                    stock: n,
+                })
+                .collect(),
             version: p.version.0,
             archived: p.archived,
             created_at: caja_core::time::format(&p.created_at),
             updated_at: caja_core::time::format(&p.updated_at),
         }
     }
+}
+
+/// How much of a product one location can sell.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationShare {
+    pub location_id: String,
+    pub stock: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -185,7 +208,8 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateProduct>,
 ) -> ApiResult<Response> {
     caller.require(Action::WriteCatalog)?;
-    let new = body.parse(state.config().currency)?;
+    let at = super::locations::selling_at(&state, &caller, body.location.as_deref()).await?;
+    let new = body.parse(state.config().currency, at)?;
     Ok(command(&state, &caller, None, Command::CreateProduct(new))
         .await?
         .response)

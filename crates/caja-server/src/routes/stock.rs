@@ -1,5 +1,6 @@
 //! `/v1/products/{id}/stock-movements`: the stock ledger. Stock changes only here (and
-//! through orders), one row per movement.
+//! through orders, tabs, holds and transfers), one row per movement. And
+//! `/v1/products/{id}/stock`: what each location has.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -7,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use caja_core::auth::Action;
 use caja_core::command::Command;
-use caja_core::ids::ProductId;
+use caja_core::ids::{LocationId, ProductId};
 use caja_core::ledger::Movement;
 use caja_core::ledger::{self, Reason};
 use caja_core::text;
@@ -18,10 +19,13 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotent::{command, refuse, Idempotent};
 use crate::json::{ApiQuery, PageQuery};
+use crate::routes::locations::{selling_at, LocationBody};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/products/{id}/stock-movements", get(list).post(create))
+    Router::new()
+        .route("/v1/products/{id}/stock-movements", get(list).post(create))
+        .route("/v1/products/{id}/stock", get(per_location))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,16 +42,24 @@ pub struct CreateMovement {
         pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
     )]
     pub note: Option<String>,
+    /// Where (a location's id or code): the key's location, or the default, when absent.
+    #[schema(max_length = 64)]
+    pub location: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MovementBody {
     pub id: i64,
     pub product_id: String,
+    /// Where the units moved.
+    pub location_id: String,
     pub delta: i64,
     pub reason: String,
     pub note: Option<String>,
     pub order_id: Option<String>,
+    /// The transfer that sent or received them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<String>,
     /// The product's stock right after this movement.
     pub stock_after: i64,
     pub created_at: String,
@@ -58,10 +70,12 @@ impl From<&Movement> for MovementBody {
         Self {
             id: m.id,
             product_id: m.product_id.to_string(),
+            location_id: m.location_id.to_string(),
             delta: m.delta,
             reason: m.reason.to_string(),
             note: m.note.clone(),
             order_id: m.order_id.as_ref().map(ToString::to_string),
+            transfer_id: m.transfer_id.as_ref().map(ToString::to_string),
             stock_after: m.stock_after,
             created_at: caja_core::time::format(&m.created_at),
         }
@@ -94,17 +108,25 @@ pub async fn create(
 ) -> ApiResult<Response> {
     caller.require(Action::ManageStock)?;
     let scope = req.scope(&caller);
-    let written = match req.body.and_then(|body| movement(&id, &body)) {
+    let parsed = match req.body {
+        Ok(body) => match selling_at(&state, &caller, body.location.as_deref()).await {
+            Ok(at) => movement(&id, &body, at),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let written = match parsed {
         Ok(cmd) => command(&state, &caller, Some(scope), cmd).await?,
         Err(refusal) => refuse(&state, scope, refusal).await?,
     };
     Ok(written.response)
 }
 
-/// A movement request, parsed into its command.
-fn movement(id: &str, body: &CreateMovement) -> ApiResult<Command> {
+/// A movement request at `at`, parsed into its command.
+fn movement(id: &str, body: &CreateMovement, at: LocationId) -> ApiResult<Command> {
     Ok(Command::MoveStock {
         product: product_id(id)?,
+        location: at,
         delta: ledger::parse_delta(body.delta)?,
         reason: Reason::parse_manual(&body.reason)?,
         note: text::optional("note", body.note.as_deref(), 1000)?,
@@ -129,5 +151,61 @@ pub async fn list(
     Ok(Json(MovementPage {
         data: page.items.iter().map(MovementBody::from).collect(),
         next_cursor: page.next_cursor,
+    }))
+}
+
+/// One location's share of a product.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationStockBody {
+    pub location: LocationBody,
+    /// Sellable there now.
+    pub stock: i64,
+    /// On its way there (transfers in transit), not yet sellable.
+    pub incoming: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockBody {
+    pub product_id: String,
+    /// What every location can sell, in total.
+    pub stock: i64,
+    /// Sent and not yet received: counted at no location.
+    pub in_transit: i64,
+    pub locations: Vec<LocationStockBody>,
+}
+
+#[utoipa::path(get, path = "/v1/products/{id}/stock", tag = "stock",
+    params(("id" = String, Path, description = "Product id")),
+    responses((status = 200, description = "The product's stock at every location (a key bound to a location sees its own)", body = StockBody),
+              (status = 404, description = "No such product", body = crate::openapi::Problem)),
+    security(("bearer" = [])))]
+pub async fn per_location(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<StockBody>> {
+    caller.require(Action::ReadCatalog)?;
+    let view = state.store().stock_view(&product_id(&id)?).await?;
+    let visible = |l: &caja_store::LocationStock| {
+        caller.role == caja_core::auth::Role::Admin
+            || caller
+                .location
+                .as_ref()
+                .is_none_or(|bound| *bound == l.location.id)
+    };
+    Ok(Json(StockBody {
+        product_id: view.product_id.to_string(),
+        stock: view.stock,
+        in_transit: view.in_transit,
+        locations: view
+            .locations
+            .iter()
+            .filter(|l| visible(l))
+            .map(|l| LocationStockBody {
+                location: LocationBody::from(&l.location),
+                stock: l.stock,
+                incoming: l.incoming,
+            })
+            .collect(),
     }))
 }

@@ -1,10 +1,11 @@
-//! Locking and loading the rows a batch's commands read, in the one lock order: tabs, then
-//! orders, then products (each by id), then the order-number counter.
+//! Locking and loading the rows a batch's commands read, in the one lock order: tabs, holds,
+//! waiting rooms, queue tickets, events, orders, transfers, products (each by id), then the
+//! counters. Locations are read, never locked.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use caja_core::command::{Command, IdPool, World};
-use caja_core::ids::{HoldId, OrderId, ProductId, TabId};
+use caja_core::ids::{HoldId, LocationId, OrderId, ProductId, TabId, TransferId};
 use caja_core::order::OrderStatus;
 use caja_core::product::{Sku, Version};
 use sqlx::any::AnyRow;
@@ -15,8 +16,8 @@ use crate::box_office::with_sections;
 use crate::dialect::Dialect;
 use crate::orders::with_lines;
 use crate::rows::{
-    hold, payment, product, EVENT_COLUMNS, HOLD_COLUMNS, ORDER_COLUMNS, PAYMENT_COLUMNS,
-    PRODUCT_COLUMNS, TAB_COLUMNS,
+    hold, location, payment, product, transfer, EVENT_COLUMNS, HOLD_COLUMNS, LOCATION_COLUMNS,
+    ORDER_COLUMNS, PAYMENT_COLUMNS, PRODUCT_COLUMNS, TAB_COLUMNS, TRANSFER_COLUMNS,
 };
 use crate::tabs::with_items;
 use crate::StoreError;
@@ -30,6 +31,11 @@ pub(super) struct Loaded {
     pub hold_versions: BTreeMap<HoldId, Version>,
     pub room_versions: BTreeMap<caja_core::ids::EventId, Version>,
     pub event_versions: BTreeMap<caja_core::ids::EventId, Version>,
+    /// Where each loaded order was: a hand-over's guard.
+    pub order_locations: BTreeMap<OrderId, LocationId>,
+    pub location_versions: BTreeMap<LocationId, Version>,
+    /// Transfers as loaded, all in transit (a received one never changes again).
+    pub transfers: BTreeSet<TransferId>,
     /// The last order number before the batch, and how many the batch took, if it may
     /// create orders.
     pub order_numbers: Option<(i64, i64)>,
@@ -187,6 +193,9 @@ pub(super) async fn load(
         let rows = select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await?;
         for order in with_lines(&mut **tx, dialect, &rows).await? {
             loaded.order_statuses.insert(order.id.clone(), order.status);
+            loaded
+                .order_locations
+                .insert(order.id.clone(), order.location_id.clone());
             world.orders.insert(order.id.clone(), order);
         }
     }
@@ -219,7 +228,26 @@ pub(super) async fn load(
         }
     }
 
+    // Transfers, locked after orders; then the products they move.
+    let transfer_ids: BTreeSet<&str> = needs
+        .iter()
+        .flat_map(|n| &n.transfers)
+        .map(TransferId::as_str)
+        .collect();
+    let transfer_ids: Vec<&str> = transfer_ids.into_iter().collect();
+    let select = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id");
+    for chunk in transfer_ids.chunks(CHUNK) {
+        for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
+            let t = transfer(&row)?;
+            if t.status == caja_core::location::TransferStatus::InTransit {
+                loaded.transfers.insert(t.id.clone());
+            }
+            world.transfers.insert(t.id.clone(), t);
+        }
+    }
+
     let mut product_ids: BTreeSet<&ProductId> = needs.iter().flat_map(|n| &n.products).collect();
+    product_ids.extend(world.transfers.values().map(|t| &t.product_id));
     for order in world.orders.values() {
         product_ids.extend(order.lines.iter().map(|l| &l.product_id));
     }
@@ -287,21 +315,53 @@ pub(super) async fn load(
         }
     }
 
+    // The locations the commands name, by id and by code. Not locked: a location is never
+    // deleted, a change to one is guarded by its version, and the unique index has the last
+    // word on codes.
+    let location_ids: BTreeSet<&str> = needs
+        .iter()
+        .flat_map(|n| &n.locations)
+        .map(LocationId::as_str)
+        .collect();
+    let location_ids: Vec<&str> = location_ids.into_iter().collect();
+    let select = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE id");
+    for chunk in location_ids.chunks(CHUNK) {
+        for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
+            let l = location(&row)?;
+            loaded.location_versions.insert(l.id.clone(), l.version);
+            world.locations.insert(l.id.clone(), l);
+        }
+    }
+    let codes: BTreeSet<&str> = needs
+        .iter()
+        .flat_map(|n| &n.location_codes)
+        .map(|c| c.as_str())
+        .collect();
+    let codes: Vec<&str> = codes.into_iter().collect();
+    let select = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE code");
+    for chunk in codes.chunks(CHUNK) {
+        for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
+            let l = location(&row)?;
+            loaded
+                .location_versions
+                .entry(l.id.clone())
+                .or_insert(l.version);
+            world.locations.entry(l.id.clone()).or_insert(l);
+        }
+    }
+
     // Order numbers (one per checkout; those a refusal leaves unused are handed back
     // before commit) and ledger ids, last: the counter row is the last lock taken.
     let orders = needs.iter().filter(|n| n.order_numbers).count();
     let movements: usize = needs
         .iter()
         .map(|n| {
-            let of_orders: usize = if n.order_movements {
-                n.orders
-                    .iter()
-                    .filter_map(|id| world.orders.get(id))
-                    .map(|o| o.lines.len())
-                    .sum()
-            } else {
-                0
-            };
+            let of_orders: usize = n
+                .orders
+                .iter()
+                .filter_map(|id| world.orders.get(id))
+                .map(|o| o.lines.len() * n.movements_per_order_line)
+                .sum();
             let of_tabs: usize = if n.tab_movements {
                 n.tabs
                     .iter()

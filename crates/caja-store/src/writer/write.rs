@@ -6,6 +6,7 @@
 use caja_core::box_office::{Hold, TicketEvent};
 use caja_core::command::{Effects, World};
 use caja_core::ledger::Movement;
+use caja_core::location::{Location, Transfer};
 use caja_core::order::Order;
 use caja_core::product::Product;
 use caja_core::tab::{Tab, TabItem};
@@ -18,6 +19,7 @@ use super::load::Loaded;
 use super::IdempotencyScope;
 use crate::dialect::Dialect;
 use crate::presenter::StoredResponse;
+use crate::rows::{handovers_json, stock_elsewhere_json};
 use crate::StoreError;
 
 pub(super) async fn effects(
@@ -35,6 +37,23 @@ pub(super) async fn effects(
     // Inserts first (products before the rows that name them), then the guarded updates:
     // an update whose guard misses fails the batch after its ledger rows were written, and
     // the rollback takes them back with everything else.
+    let locations: Vec<&Location> = effects
+        .created_locations
+        .iter()
+        .filter_map(|id| world.locations.get(id))
+        .collect();
+    insert_locations(tx, dialect, &locations).await?;
+    let changed_locations: Vec<(&Location, i64)> = effects
+        .changed_locations
+        .iter()
+        .filter_map(|id| {
+            Some((
+                world.locations.get(id)?,
+                loaded.location_versions.get(id)?.0,
+            ))
+        })
+        .collect();
+    update_locations(tx, dialect, &changed_locations).await?;
     let created: Vec<&Product> = effects
         .created_products
         .iter()
@@ -111,6 +130,24 @@ pub(super) async fn effects(
     insert_orders(tx, dialect, &orders).await?;
     insert_lines(tx, dialect, &orders).await?;
     insert_payments(tx, dialect, effects).await?;
+    let transfers: Vec<&Transfer> = effects
+        .created_transfers
+        .iter()
+        .filter_map(|id| world.transfers.get(id))
+        .collect();
+    insert_transfers(tx, dialect, &transfers).await?;
+    let received: Vec<&Transfer> = effects
+        .changed_transfers
+        .iter()
+        .filter(|id| loaded.transfers.contains(*id))
+        .filter_map(|id| world.transfers.get(id))
+        .collect();
+    matched(
+        "transfers",
+        received.len() as u64,
+        effects.changed_transfers.len(),
+    )?;
+    receive_transfers(tx, dialect, &received).await?;
     insert_movements(tx, dialect, &effects.movements).await?;
     let changed: Vec<(&Product, i64)> = effects
         .changed_products
@@ -118,13 +155,14 @@ pub(super) async fn effects(
         .filter_map(|id| Some((world.products.get(id)?, loaded.product_versions.get(id)?.0)))
         .collect();
     update_products(tx, dialect, &changed).await?;
-    let settled: Vec<(&Order, &str)> = effects
+    let settled: Vec<(&Order, &str, &str)> = effects
         .changed_orders
         .iter()
         .filter_map(|id| {
             Some((
                 world.orders.get(id)?,
                 loaded.order_statuses.get(id)?.as_str(),
+                loaded.order_locations.get(id)?.as_str(),
             ))
         })
         .collect();
@@ -225,15 +263,16 @@ async fn insert_products(
 ) -> Result<(), StoreError> {
     let statement = |values: &str| {
         format!(
-            "INSERT INTO products (id, sku, name, price_amount, currency, stock, version, \
-             archived_at, event_id, created_at, updated_at) VALUES {values}"
+            "INSERT INTO products (id, sku, name, price_amount, currency, stock, \
+             stock_elsewhere, version, archived_at, event_id, created_at, updated_at) \
+             VALUES {values}"
         )
     };
     per_chunk(
         tx,
         dialect,
         products,
-        11,
+        12,
         Kind::Insert,
         statement,
         |q, p| {
@@ -243,6 +282,7 @@ async fn insert_products(
                 .bind(p.price.amount)
                 .bind(p.price.currency.as_str())
                 .bind(p.stock.value())
+                .bind(stock_elsewhere_json(&p.locations))
                 .bind(p.version.0)
                 .bind(p.archived.then(|| time::format(&p.updated_at)))
                 .bind(p.event_id.as_ref().map(|e| e.as_str()))
@@ -264,13 +304,14 @@ async fn update_products(
         format!(
             "UPDATE products SET sku = v.column2, name = v.column3, price_amount = v.column4, \
              stock = v.column5, version = v.column6, \
-             archived_at = COALESCE(products.archived_at, v.column7), updated_at = v.column8 \
+             archived_at = COALESCE(products.archived_at, v.column7), updated_at = v.column8, \
+             stock_elsewhere = v.column10 \
              FROM (VALUES {values}) AS v \
              WHERE products.id = v.column1 AND products.version = v.column9"
         )
     };
     let kind = Kind::Guarded("products");
-    per_chunk(tx, dialect, products, 9, kind, statement, |q, (p, was)| {
+    per_chunk(tx, dialect, products, 10, kind, statement, |q, (p, was)| {
         let at = time::format(&p.updated_at);
         q.bind(p.id.as_str())
             .bind(p.sku.as_str())
@@ -281,6 +322,7 @@ async fn update_products(
             .bind(p.archived.then(|| at.clone()))
             .bind(at)
             .bind(*was)
+            .bind(stock_elsewhere_json(&p.locations))
     })
     .await
 }
@@ -294,10 +336,11 @@ async fn insert_orders(
         format!(
             "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
              customer_name, customer_email, created_at, updated_at, expires_at, tab_id, \
-             time_minutes, time_rate, time_amount, hold_id) VALUES {values}"
+             time_minutes, time_rate, time_amount, hold_id, location_id, handovers) \
+             VALUES {values}"
         )
     };
-    per_chunk(tx, dialect, orders, 18, Kind::Insert, statement, |q, o| {
+    per_chunk(tx, dialect, orders, 20, Kind::Insert, statement, |q, o| {
         q.bind(o.id.as_str())
             .bind(o.number)
             .bind(o.status.as_str())
@@ -316,6 +359,8 @@ async fn insert_orders(
             .bind(o.time.map(|t| t.rate_per_hour))
             .bind(o.time.map(|t| t.amount))
             .bind(o.hold_id.as_ref().map(|h| h.as_str()))
+            .bind(o.location_id.as_str())
+            .bind(handovers_json(&o.handovers))
     })
     .await
 }
@@ -357,26 +402,40 @@ async fn insert_lines(
     .await
 }
 
-/// Moves each order to its new status, if it is still in the status it was loaded in.
+/// Moves each order to its new status and location, if it is still in the status and at
+/// the location it was loaded in.
 async fn update_orders(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
-    orders: &[(&Order, &str)],
+    orders: &[(&Order, &str, &str)],
 ) -> Result<(), StoreError> {
     let statement = |values: &str| {
         format!(
-            "UPDATE orders SET status = v.column2, updated_at = v.column3 \
+            "UPDATE orders SET status = v.column2, updated_at = v.column3, \
+             location_id = v.column5, handovers = v.column6 \
              FROM (VALUES {values}) AS v \
-             WHERE orders.id = v.column1 AND orders.status = v.column4"
+             WHERE orders.id = v.column1 AND orders.status = v.column4 \
+             AND orders.location_id = v.column7"
         )
     };
     let kind = Kind::Guarded("orders");
-    per_chunk(tx, dialect, orders, 4, kind, statement, |q, (o, was)| {
-        q.bind(o.id.as_str())
-            .bind(o.status.as_str())
-            .bind(time::format(&o.updated_at))
-            .bind(*was)
-    })
+    per_chunk(
+        tx,
+        dialect,
+        orders,
+        7,
+        kind,
+        statement,
+        |q, (o, was, at)| {
+            q.bind(o.id.as_str())
+                .bind(o.status.as_str())
+                .bind(time::format(&o.updated_at))
+                .bind(*was)
+                .bind(o.location_id.as_str())
+                .bind(handovers_json(&o.handovers))
+                .bind(*at)
+        },
+    )
     .await
 }
 
@@ -418,14 +477,14 @@ async fn insert_movements(
     let statement = |values: &str| {
         format!(
             "INSERT INTO stock_movements (id, product_id, delta, reason, note, order_id, \
-             tab_id, hold_id, stock_after, created_at) VALUES {values}"
+             tab_id, hold_id, stock_after, created_at, location_id, transfer_id) VALUES {values}"
         )
     };
     per_chunk(
         tx,
         dialect,
         movements,
-        10,
+        12,
         Kind::Insert,
         statement,
         |q, m| {
@@ -439,6 +498,8 @@ async fn insert_movements(
                 .bind(m.hold_id.as_ref().map(|h| h.as_str()))
                 .bind(m.stock_after)
                 .bind(time::format(&m.created_at))
+                .bind(m.location_id.as_str())
+                .bind(m.transfer_id.as_ref().map(|t| t.as_str()))
         },
     )
     .await
@@ -453,10 +514,11 @@ async fn insert_tabs(
         format!(
             "INSERT INTO tabs (id, label, resource, status, rate, currency, unit_minutes, \
              minimum_minutes, grace_minutes, customer_name, customer_email, note, periods, \
-             order_id, void_reason, version, opened_at, closed_at, updated_at) VALUES {values}"
+             order_id, void_reason, version, opened_at, closed_at, updated_at, location_id) \
+             VALUES {values}"
         )
     };
-    per_chunk(tx, dialect, tabs, 19, Kind::Insert, statement, |q, t| {
+    per_chunk(tx, dialect, tabs, 20, Kind::Insert, statement, |q, t| {
         q.bind(t.id.as_str())
             .bind(t.label.as_str())
             .bind(t.resource.as_deref())
@@ -476,6 +538,7 @@ async fn insert_tabs(
             .bind(time::format(&t.opened_at))
             .bind(t.closed_at.as_ref().map(time::format))
             .bind(time::format(&t.updated_at))
+            .bind(t.location_id.as_str())
     })
     .await
 }
@@ -596,5 +659,116 @@ pub(super) async fn answers(
                 .bind(at.clone())
         },
     )
+    .await
+}
+
+async fn insert_locations(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    locations: &[&Location],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "INSERT INTO locations (id, code, name, version, created_at, updated_at) \
+             VALUES {values}"
+        )
+    };
+    per_chunk(
+        tx,
+        dialect,
+        locations,
+        6,
+        Kind::Insert,
+        statement,
+        |q, l| {
+            q.bind(l.id.as_str())
+                .bind(l.code.as_str())
+                .bind(l.name.as_str())
+                .bind(l.version.0)
+                .bind(time::format(&l.created_at))
+                .bind(time::format(&l.updated_at))
+        },
+    )
+    .await
+}
+
+/// Writes each location as the batch left it, if it is still at the version it was loaded
+/// at.
+async fn update_locations(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    locations: &[(&Location, i64)],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "UPDATE locations SET code = v.column2, name = v.column3, version = v.column4, \
+             updated_at = v.column5 FROM (VALUES {values}) AS v \
+             WHERE locations.id = v.column1 AND locations.version = v.column6"
+        )
+    };
+    let kind = Kind::Guarded("locations");
+    per_chunk(tx, dialect, locations, 6, kind, statement, |q, (l, was)| {
+        q.bind(l.id.as_str())
+            .bind(l.code.as_str())
+            .bind(l.name.as_str())
+            .bind(l.version.0)
+            .bind(time::format(&l.updated_at))
+            .bind(*was)
+    })
+    .await
+}
+
+async fn insert_transfers(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    transfers: &[&Transfer],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "INSERT INTO transfers (id, product_id, from_location, to_location, quantity, note, \
+             status, created_at, received_at) VALUES {values}"
+        )
+    };
+    per_chunk(
+        tx,
+        dialect,
+        transfers,
+        9,
+        Kind::Insert,
+        statement,
+        |q, t| {
+            q.bind(t.id.as_str())
+                .bind(t.product_id.as_str())
+                .bind(t.from.as_str())
+                .bind(t.to.as_str())
+                .bind(t.quantity)
+                .bind(t.note.as_deref())
+                .bind(t.status.as_str())
+                .bind(time::format(&t.created_at))
+                .bind(t.received_at.as_ref().map(time::format))
+        },
+    )
+    .await
+}
+
+/// Marks transfers received, if they were still in transit.
+async fn receive_transfers(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    transfers: &[&Transfer],
+) -> Result<(), StoreError> {
+    let statement = |values: &str| {
+        format!(
+            "UPDATE transfers SET status = v.column2, received_at = v.column3 \
+             FROM (VALUES {values}) AS v \
+             WHERE transfers.id = v.column1 AND transfers.status = 'in_transit'"
+        )
+    };
+    let kind = Kind::Guarded("transfers");
+    per_chunk(tx, dialect, transfers, 3, kind, statement, |q, t| {
+        q.bind(t.id.as_str())
+            .bind(t.status.as_str())
+            .bind(t.received_at.as_ref().map(time::format))
+    })
     .await
 }

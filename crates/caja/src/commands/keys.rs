@@ -26,6 +26,11 @@ pub enum Action {
         /// Limit this key's requests, `N/s` or `N/s:BURST`. Default: unlimited.
         #[arg(long, value_name = "RATE")]
         rate_limit: Option<String>,
+        /// Bind the key to a location (its code or id): it sells there (a clerk's key only
+        /// there). Default: unbound, selling at the default location unless a request names
+        /// another.
+        #[arg(long, value_name = "LOCATION")]
+        location: Option<String>,
     },
     /// List keys: id, name, role, created, last used, revoked. Never the key itself.
     List,
@@ -42,6 +47,7 @@ pub async fn run(db: DbArgs, action: Action, log: Option<LogFormat>) -> anyhow::
             role,
             name,
             rate_limit,
+            ..
         } => Some(NewApiKey {
             name: name.clone(),
             role: role.parse::<Role>().context("--role")?,
@@ -50,6 +56,7 @@ pub async fn run(db: DbArgs, action: Action, log: Option<LogFormat>) -> anyhow::
                 .map(str::parse::<RateLimit>)
                 .transpose()
                 .context("--rate-limit")?,
+            location: None,
         }),
         _ => None,
     };
@@ -60,8 +67,14 @@ pub async fn run(db: DbArgs, action: Action, log: Option<LogFormat>) -> anyhow::
     let store = open_store(&db).await?;
     super::prepare_schema(&store, &db, false).await?;
     match action {
-        Action::Create { .. } => {
-            let new = create.context("create arguments")?;
+        Action::Create { location, .. } => {
+            let mut new = create.context("create arguments")?;
+            if let Some(named) = location {
+                let found = store.find_location(&named).await.with_context(|| {
+                    format!("--location {named}: no location has this code or id")
+                })?;
+                new.location = Some(found.id);
+            }
             let secret = ApiKeySecret::generate();
             let record = store.create_key(&new, &secret).await?;
             println!(

@@ -79,7 +79,7 @@ pub async fn run(db: DbArgs, action: Action, log: Option<LogFormat>) -> anyhow::
     let migrator = Migrator::new(&store, db.lock_wait, db.store.busy_timeout);
     let code = match action {
         Action::Status => {
-            println!("database: {}", store.location());
+            println!("database: {}", store.database());
             for row in migrator.status().await? {
                 let state = match row.status {
                     Status::Applied => "applied",

@@ -34,7 +34,7 @@ pub async fn run(args: Args, log: Option<LogFormat>) -> anyhow::Result<ExitCode>
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, database = %store.location(), "caja is serving");
+    tracing::info!(%address, database = %store.database(), "caja is serving");
 
     let state = AppState::new(store.clone(), settings.server.clone());
     let shutdown = CancellationToken::new();

@@ -194,7 +194,7 @@ async fn caja_check_finds_a_ledger_that_does_not_balance(backend: Backend) {
     let app = spawn_app_with(backend, caja_server::ServerConfig::default()).await;
     let a = app.product("A", 5).await["id"].as_str().unwrap().to_owned();
     assert_eq!(app.order("o1", &[(&a, 2)]).await.status, 201);
-    let url = match &app.store.location() {
+    let url = match &app.store.database() {
         caja_store::DatabaseLocation::Sqlite(p) => format!("sqlite://{}", p.display()),
         caja_store::DatabaseLocation::Postgres(u) => u.clone(),
     };
@@ -249,7 +249,7 @@ async fn a_duplicate_waiting_too_long_for_the_first_gets_409_in_flight() {
     let app = spawn_app_with(Backend::Postgres, config).await;
     let a = app.product("A", 5).await["id"].as_str().unwrap().to_owned();
     let key_id = app.store.list_keys().await.unwrap()[0].id.to_string();
-    let url = match app.store.location() {
+    let url = match app.store.database() {
         caja_store::DatabaseLocation::Postgres(u) => u.clone(),
         other => panic!("{other}"),
     };

@@ -1,7 +1,8 @@
 //! Differential tests of the one writer: the same random script of commands (checkouts,
 //! retries with the same key, reused keys, payments, cancels, fulfilments, refunds, stock
-//! movements, tabs opened, filled, paused, resumed, closed and voided, expiries under a
-//! moved clock) run once as batches of one, submitted one by
+//! movements, tabs opened, filled, paused, resumed, closed and voided, sales at two
+//! locations, transfers between them (at once and in transit, then received), orders
+//! handed over, expiries under a moved clock) run once as batches of one, submitted one by
 //! one, and once with batching on, submitted in groups, must give the same answers, the
 //! same stock and ledger, the same feed, and books that balance. Batching is only allowed
 //! to change how many commits it takes.
@@ -12,8 +13,9 @@ use std::time::Duration;
 
 use caja_core::command::{Command, Policy};
 use caja_core::idempotency::{Fingerprint, IdempotencyKey};
-use caja_core::ids::{KeyId, OrderId, ProductId, TabId};
+use caja_core::ids::{KeyId, LocationId, OrderId, ProductId, TabId, TransferId};
 use caja_core::ledger::Reason;
+use caja_core::location::{LocationCode, NewLocation, NewTransfer};
 use caja_core::money::{Currency, Money};
 use caja_core::order::{NewOrder, PaymentMethod, RequestedLine};
 use caja_core::page::PageLimit;
@@ -41,6 +43,27 @@ enum Step {
         key: usize,
         lines: Vec<(usize, i64)>,
         tip: i64,
+        /// At the second location instead of the main one.
+        north: bool,
+    },
+    /// Send stock from main to north (or back).
+    Transfer {
+        key: usize,
+        product: usize,
+        quantity: i64,
+        back: bool,
+        in_transit: bool,
+    },
+    /// Receive the transfer of step `transfer`.
+    Receive {
+        key: usize,
+        transfer: usize,
+    },
+    /// Hand the order of step `order` to north (or back to main).
+    HandOver {
+        key: usize,
+        order: usize,
+        back: bool,
     },
     /// The same key as step `of` with `of`'s body (a retry) or another body (a reuse).
     Again {
@@ -112,6 +135,7 @@ fn script(seed: u64) -> Vec<Vec<Step>> {
     let mut all: Vec<Step> = Vec::new();
     let mut checkouts_before: Vec<usize> = Vec::new();
     let mut tabs_before: Vec<usize> = Vec::new();
+    let mut transfers_before: Vec<usize> = Vec::new();
     // Steps with a key (every step but an expiry), for retries to repeat.
     let mut keyed: Vec<usize> = Vec::new();
     while all.len() < STEPS {
@@ -161,6 +185,25 @@ fn script(seed: u64) -> Vec<Vec<Step>> {
             };
             let step = match (roll, pick(&mut rng)) {
                 (85..=98, _) if !matches!(step, Step::Move { .. }) => step,
+                (0..=5, _) => Step::Transfer {
+                    key,
+                    product: rng.gen_range(0..PRODUCTS),
+                    quantity: rng.gen_range(2..=8),
+                    back: rng.gen_bool(0.2),
+                    in_transit: rng.gen_bool(0.4),
+                },
+                (6..=8, _) if !transfers_before.is_empty() => Step::Receive {
+                    key,
+                    transfer: transfers_before[rng.gen_range(0..transfers_before.len())],
+                },
+                // A recent order: older ones are mostly settled.
+                (9..=12, Some(_)) => Step::HandOver {
+                    key,
+                    order: checkouts_before[checkouts_before.len()
+                        - 1
+                        - rng.gen_range(0..checkouts_before.len().min(6))],
+                    back: rng.gen_bool(0.5),
+                },
                 (0..=37, _) | (_, None) => {
                     let n = rng.gen_range(1..=3);
                     Step::Checkout {
@@ -169,6 +212,7 @@ fn script(seed: u64) -> Vec<Vec<Step>> {
                             .map(|_| (rng.gen_range(0..PRODUCTS), rng.gen_range(1..=3)))
                             .collect(),
                         tip: if rng.gen_bool(0.2) { 500 } else { 0 },
+                        north: rng.gen_bool(0.35),
                     }
                 }
                 (38..=45, _) if !keyed.is_empty() => Step::Again {
@@ -210,6 +254,9 @@ fn script(seed: u64) -> Vec<Vec<Step>> {
             if matches!(step, Step::OpenTab { .. }) {
                 tabs_before.push(first + i);
             }
+            if matches!(step, Step::Transfer { .. }) {
+                transfers_before.push(first + i);
+            }
         }
         groups.push(group);
     }
@@ -227,6 +274,10 @@ struct Run {
     orders: BTreeMap<usize, (OrderId, i64)>,
     /// Step index of each tab opened → its id, once answered.
     tabs: BTreeMap<usize, TabId>,
+    /// Step index of each transfer sent → its id, once answered.
+    transfers: BTreeMap<usize, TransferId>,
+    /// The second location (the first is the main one).
+    north: LocationId,
     _db: TestDb,
 }
 
@@ -258,8 +309,16 @@ impl Run {
             products: Vec::new(),
             orders: BTreeMap::new(),
             tabs: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            north: LocationId::main(),
             _db: db,
         };
+        let north = Command::CreateLocation(NewLocation {
+            code: LocationCode::parse("north").unwrap(),
+            name: "North".into(),
+        });
+        let body = answer_body(run.submit(None, north).await);
+        run.north = LocationId::parse("id", body["id"].as_str().unwrap()).unwrap();
         for i in 0..PRODUCTS {
             let create = Command::CreateProduct(NewProduct {
                 sku: Sku::parse(&format!("DIFF-{i}")).unwrap(),
@@ -268,7 +327,8 @@ impl Run {
                     amount: 1250 * (i as i64 + 1),
                     currency: mxn(),
                 },
-                stock: Stock::parse(20).unwrap(),
+                stock: Stock::parse(40).unwrap(),
+                location: LocationId::main(),
             });
             let body = answer_body(run.submit(None, create).await);
             run.products
@@ -319,9 +379,14 @@ impl Run {
                 };
                 return (other, self.move_command(0, 1));
             }
-            Step::Checkout { key, lines, tip } => (
+            Step::Checkout {
+                key,
+                lines,
+                tip,
+                north,
+            } => (
                 *key,
-                format!("checkout {lines:?} {tip}"),
+                format!("checkout {lines:?} {tip} {north}"),
                 Command::Checkout(NewOrder {
                     lines: merged(lines)
                         .into_iter()
@@ -336,7 +401,44 @@ impl Run {
                     },
                     note: None,
                     customer: None,
+                    location: self.place(*north),
                 }),
+            ),
+            Step::Transfer {
+                key,
+                product,
+                quantity,
+                back,
+                in_transit,
+            } => (
+                *key,
+                format!("transfer {product} {quantity} {back} {in_transit}"),
+                Command::Transfer(NewTransfer {
+                    product_id: self.products[*product].clone(),
+                    from: self.place(*back),
+                    to: self.place(!*back),
+                    quantity: *quantity,
+                    note: None,
+                    in_transit: *in_transit,
+                }),
+            ),
+            Step::Receive { key, transfer } => (
+                *key,
+                format!("receive {transfer}"),
+                Command::ReceiveTransfer {
+                    // A refused transfer has none: name one that does not exist.
+                    transfer: self.transfers.get(transfer).cloned().unwrap_or_else(|| {
+                        TransferId::parse("id", "trf_01J00000000000000000000000").unwrap()
+                    }),
+                },
+            ),
+            Step::HandOver { key, order, back } => (
+                *key,
+                format!("hand over {order} {back}"),
+                Command::HandOver {
+                    order: self.order_of(*order),
+                    to: self.place(!*back),
+                },
             ),
             Step::Pay {
                 key,
@@ -425,6 +527,7 @@ impl Run {
                     rounding: Rounding::parse(60, 0, 5).unwrap(),
                     customer: None,
                     note: None,
+                    location: LocationId::main(),
                 }),
             ),
             Step::AddItem {
@@ -484,9 +587,19 @@ impl Run {
         (scope, command)
     }
 
+    /// The north location, or the main one.
+    fn place(&self, north: bool) -> LocationId {
+        if north {
+            self.north.clone()
+        } else {
+            LocationId::main()
+        }
+    }
+
     fn move_command(&self, product: usize, delta: i64) -> Command {
         Command::MoveStock {
             product: self.products[product].clone(),
+            location: LocationId::main(),
             delta,
             reason: if delta > 0 {
                 Reason::Restock
@@ -555,6 +668,14 @@ impl Run {
                             .insert(step, (id, body["total"]["amount"].as_i64().unwrap()));
                     }
                 }
+                if let (Step::Transfer { .. }, Settled::Fresh { response, .. }) = (&steps[step], s)
+                {
+                    if response.status == 201 {
+                        let body: Value = serde_json::from_str(&response.body).unwrap();
+                        let id = TransferId::parse("id", body["id"].as_str().unwrap()).unwrap();
+                        self.transfers.insert(step, id);
+                    }
+                }
                 if let (Step::OpenTab { .. }, Settled::Fresh { response, .. }) = (&steps[step], s) {
                     if response.status == 201 {
                         let body: Value = serde_json::from_str(&response.body).unwrap();
@@ -570,11 +691,23 @@ impl Run {
     }
 
     /// Stock, ledger and feed, in terms both runs share.
-    async fn books(&self) -> (Vec<i64>, Vec<Vec<(i64, String, i64)>>, Vec<String>) {
+    #[allow(clippy::type_complexity)]
+    async fn books(
+        &self,
+    ) -> (
+        Vec<(i64, i64, i64)>,
+        Vec<Vec<(i64, String, bool, i64)>>,
+        Vec<String>,
+    ) {
         let mut stock = Vec::new();
         let mut ledgers = Vec::new();
         for id in &self.products {
-            stock.push(self.store.product(id).await.unwrap().stock.value());
+            let p = self.store.product(id).await.unwrap();
+            stock.push((
+                p.stock.value(),
+                p.locations.at(&LocationId::main()),
+                p.locations.at(&self.north),
+            ));
             let mut ledger = Vec::new();
             let mut after = None;
             loop {
@@ -583,11 +716,14 @@ impl Run {
                     .list_movements(id, after, PageLimit::parse(Some(200)).unwrap())
                     .await
                     .unwrap();
-                ledger.extend(
-                    page.items
-                        .iter()
-                        .map(|m| (m.delta, m.reason.to_string(), m.stock_after)),
-                );
+                ledger.extend(page.items.iter().map(|m| {
+                    (
+                        m.delta,
+                        m.reason.to_string(),
+                        m.location_id.is_main(),
+                        m.stock_after,
+                    )
+                }));
                 match page.next_cursor {
                     Some(c) => after = Some(c.parse().unwrap()),
                     None => break,
@@ -710,6 +846,18 @@ async fn batches_of_one_and_batching_decide_a_random_script_alike(backend: Backe
             created > 100 && refused > 20 && replays > 20 && expired > 0,
             "seed {seed}: {created} created, {refused} refused, {replays} replays, {expired} expired"
         );
+        let events = |kind: &str| feed_a.iter().filter(|k| *k == kind).count();
+        assert!(
+            events("transfer.created") > 10
+                && events("transfer.received") > 1
+                && events("order.transferred") > 0,
+            "seed {seed}: the script exercised locations: {} transfers, {} received, {} hand-overs",
+            events("transfer.created"),
+            events("transfer.received"),
+            events("order.transferred"),
+        );
+        let violations = alone.store.check().await.unwrap().1;
+        assert!(violations.is_empty(), "seed {seed}: {violations:?}");
         let tab_events = |kind: &str| feed_a.iter().filter(|k| *k == kind).count();
         assert!(
             tab_events("tab.opened") > 5

@@ -189,6 +189,7 @@ pub async fn spawn_app_on(db: TestDb, config: ServerConfig) -> TestApp {
                 name: "test admin".into(),
                 role: Role::Admin,
                 rate_limit: None,
+                location: None,
             },
             &secret,
         )
@@ -244,6 +245,7 @@ impl TestApp {
                     name: format!("test {role}"),
                     role,
                     rate_limit: rate_limit.map(|r| r.parse().expect("rate")),
+                    location: None,
                 },
                 &secret,
             )

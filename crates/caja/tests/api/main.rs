@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod backup;
 mod box_office;
+mod branches;
 mod cli;
 mod connections;
 mod crash;

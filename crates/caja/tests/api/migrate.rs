@@ -66,17 +66,17 @@ async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
     m.up(&mut |_| {}).await.unwrap();
     let reverted = m.down(1, &mut |_| {}).await.unwrap();
     assert_eq!(reverted.len(), 1);
-    assert_eq!(reverted[0].label, "0014_queue_ticks");
+    assert_eq!(reverted[0].label, "0015_locations");
     assert_eq!(
         m.pending().await.unwrap(),
-        vec!["0014_queue_ticks".to_owned()]
+        vec!["0015_locations".to_owned()]
     );
     assert!(
-        sqlx::query("SELECT announced FROM waiting_rooms")
+        sqlx::query("SELECT code FROM locations")
             .fetch_all(&any_pool(&db).await)
             .await
             .is_err(),
-        "down took the column away"
+        "down took the table away"
     );
     let all = m.down(100, &mut |_| {}).await.unwrap();
     assert_eq!(all.len(), shipped(backend) - 1);
@@ -328,7 +328,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "12",
+        "13",
         "--database-url",
         &db.url,
     ]);
@@ -356,7 +356,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "12",
+        "13",
         "--yes",
         "--database-url",
         &db.url,

@@ -198,9 +198,11 @@ async fn a_short_line_refuses_the_whole_order_and_lists_every_shortage(backend: 
     r.assert_problem(409, "out-of-stock");
     let mut lines = r.body["lines"].as_array().unwrap().clone();
     lines.sort_by_key(|l| l["product_id"].as_str().unwrap().to_owned());
+    // Each names the location the stock was asked of: the default one here.
+    let main = "loc_00000000000000000000000000";
     let mut expected = vec![
-        json!({"product_id": b, "requested": 2, "available": 1}),
-        json!({"product_id": c, "requested": 1, "available": 0}),
+        json!({"product_id": b, "location_id": main, "requested": 2, "available": 1}),
+        json!({"product_id": c, "location_id": main, "requested": 1, "available": 0}),
     ];
     expected.sort_by_key(|l| l["product_id"].as_str().unwrap().to_owned());
     assert_eq!(lines, expected);

@@ -1,7 +1,7 @@
 //! The shapes of `/v1/orders` requests and responses, and their parsing into commands.
 
 use caja_core::command::Command;
-use caja_core::ids::{OrderId, ProductId};
+use caja_core::ids::{LocationId, OrderId, ProductId};
 use caja_core::money::{Currency, Money};
 use caja_core::order::{self, Customer, NewOrder, Order, OrderLine, PaymentMethod, RequestedLine};
 use caja_core::text;
@@ -57,18 +57,27 @@ pub struct CreateOrder {
     )]
     pub note: Option<String>,
     pub customer: Option<CustomerBody>,
+    /// The location to sell from (id or code): the key's location, or the default, when
+    /// absent. A clerk's key bound to a location may name only that one.
+    #[schema(max_length = 64)]
+    pub location: Option<String>,
 }
 
 impl CreateOrder {
-    /// The checkout, or the order of a hold.
-    pub(super) fn command(&self, state: &AppState, buyer: bool) -> Result<Command, DomainError> {
+    /// The checkout at `at`, or the order of a hold.
+    pub(super) fn command(
+        &self,
+        state: &AppState,
+        buyer: bool,
+        at: LocationId,
+    ) -> Result<Command, DomainError> {
         let Some(hold) = &self.hold_id else {
             if buyer {
                 return Err(DomainError::Forbidden(
                     "a public key orders holds only: send hold_id".into(),
                 ));
             }
-            return Ok(Command::Checkout(self.parse(state)?));
+            return Ok(Command::Checkout(self.parse(state, at)?));
         };
         let client_ref = self
             .client_ref
@@ -81,10 +90,10 @@ impl CreateOrder {
                 "a buyer orders its own hold: send the client_ref it was placed with",
             ));
         }
-        if !self.lines.is_empty() || self.tip.is_some() {
+        if !self.lines.is_empty() || self.tip.is_some() || self.location.is_some() {
             return Err(DomainError::invalid(
                 "hold_id",
-                "an order of a hold takes its places and price from the hold: send no lines and no tip",
+                "an order of a hold takes its places, price and location from the hold: send no lines, tip or location",
             ));
         }
         Ok(Command::OrderHold {
@@ -96,7 +105,7 @@ impl CreateOrder {
         })
     }
 
-    pub(super) fn parse(&self, state: &AppState) -> Result<NewOrder, DomainError> {
+    pub(super) fn parse(&self, state: &AppState, at: LocationId) -> Result<NewOrder, DomainError> {
         let store = state.config().currency;
         let lines = self
             .lines
@@ -116,6 +125,7 @@ impl CreateOrder {
             tip,
             note,
             customer,
+            location: at,
         })
     }
 }
@@ -189,6 +199,10 @@ pub struct OrderBody {
     /// The box-office hold this order was made from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_id: Option<String>,
+    /// The location whose stock the order holds.
+    pub location_id: String,
+    /// Each move to another location, oldest first.
+    pub handovers: Vec<HandoverBody>,
     pub created_at: String,
     pub updated_at: String,
     /// When an unpaid order gives its stock back.
@@ -241,11 +255,38 @@ impl From<&Order> for OrderBody {
             }),
             tab_id: o.tab_id.as_ref().map(ToString::to_string),
             hold_id: o.hold_id.as_ref().map(ToString::to_string),
+            location_id: o.location_id.to_string(),
+            handovers: o
+                .handovers
+                .iter()
+                .map(|h| HandoverBody {
+                    from: h.from.to_string(),
+                    to: h.to.to_string(),
+                    at: caja_core::time::format(&h.at),
+                })
+                .collect(),
             created_at: caja_core::time::format(&o.created_at),
             updated_at: caja_core::time::format(&o.updated_at),
             expires_at: caja_core::time::format(&o.expires_at),
         }
     }
+}
+
+/// One move of an order between locations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HandoverBody {
+    pub from: String,
+    pub to: String,
+    pub at: String,
+}
+
+/// Where to move an order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandOverBody {
+    /// The location (id or code) that takes the order and its stock.
+    #[schema(max_length = 64)]
+    pub to: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -9,8 +9,9 @@ use caja_store::writer::Verdict;
 
 use super::bodies::CreateOrder;
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::idempotent::{command, refuse, Idempotent, Written};
+use crate::routes::locations::selling_at;
 use crate::AppState;
 
 #[utoipa::path(post, path = "/v1/orders", tag = "orders",
@@ -60,7 +61,15 @@ async fn checkout(
     caller.require(Action::Buy)?;
     let buyer = !caller.role.may(Action::Sell);
     let scope = req.scope(caller);
-    match req.body.and_then(|b| Ok(b.command(state, buyer)?)) {
+    let parsed = match req.body {
+        // Naming no location costs no lookup: the hot path stays one write.
+        Ok(body) => match selling_at(state, caller, body.location.as_deref()).await {
+            Ok(at) => body.command(state, buyer, at).map_err(ApiError::from),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    match parsed {
         Ok(cmd) => command(state, caller, Some(scope), cmd).await,
         Err(refusal) => refuse(state, scope, refusal).await,
     }

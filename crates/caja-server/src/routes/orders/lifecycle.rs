@@ -1,4 +1,4 @@
-//! Payment, cancel, fulfil and refund: each one command on the order.
+//! Payment, cancel, fulfil, refund and hand-over: each one command on the order.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -6,7 +6,7 @@ use caja_core::auth::Action;
 use caja_core::command::Command;
 use caja_core::order::{OrderStatus, PaymentMethod};
 
-use super::bodies::{order_id, EmptyBody, PaymentBody, RefundBody};
+use super::bodies::{order_id, EmptyBody, HandOverBody, PaymentBody, RefundBody};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotent::{command, command_on, Idempotent};
@@ -127,4 +127,33 @@ pub async fn refund(
         })
     })
     .await
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/transfer", tag = "orders",
+    params(("id" = String, Path, description = "Order id"),
+           ("Idempotency-Key" = String, Header, description = "Repeated on retries")),
+    request_body = HandOverBody,
+    responses((status = 200, description = "Moved, its stock with it", body = super::OrderBody),
+              (status = 409, description = "Short at the target (every short line named), already there, or not movable in its status", body = crate::openapi::Problem),
+              (status = 422, description = "Unknown location", body = crate::openapi::Problem)),
+    security(("bearer" = [])))]
+pub async fn hand_over(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Idempotent<HandOverBody>,
+) -> ApiResult<Response> {
+    caller.require(Action::Sell)?;
+    let scope = req.scope(&caller);
+    let parsed = match (order_id(&id), req.body) {
+        (Ok(order), Ok(body)) => crate::routes::locations::find(&state, "to", &body.to)
+            .await
+            .map(|to| Command::HandOver { order, to }),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    let written = match parsed {
+        Ok(cmd) => command(&state, &caller, Some(scope), cmd).await?,
+        Err(refusal) => crate::idempotent::refuse(&state, scope, refusal).await?,
+    };
+    Ok(written.response)
 }

@@ -13,12 +13,13 @@ use axum::Router;
 use crate::AppState;
 
 pub use bodies::{
-    parse_customer, parse_tip, CreateOrder, CustomerBody, EmptyBody, LineBody, OrderBody,
-    OrderLineBody, OrderPage, PaymentBody, RefundBody,
+    parse_customer, parse_tip, CreateOrder, CustomerBody, EmptyBody, HandOverBody, HandoverBody,
+    LineBody, OrderBody, OrderLineBody, OrderPage, PaymentBody, RefundBody,
 };
 pub use checkout::{__path_create, create};
 pub use lifecycle::{
-    __path_cancel, __path_fulfill, __path_pay, __path_refund, cancel, fulfill, pay, refund,
+    __path_cancel, __path_fulfill, __path_hand_over, __path_pay, __path_refund, cancel, fulfill,
+    hand_over, pay, refund,
 };
 pub use provider::{__path_checkout, checkout, CheckoutBody};
 pub use read::{__path_list, __path_read, list, read};
@@ -32,4 +33,5 @@ pub fn router() -> Router<AppState> {
         .route("/v1/orders/{id}/cancel", post(cancel))
         .route("/v1/orders/{id}/fulfill", post(fulfill))
         .route("/v1/orders/{id}/refund", post(refund))
+        .route("/v1/orders/{id}/transfer", post(hand_over))
 }

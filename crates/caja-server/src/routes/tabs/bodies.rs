@@ -59,6 +59,10 @@ pub struct OpenTab {
         pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
     )]
     pub note: Option<String>,
+    /// The location its items' stock is taken from (id or code): the key's location, or
+    /// the default, when absent.
+    #[schema(max_length = 64)]
+    pub location: Option<String>,
 }
 
 /// A desk or table name: 1 to 64 letters, digits and `._:/-`.
@@ -79,7 +83,11 @@ pub(super) fn resource(raw: &str) -> Result<String, DomainError> {
 }
 
 impl OpenTab {
-    pub(super) fn parse(&self, config: &ServerConfig) -> Result<NewTab, DomainError> {
+    pub(super) fn parse(
+        &self,
+        config: &ServerConfig,
+        at: caja_core::ids::LocationId,
+    ) -> Result<NewTab, DomainError> {
         let label = text::optional("label", Some(&self.label), 100)?
             .ok_or_else(|| DomainError::invalid("label", "must be 1 to 100 characters"))?;
         let rate_per_hour = match &self.rate {
@@ -102,6 +110,7 @@ impl OpenTab {
                 .map(crate::routes::orders::parse_customer)
                 .transpose()?,
             note: text::optional("note", self.note.as_deref(), 1000)?,
+            location: at,
         })
     }
 }
@@ -226,6 +235,8 @@ pub struct TabBody {
     pub periods: Vec<PeriodBody>,
     /// Every item, those taken off included (with `removed_at`).
     pub items: Vec<TabItemBody>,
+    /// The location its items' stock is taken from.
+    pub location_id: String,
     /// The order it was closed into.
     pub order_id: Option<String>,
     pub void_reason: Option<String>,
@@ -307,6 +318,7 @@ impl TabBody {
                 })
                 .collect(),
             items: t.items.iter().map(item).collect(),
+            location_id: t.location_id.to_string(),
             order_id: t.order_id.as_ref().map(ToString::to_string),
             void_reason: t.void_reason.clone(),
             opened_at: time::format(&t.opened_at),

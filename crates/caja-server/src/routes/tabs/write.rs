@@ -14,6 +14,7 @@ use super::tab_id;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotent::{command, command_on, refuse, Idempotent};
+use crate::routes::locations::selling_at;
 use crate::routes::orders::EmptyBody;
 use crate::versions::if_match;
 use crate::AppState;
@@ -31,7 +32,14 @@ pub async fn open(
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
     let scope = req.scope(&caller);
-    let written = match req.body.and_then(|b| Ok(b.parse(state.config())?)) {
+    let parsed = match req.body {
+        Ok(body) => match selling_at(&state, &caller, body.location.as_deref()).await {
+            Ok(at) => body.parse(state.config(), at).map_err(ApiError::from),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let written = match parsed {
         Ok(new) => command(&state, &caller, Some(scope), Command::OpenTab(new)).await?,
         Err(refusal) => refuse(&state, scope, refusal).await?,
     };
