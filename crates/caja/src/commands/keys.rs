@@ -85,17 +85,18 @@ pub async fn run(db: DbArgs, action: Action, log: Option<LogFormat>) -> anyhow::
         }
         Action::List => {
             println!(
-                "{:<31} {:<6} {:<27} {:<27} {:<27} name",
-                "id", "role", "created", "last used", "revoked"
+                "{:<31} {:<6} {:<30} {:<27} {:<27} {:<27} name",
+                "id", "role", "location", "created", "last used", "revoked"
             );
             let show = |t: Option<time::Timestamp>| {
                 t.map(|t| time::format(&t)).unwrap_or_else(|| "-".into())
             };
             for k in store.list_keys().await? {
                 println!(
-                    "{:<31} {:<6} {:<27} {:<27} {:<27} {}",
+                    "{:<31} {:<6} {:<30} {:<27} {:<27} {:<27} {}",
                     k.id,
                     k.role,
+                    k.location.as_ref().map_or("-", |l| l.as_str()),
                     time::format(&k.created_at),
                     show(k.last_used_at),
                     show(k.revoked_at),

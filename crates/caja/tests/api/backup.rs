@@ -83,6 +83,27 @@ async fn a_backup_taken_under_load_restores_into_the_other_engine(backend: Backe
     ))
     .await;
     assert_eq!(held.status, 201, "{}", held.body);
+    // And branches: a second location, stock sent there at once and some still in transit.
+    let north = send(
+        client
+            .post(format!("{base}/v1/locations"))
+            .bearer_auth(REPLICA_KEY)
+            .json(&serde_json::json!({"code": "north", "name": "North"})),
+    )
+    .await;
+    assert_eq!(north.status, 201, "{}", north.body);
+    let mut transfers = Vec::new();
+    for (key, in_transit) in [("bak-trf-1", false), ("bak-trf-2", true)] {
+        let sent = send(post(
+            "/v1/transfers",
+            key,
+            serde_json::json!({"product_id": product, "from": "main", "to": "north",
+                               "quantity": 5, "in_transit": in_transit}),
+        ))
+        .await;
+        assert_eq!(sent.status, 201, "{}", sent.body);
+        transfers.push(sent.body);
+    }
 
     // 50 clients order until told to stop; every acknowledged order is recorded.
     let acknowledged: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
@@ -194,6 +215,23 @@ async fn a_backup_taken_under_load_restores_into_the_other_engine(backend: Backe
             .get(format!("{rbase}{path}"))
             .bearer_auth(REPLICA_KEY)
     };
+    for sent in &transfers {
+        let id = sent["id"].as_str().unwrap();
+        let restored = send(read(format!("/v1/transfers/{id}"))).await;
+        assert_eq!(&restored.body, sent, "the transfer crossed the archive");
+    }
+    let restored_north = send(read(format!(
+        "/v1/locations/{}",
+        north.body["id"].as_str().unwrap()
+    )))
+    .await;
+    assert_eq!(restored_north.body, north.body);
+    let per_location = send(read(format!("/v1/products/{product}/stock"))).await;
+    assert_eq!(per_location.body["in_transit"], 5);
+    assert_eq!(
+        per_location.body["locations"][1]["stock"], 5,
+        "north kept its 5"
+    );
     let order_id = tab_order.body["id"].as_str().unwrap();
     let restored_order = send(read(format!("/v1/orders/{order_id}"))).await;
     assert_eq!(

@@ -283,6 +283,45 @@ async fn keys_are_created_listed_and_revoked_from_the_command_line(backend: Back
         "{listing}"
     );
     assert!(!listing.contains(&key), "list never shows a key");
+    // A till bound to a branch: by the location's code; an unknown one is refused.
+    let bound = caja(&[
+        "keys",
+        "create",
+        "--role",
+        "clerk",
+        "--name",
+        "till 3",
+        "--location",
+        "main",
+        "--database-url",
+        &db.url,
+    ]);
+    assert!(
+        bound.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bound.stderr)
+    );
+    let nowhere = caja(&[
+        "keys",
+        "create",
+        "--role",
+        "clerk",
+        "--location",
+        "atlantis",
+        "--database-url",
+        &db.url,
+    ]);
+    assert!(!nowhere.status.success());
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("atlantis"));
+    let listing =
+        String::from_utf8_lossy(&caja(&["keys", "list", "--database-url", &db.url]).stdout)
+            .into_owned();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("till 3") && l.contains("loc_00000000000000000000000000")),
+        "{listing}"
+    );
     let id = listing
         .lines()
         .find(|l| l.contains("till 2"))

@@ -263,7 +263,7 @@ async fn unauthorized_or_forbidden_subscribers_are_refused(backend: Backend) {
     let ok = next_message(&mut ws).await.unwrap();
     assert_eq!(
         ok["topics"],
-        json!(["products", "orders", "tabs", "events"])
+        json!(["products", "orders", "tabs", "events", "locations"])
     );
 
     let sse = send(
