@@ -194,6 +194,13 @@ impl NewTransfer {
     }
 }
 
+/// Whether a seller whose key is bound to `bound` (none: not bound) may sell stock kept at
+/// `at`. The one rule of bound keys, asked by the API for what a request names and by the
+/// decisions for what a tab holds.
+pub fn may_sell_at(bound: Option<&LocationId>, at: &LocationId) -> bool {
+    bound.is_none_or(|b| b == at)
+}
+
 /// One move of an order from a location to another, as its history shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handover {

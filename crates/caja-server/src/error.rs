@@ -505,6 +505,9 @@ impl From<&Refusal> for ApiError {
                 "Already there",
                 "the order is at this location already",
             ),
+            Refusal::SellsElsewhere { location } => Self::forbidden(format!(
+                "this key sells at location {location} only"
+            )),
             Refusal::AdmissionUsed { hold } => {
                 let e = Self::new(
                     StatusCode::CONFLICT,

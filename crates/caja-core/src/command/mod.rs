@@ -92,6 +92,9 @@ pub enum Command {
         product: ProductId,
         quantity: i64,
         note: Option<String>,
+        /// The location the seller's key sells at only (a clerk's bound key): the tab must
+        /// be there.
+        seller_bound: Option<LocationId>,
     },
     /// Take an item off an open tab, releasing its stock; `expected` is the tab's version.
     RemoveTabItem {
@@ -468,11 +471,15 @@ pub fn decide(
             product,
             quantity,
             note,
+            seller_bound,
         } => tabs::add_item(
-            tab,
-            product,
-            *quantity,
-            note.as_deref(),
+            tabs::ItemAsk {
+                tab,
+                product,
+                quantity: *quantity,
+                note: note.as_deref(),
+                seller_bound: seller_bound.as_ref(),
+            },
             world,
             effects,
             now,

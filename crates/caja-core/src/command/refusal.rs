@@ -120,6 +120,10 @@ pub enum Refusal {
     TransferReceived,
     /// The order is at that location already.
     AlreadyThere,
+    /// The seller's key sells at `location` only.
+    SellsElsewhere {
+        location: crate::ids::LocationId,
+    },
 }
 
 impl Refusal {
@@ -167,6 +171,7 @@ impl Refusal {
             Refusal::TransferNotFound => "not-found",
             Refusal::TransferReceived => "invalid-transition",
             Refusal::AlreadyThere => "already-there",
+            Refusal::SellsElsewhere { .. } => "forbidden",
         }
     }
 }

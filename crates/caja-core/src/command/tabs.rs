@@ -85,16 +85,36 @@ fn changed(
     Some(tab)
 }
 
+/// An item to put on a tab, as asked.
+pub(super) struct ItemAsk<'a> {
+    pub tab: &'a TabId,
+    pub product: &'a ProductId,
+    pub quantity: i64,
+    pub note: Option<&'a str>,
+    pub seller_bound: Option<&'a crate::ids::LocationId>,
+}
+
 pub(super) fn add_item(
-    id: &TabId,
-    product_id: &ProductId,
-    quantity: i64,
-    note: Option<&str>,
+    ask: ItemAsk<'_>,
     world: &mut World,
     effects: &mut Effects,
     now: Timestamp,
 ) -> Outcome {
+    let ItemAsk {
+        tab: id,
+        product: product_id,
+        quantity,
+        note,
+        seller_bound,
+    } = ask;
     let tab = open_tab(world, id, TabAction::AddItem)?;
+    if !crate::location::may_sell_at(seller_bound, &tab.location_id) {
+        return Err(Refusal::SellsElsewhere {
+            location: seller_bound
+                .cloned()
+                .unwrap_or_else(crate::ids::LocationId::main),
+        });
+    }
     super::box_office::refuse_sections(world, [product_id])?;
     if tab.live_items().count() >= MAX_TAB_ITEMS {
         return Err(Refusal::TabFull { max: MAX_TAB_ITEMS });

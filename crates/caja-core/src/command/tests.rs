@@ -352,6 +352,7 @@ fn add(tab: &crate::tab::Tab, p: &Product, quantity: i64) -> Command {
         product: p.id.clone(),
         quantity,
         note: None,
+        seller_bound: None,
     }
 }
 

@@ -7,9 +7,11 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use caja_core::auth::{Action, Role};
-use caja_core::command::Command;
+use caja_core::command::{Command, Refusal};
 use caja_core::ids::LocationId;
-use caja_core::location::{parse_name, Location, LocationCode, LocationPatch, NewLocation};
+use caja_core::location::{
+    may_sell_at, parse_name, Location, LocationCode, LocationPatch, NewLocation,
+};
 use caja_core::DomainError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -38,12 +40,23 @@ pub(crate) async fn selling_at(
         return Ok(caller.location.clone().unwrap_or_else(LocationId::main));
     };
     let at = find(state, "location", named).await?;
-    match &caller.location {
-        Some(bound) if *bound != at && caller.role != Role::Admin => Err(ApiError::forbidden(
-            format!("this key sells at location {bound} only"),
-        )),
-        _ => Ok(at),
+    let bound = bound(caller);
+    if may_sell_at(bound, &at) {
+        Ok(at)
+    } else {
+        Err(ApiError::from(&Refusal::SellsElsewhere {
+            location: bound.cloned().unwrap_or_else(LocationId::main),
+        }))
     }
+}
+
+/// The location a caller sells at only: a clerk's bound key's (an admin's key bound to a
+/// location only defaults to it).
+pub(crate) fn bound(caller: &Caller) -> Option<&LocationId> {
+    caller
+        .location
+        .as_ref()
+        .filter(|_| caller.role != Role::Admin)
 }
 
 /// The location a request names by id or code, or a 422 naming `field`.
@@ -51,7 +64,7 @@ pub(crate) async fn find(state: &AppState, field: &str, named: &str) -> ApiResul
     match state.store().find_location(named).await {
         Ok(l) => Ok(l.id),
         Err(caja_store::StoreError::NotFound) => {
-            Err(ApiError::from(&caja_core::command::Refusal::LocationNotFound).with("field", field))
+            Err(ApiError::from(&Refusal::LocationNotFound).with("field", field))
         }
         Err(e) => Err(e.into()),
     }

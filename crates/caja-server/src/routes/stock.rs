@@ -186,13 +186,9 @@ pub async fn per_location(
 ) -> ApiResult<Json<StockBody>> {
     caller.require(Action::ReadCatalog)?;
     let view = state.store().stock_view(&product_id(&id)?).await?;
-    let visible = |l: &caja_store::LocationStock| {
-        caller.role == caja_core::auth::Role::Admin
-            || caller
-                .location
-                .as_ref()
-                .is_none_or(|bound| *bound == l.location.id)
-    };
+    let bound = crate::routes::locations::bound(&caller);
+    let visible =
+        |l: &caja_store::LocationStock| caja_core::location::may_sell_at(bound, &l.location.id);
     Ok(Json(StockBody {
         product_id: view.product_id.to_string(),
         stock: view.stock,

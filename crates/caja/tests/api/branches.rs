@@ -546,6 +546,27 @@ async fn a_key_bound_to_a_location_sells_there_only(backend: Backend) {
     )
     .await
     .assert_problem(409, "out-of-stock");
+    // Its tabs are at its location; a tab of another location is not its to fill.
+    let till_post = |path: String, key: &'static str, body: Value| {
+        send(
+            app.client
+                .post(app.url(&path))
+                .bearer_auth(&till)
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+    };
+    let own = till_post("/v1/tabs".into(), "own-tab", json!({"label": "Bench 1"})).await;
+    assert_eq!(own.body["location_id"], north, "{}", own.body);
+    let main_tab = send(app.post_idem("/v1/tabs", "main-tab", &json!({"label": "Front"}))).await;
+    let main_tab = main_tab.body["id"].as_str().unwrap();
+    till_post(
+        format!("/v1/tabs/{main_tab}/items"),
+        "elsewhere",
+        json!({"product_id": id, "quantity": 1}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
     // It sees its own location's stock.
     let seen = send(
         app.client

@@ -543,6 +543,7 @@ impl Run {
                     product: self.products[*product].clone(),
                     quantity: *quantity,
                     note: None,
+                    seller_bound: None,
                 },
             ),
             Step::Clock { key, tab, pause } => (

@@ -74,6 +74,7 @@ pub async fn add_item(
             product,
             quantity: body.quantity,
             note: caja_core::text::optional("note", body.note.as_deref(), 200)?,
+            seller_bound: crate::routes::locations::bound(&caller).cloned(),
         })
     })
     .await
