@@ -61,7 +61,13 @@ impl DatabaseLocation {
     pub(crate) fn connect_url(&self) -> String {
         match self {
             Self::Sqlite(path) => format!("sqlite://{}?mode=rwc", path.display()),
-            Self::Postgres(url) => url.clone(),
+            // Named, so `pg_stat_activity` (and `caja bench --database-url`) can tell
+            // caja's backends from everyone else's.
+            Self::Postgres(url) if url.contains("application_name=") => url.clone(),
+            Self::Postgres(url) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}application_name=caja")
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::{json, Value};
 
+use super::cpu;
 use super::report::{self, Pace, Tally};
 use super::Common;
 
@@ -29,22 +30,15 @@ pub struct Args {
     /// Fraction of requests that deliberately retry an earlier key (0–1).
     #[arg(long, default_value_t = 0.0)]
     pub duplicate_rate: f64,
-    /// The server's process id, on this machine: report its CPU time per created order
-    /// (from /proc/PID/stat), which does not drift with the hour the way throughput does.
+    /// The server's process id, on this machine, whose CPU time per created order is
+    /// reported (from /proc/PID/stat); it does not drift with the hour the way throughput
+    /// does. Default: the process listening on `--url`'s port, if it is on this machine.
     #[arg(long)]
     pub server_pid: Option<u32>,
-}
-
-/// A process's user + system CPU time so far, in seconds, from `/proc/PID/stat`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // /proc counts in USER_HZ, which Linux fixes at 100 for user space.
-    Some((utime + stime) / 100.0)
+    /// The server's PostgreSQL database, on this machine: also report the CPU its backends
+    /// serving caja spent per created order.
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 /// What a fresh key was answered, to hold retries to it.
@@ -94,7 +88,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let products = Arc::new(products);
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let pace = Pace::new(c.budget()?, c.json);
-    let cpu_before = args.server_pid.and_then(cpu_seconds);
+    let server_pid = args.server_pid.or_else(|| cpu::listener_pid(&c.url));
+    let cpu_before = server_pid.and_then(cpu::seconds);
+    let backends_before = match &args.database_url {
+        Some(url) => Some(cpu::backends(url).await?),
+        None => None,
+    };
 
     let mut workers = Vec::new();
     for w in 0..c.concurrency {
@@ -244,13 +243,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         (checks, ok, out)
     };
     out["checks"] = checks;
-    if let (Some(before), Some(after)) = (cpu_before, args.server_pid.and_then(cpu_seconds)) {
-        let created = out["orders_created"].as_u64().unwrap_or(0);
+    let created = out["orders_created"].as_u64().unwrap_or(0).max(1) as f64;
+    if let (Some(before), Some(after)) = (cpu_before, server_pid.and_then(cpu::seconds)) {
         out["server_cpu_s"] = json!(((after - before) * 1000.0).round() / 1000.0);
-        if created > 0 {
-            out["server_cpu_us_per_order"] =
-                json!(((after - before) * 1e6 / created as f64).round());
-        }
+        out["server_cpu_us_per_order"] = json!(((after - before) * 1e6 / created).round());
+    }
+    if let (Some(before), Some(url)) = (&backends_before, &args.database_url) {
+        let spent = cpu::backends_spent(before, &cpu::backends(url).await?);
+        out["db_cpu_s"] = json!((spent * 1000.0).round() / 1000.0);
+        out["db_cpu_us_per_order"] = json!((spent * 1e6 / created).round());
     }
     if let Some((now, peak)) = report::server_rss(&client, &c.url).await {
         out["server_rss_mb"] = json!(now);

@@ -4,6 +4,7 @@
 
 mod box_office;
 mod checkout;
+mod cpu;
 mod live;
 mod read;
 mod report;

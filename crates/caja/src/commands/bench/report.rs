@@ -159,6 +159,12 @@ pub fn print(report: &Value, json: bool) {
     if report["transport_errors"] != 0 {
         println!("transport errors {}", report["transport_errors"]);
     }
+    if let Some(cpu) = report.get("db_cpu_s") {
+        println!(
+            "database CPU  {cpu} s ({} µs per created order, PostgreSQL backends)",
+            report["db_cpu_us_per_order"]
+        );
+    }
     if let Some(cpu) = report.get("server_cpu_s") {
         println!(
             "server CPU    {cpu} s ({} µs per created order)",
