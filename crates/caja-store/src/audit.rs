@@ -67,12 +67,12 @@ pub(crate) async fn insert(
     at: Timestamp,
 ) -> Result<(), StoreError> {
     let at = time::format(&at);
-    for chunk in entries.chunks(128) {
+    for chunk in crate::chunks::fixed(entries) {
         let sql = format!(
             "INSERT INTO audit (id, at, actor, request_id, action, target, before, after) VALUES {}",
             dialect.params().rows(chunk.len(), 8)
         );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        let mut q = sqlx::query(&sql);
         for e in chunk {
             q = q
                 .bind(AuditId::generate().to_string())

@@ -277,12 +277,12 @@ impl Dialect {
                 .await?;
             }
             Engine::Sqlite => {
-                for chunk in rows.chunks(256) {
+                for chunk in crate::chunks::fixed(rows) {
                     let sql = format!(
                         "INSERT INTO changes (seq, type, resource_id, data, at) VALUES {}",
                         self.params().rows(chunk.len(), 5)
                     );
-                    let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+                    let mut q = sqlx::query(&sql);
                     for (seq, kind, id, data) in chunk {
                         q = q.bind(*seq).bind(*kind).bind(*id).bind(*data).bind(at);
                     }

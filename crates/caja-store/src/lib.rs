@@ -13,6 +13,7 @@ pub mod backup;
 pub mod box_office;
 pub mod changes;
 mod check;
+mod chunks;
 mod database_url;
 mod dialect;
 mod error;

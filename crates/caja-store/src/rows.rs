@@ -68,13 +68,16 @@ where
         .iter()
         .map(|r| text(r, "id"))
         .collect::<Result<_, _>>()?;
+    // The list is padded to a power of two by repeating an id (harmless in `IN`), so the
+    // statement has a few shapes, each prepared once, whatever the number of parents.
+    let width = ids.len().next_power_of_two();
     let sql = format!(
         "{select} IN ({}) ORDER BY {order_by}",
-        dialect.params().list(ids.len())
+        dialect.params().list(width)
     );
     let mut query = sqlx::query(&sql);
-    for id in &ids {
-        query = query.bind(id.as_str());
+    for i in 0..width {
+        query = query.bind(ids[i.min(ids.len() - 1)].as_str());
     }
     let mut children: BTreeMap<String, Vec<C>> = BTreeMap::new();
     for row in query.fetch_all(executor).await? {

@@ -165,7 +165,7 @@ pub(super) async fn free_seats(
     dialect: Dialect,
     holds: &[HoldId],
 ) -> Result<(), StoreError> {
-    for chunk in holds.chunks(super::claim::CHUNK) {
+    for chunk in crate::chunks::fixed(holds) {
         let sql = format!(
             "UPDATE seats SET hold_id = NULL WHERE hold_id IN ({})",
             dialect.params().list(chunk.len())

@@ -18,9 +18,6 @@ use crate::dialect::Dialect;
 use crate::presenter::StoredResponse;
 use crate::StoreError;
 
-/// Rows per multi-row statement, well under both engines' parameter limits.
-pub(crate) const CHUNK: usize = 256;
-
 /// For each submission: `None` if it is new and claimed, else how it settles (a replay of
 /// the stored answer or a mismatch).
 pub(super) async fn claim(
@@ -77,7 +74,7 @@ async fn insert_placeholders<'a>(
     sorted.sort_by(|a, b| a.pair().cmp(&b.pair()));
     let at = time::format(&now);
     let mut claimed = HashSet::with_capacity(sorted.len());
-    for chunk in sorted.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&sorted) {
         let mut params = dialect.params();
         let rows: Vec<String> = (0..chunk.len())
             .map(|_| {
@@ -90,7 +87,7 @@ async fn insert_placeholders<'a>(
              VALUES {} ON CONFLICT (key_id, key) DO NOTHING RETURNING key_id, key",
             rows.join(", ")
         );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        let mut q = sqlx::query(&sql);
         for s in chunk {
             q = q
                 .bind(s.key_id.as_str())
@@ -122,7 +119,7 @@ async fn stored(
 ) -> Result<Vec<(usize, AnyRow)>, StoreError> {
     let index: HashMap<(&str, &str), usize> = keys.iter().map(|(i, s)| (s.pair(), *i)).collect();
     let mut found = Vec::new();
-    for chunk in keys.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(keys) {
         let mut params = dialect.params();
         let pairs: Vec<String> = (0..chunk.len()).map(|_| params.row(2)).collect();
         let sql = format!(
@@ -130,7 +127,7 @@ async fn stored(
              WHERE (key_id, key) IN ({})",
             pairs.join(", ")
         );
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        let mut q = sqlx::query(&sql);
         for (_, s) in chunk {
             q = q.bind(s.key_id.as_str()).bind(s.key.as_str());
         }

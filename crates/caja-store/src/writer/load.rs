@@ -11,7 +11,6 @@ use caja_core::product::{Sku, Version};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
-use super::claim::CHUNK;
 use crate::box_office::with_sections;
 use crate::dialect::Dialect;
 use crate::orders::with_lines;
@@ -57,7 +56,7 @@ pub(super) async fn load(
         .collect();
     let tab_ids: Vec<&str> = tab_ids.into_iter().collect();
     let select = format!("SELECT {TAB_COLUMNS} FROM tabs WHERE id");
-    for chunk in tab_ids.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&tab_ids) {
         let rows = select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await?;
         for tab in with_items(&mut **tx, dialect, &rows).await? {
             loaded.tab_versions.insert(tab.id.clone(), tab.version);
@@ -73,7 +72,7 @@ pub(super) async fn load(
         .collect();
     let resources: Vec<&str> = resources.into_iter().collect();
     let select = format!("SELECT {TAB_COLUMNS} FROM tabs WHERE status = 'open' AND resource");
-    for chunk in resources.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&resources) {
         let rows = select_in(tx, dialect, &select, chunk, Lock::None).await?;
         for tab in with_items(&mut **tx, dialect, &rows).await? {
             loaded
@@ -103,7 +102,7 @@ pub(super) async fn load(
     }
     let hold_ids: Vec<&str> = hold_ids.iter().map(String::as_str).collect();
     let select = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id");
-    for chunk in hold_ids.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&hold_ids) {
         for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
             let h = hold(&row)?;
             loaded.hold_versions.insert(h.id.clone(), h.version);
@@ -121,7 +120,7 @@ pub(super) async fn load(
         "SELECT {} FROM waiting_rooms WHERE event_id",
         crate::rows::ROOM_COLUMNS
     );
-    for chunk in room_ids.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&room_ids) {
         let sql_lock = Lock::InKeyOrder("event_id");
         for row in select_in(tx, dialect, &select, chunk, sql_lock).await? {
             let r = crate::rows::room(&row)?;
@@ -140,7 +139,7 @@ pub(super) async fn load(
         crate::rows::TICKET_COLUMNS
     );
     let mut tickets = Vec::new();
-    for chunk in ticket_ids.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&ticket_ids) {
         for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
             tickets.push(crate::rows::ticket(&row)?);
         }
@@ -172,7 +171,7 @@ pub(super) async fn load(
     event_ids.extend(world.holds.values().map(|h| h.event_id.as_str().to_owned()));
     let event_ids: Vec<&str> = event_ids.iter().map(String::as_str).collect();
     let select = format!("SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id");
-    for chunk in event_ids.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&event_ids) {
         let rows = select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await?;
         for event in with_sections(&mut **tx, dialect, &rows).await? {
             loaded
@@ -189,7 +188,7 @@ pub(super) async fn load(
         .collect();
     let order_ids: Vec<&str> = order_ids.into_iter().collect();
     let select = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id");
-    for chunk in order_ids.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&order_ids) {
         let rows = select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await?;
         for order in with_lines(&mut **tx, dialect, &rows).await? {
             loaded.order_statuses.insert(order.id.clone(), order.status);
@@ -211,7 +210,7 @@ pub(super) async fn load(
     let order_holds: Vec<&str> = order_holds.into_iter().collect();
     let select = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id");
     let mut extra = Vec::new();
-    for chunk in order_holds.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&order_holds) {
         for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
             extra.push(hold(&row)?);
         }
@@ -221,7 +220,7 @@ pub(super) async fn load(
     }
     // Their payments: a provider payment confirmed twice is recognised by its reference.
     let select = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id");
-    for chunk in order_ids.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&order_ids) {
         for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
             let p = payment(&row)?;
             world.payments.insert(p.order_id.clone(), p);
@@ -236,7 +235,7 @@ pub(super) async fn load(
         .collect();
     let transfer_ids: Vec<&str> = transfer_ids.into_iter().collect();
     let select = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id");
-    for chunk in transfer_ids.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&transfer_ids) {
         for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
             let t = transfer(&row)?;
             if t.status == caja_core::location::TransferStatus::InTransit {
@@ -259,7 +258,7 @@ pub(super) async fn load(
     }
     let product_ids: Vec<&str> = product_ids.into_iter().map(ProductId::as_str).collect();
     let select = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id");
-    for chunk in product_ids.chunks(CHUNK * 4) {
+    for chunk in crate::chunks::fixed(&product_ids) {
         for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
             let p = product(&row)?;
             loaded.product_versions.insert(p.id.clone(), p.version);
@@ -304,7 +303,7 @@ pub(super) async fn load(
     let skus: Vec<&str> = skus.into_iter().collect();
     let select =
         format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE archived_at IS NULL AND sku");
-    for chunk in skus.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&skus) {
         for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
             let p = product(&row)?;
             loaded
@@ -325,7 +324,7 @@ pub(super) async fn load(
         .collect();
     let location_ids: Vec<&str> = location_ids.into_iter().collect();
     let select = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE id");
-    for chunk in location_ids.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&location_ids) {
         for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
             let l = location(&row)?;
             loaded.location_versions.insert(l.id.clone(), l.version);
@@ -339,7 +338,7 @@ pub(super) async fn load(
         .collect();
     let codes: Vec<&str> = codes.into_iter().collect();
     let select = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE code");
-    for chunk in codes.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(&codes) {
         for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
             let l = location(&row)?;
             loaded

@@ -14,7 +14,7 @@ use caja_core::time::{self, Timestamp};
 use sqlx::{Any, Transaction};
 
 use super::box_office;
-use super::claim::{encode_headers, CHUNK};
+use super::claim::encode_headers;
 use super::load::Loaded;
 use super::IdempotencyScope;
 use crate::dialect::Dialect;
@@ -230,9 +230,9 @@ pub(super) enum Kind<'w> {
     Guarded(&'w str),
 }
 
-/// Writes `rows` a chunk at a time, one statement each: `statement` is given the chunk's
-/// `VALUES` list (`width` values per row) and `bind` binds one row's values in that order.
-/// A statement of one row is prepared once and kept; wider ones change with every batch.
+/// Writes `rows` a chunk at a time ([`crate::chunks::fixed`]), one prepared statement each:
+/// `statement` is given the chunk's `VALUES` list (`width` values per row) and `bind` binds
+/// one row's values in that order.
 pub(super) async fn per_chunk<T>(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
@@ -242,9 +242,9 @@ pub(super) async fn per_chunk<T>(
     statement: impl Fn(&str) -> String,
     bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(CHUNK) {
+    for chunk in crate::chunks::fixed(rows) {
         let sql = statement(&dialect.params().rows(chunk.len(), width));
-        let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
+        let mut q = sqlx::query(&sql);
         for row in chunk {
             q = bind(q, row);
         }
