@@ -3,8 +3,45 @@
 //! seven shapes, each prepared once per connection and kept, instead of a new shape (parsed
 //! again, and crowding the statement cache) for almost every batch.
 
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::dialect::Dialect;
+
 /// The most rows one statement carries.
 pub(crate) const WIDEST: usize = 64;
+
+/// The text of a multi-row statement of `rows` rows of `width` values, as `build` makes
+/// it from its `VALUES` list: built once per statement, engine and size, then shared (a
+/// statement of a hundred rows is thousands of numbered parameters to format).
+/// `build` is told apart by its type, so each statement must have its own closure, and one
+/// that captures nothing (checked when it compiles): a captured value could change the text
+/// while the type stays the same.
+pub(crate) fn statement<F>(dialect: Dialect, rows: usize, width: usize, build: &F) -> Arc<str>
+where
+    F: Fn(&str) -> String + 'static,
+{
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "a statement builder captures nothing"
+        )
+    };
+    type Key = (TypeId, Dialect, usize, usize);
+    static TEXTS: OnceLock<Mutex<HashMap<Key, Arc<str>>>> = OnceLock::new();
+    let key = (TypeId::of::<F>(), dialect, rows, width);
+    let texts = TEXTS.get_or_init(Mutex::default);
+    if let Some(sql) = texts.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return sql.clone();
+    }
+    let sql: Arc<str> = build(&dialect.params().rows(rows, width)).into();
+    texts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, sql.clone());
+    sql
+}
 
 /// `rows` cut into chunks whose sizes are powers of two up to [`WIDEST`], largest first
 /// (37 rows: 32, 4, 1).
@@ -42,5 +79,28 @@ mod tests {
         assert_eq!(sizes(64), [64]);
         assert_eq!(sizes(130), [64, 64, 2]);
         assert!((1..600).all(|n| sizes(n).iter().all(|s| s.is_power_of_two() && *s <= WIDEST)));
+    }
+
+    #[test]
+    fn a_statement_is_built_once_per_engine_and_size() {
+        let build = |values: &str| format!("INSERT INTO t (a, b) VALUES {values}");
+        let pg = Dialect::of(crate::Engine::Postgres);
+        let lite = Dialect::of(crate::Engine::Sqlite);
+        let two = statement(pg, 2, 2, &build);
+        assert_eq!(&*two, "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+        assert!(Arc::ptr_eq(&two, &statement(pg, 2, 2, &build)), "shared");
+        assert_eq!(
+            &*statement(lite, 2, 2, &build),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
+        );
+        assert_eq!(
+            &*statement(pg, 1, 2, &build),
+            "INSERT INTO t (a, b) VALUES ($1, $2)"
+        );
+        let other = |values: &str| format!("INSERT INTO u (a, b) VALUES {values}");
+        assert_eq!(
+            &*statement(pg, 2, 2, &other),
+            "INSERT INTO u (a, b) VALUES ($1, $2), ($3, $4)"
+        );
     }
 }

@@ -16,7 +16,7 @@ use crate::StoreError;
 /// "caja" in ASCII: the advisory lock key reserved for migrations.
 const MIGRATION_LOCK_KEY: i64 = 0x6361_6a61;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Dialect(Engine);
 
 impl Dialect {
@@ -250,11 +250,11 @@ impl Dialect {
         rows: &[(i64, &str, &str, &str)],
         at: &str,
     ) -> Result<(), StoreError> {
+        let statement = |values: &str| {
+            format!("INSERT INTO changes (seq, type, resource_id, data, at) VALUES {values}")
+        };
         for chunk in crate::chunks::fixed(rows) {
-            let sql = format!(
-                "INSERT INTO changes (seq, type, resource_id, data, at) VALUES {}",
-                self.params().rows(chunk.len(), 5)
-            );
+            let sql = crate::chunks::statement(self, chunk.len(), 5, &statement);
             let mut q = sqlx::query(&sql);
             for (seq, kind, id, data) in chunk {
                 q = q.bind(*seq).bind(*kind).bind(*id).bind(*data).bind(at);

@@ -239,11 +239,11 @@ pub(super) async fn per_chunk<T>(
     rows: &[T],
     width: usize,
     kind: Kind<'_>,
-    statement: impl Fn(&str) -> String,
+    statement: impl Fn(&str) -> String + 'static,
     bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
 ) -> Result<(), StoreError> {
     for chunk in crate::chunks::fixed(rows) {
-        let sql = statement(&dialect.params().rows(chunk.len(), width));
+        let sql = crate::chunks::statement(dialect, chunk.len(), width, &statement);
         let mut q = sqlx::query(&sql);
         for row in chunk {
             q = bind(q, row);
