@@ -151,6 +151,31 @@ pub async fn command_on<I, T>(
     Ok(written.response)
 }
 
+/// Decides the command `make` builds from the request's body when building it needs the
+/// database (a location named by its code, say), under the request's key: a body that does
+/// not validate, or that names what does not exist, is refused and the refusal stored under
+/// the key like any answer.
+pub async fn command_from<T, F, Fut>(
+    state: &AppState,
+    caller: &Caller,
+    req: Idempotent<T>,
+    make: F,
+) -> ApiResult<Written>
+where
+    F: FnOnce(T) -> Fut,
+    Fut: std::future::Future<Output = Result<Command, ApiError>>,
+{
+    let scope = req.scope(caller);
+    let made = match req.body {
+        Ok(body) => make(body).await,
+        Err(e) => Err(e),
+    };
+    match made {
+        Ok(cmd) => command(state, caller, Some(scope), cmd).await,
+        Err(refusal) => refuse(state, scope, refusal).await,
+    }
+}
+
 /// The caller as the audit log names it.
 pub fn actor(caller: &Caller) -> Actor {
     Actor {

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotent::{command, refuse, Idempotent};
+use crate::idempotent::{command_from, Idempotent};
 use crate::json::{ApiQuery, PageQuery};
 use crate::routes::locations::{selling_at, LocationBody};
 use crate::AppState;
@@ -107,18 +107,12 @@ pub async fn create(
     req: Idempotent<CreateMovement>,
 ) -> ApiResult<Response> {
     caller.require(Action::ManageStock)?;
-    let scope = req.scope(&caller);
-    let parsed = match req.body {
-        Ok(body) => match selling_at(&state, &caller, body.location.as_deref()).await {
-            Ok(at) => movement(&id, &body, at),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    let written = match parsed {
-        Ok(cmd) => command(&state, &caller, Some(scope), cmd).await?,
-        Err(refusal) => refuse(&state, scope, refusal).await?,
-    };
+    let (state, caller) = (&state, &caller);
+    let written = command_from(state, caller, req, |body| async move {
+        let at = selling_at(state, caller, body.location.as_deref()).await?;
+        movement(&id, &body, at)
+    })
+    .await?;
     Ok(written.response)
 }
 

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::locations::find;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotent::{command, command_on, refuse, Idempotent};
+use crate::idempotent::{command_from, command_on, Idempotent};
 use crate::json::{invalid_query, ApiQuery};
 use crate::AppState;
 
@@ -119,15 +119,11 @@ pub async fn create(
     req: Idempotent<CreateTransfer>,
 ) -> ApiResult<Response> {
     caller.require(Action::ManageStock)?;
-    let scope = req.scope(&caller);
-    let parsed = match req.body {
-        Ok(body) => parse(&state, &body).await,
-        Err(e) => Err(e),
-    };
-    let written = match parsed {
-        Ok(new) => command(&state, &caller, Some(scope), Command::Transfer(new)).await?,
-        Err(refusal) => refuse(&state, scope, refusal).await?,
-    };
+    let state = &state;
+    let written = command_from(state, &caller, req, |body| async move {
+        Ok(Command::Transfer(parse(state, &body).await?))
+    })
+    .await?;
     Ok(written.response)
 }
 

@@ -9,8 +9,8 @@ use caja_store::writer::Verdict;
 
 use super::bodies::CreateOrder;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::idempotent::{command, refuse, Idempotent, Written};
+use crate::error::ApiResult;
+use crate::idempotent::{command_from, Idempotent, Written};
 use crate::routes::locations::selling_at;
 use crate::AppState;
 
@@ -60,17 +60,10 @@ async fn checkout(
     // Staff sell; a buyer's public key may only turn its own hold into an order.
     caller.require(Action::Buy)?;
     let buyer = !caller.role.may(Action::Sell);
-    let scope = req.scope(caller);
-    let parsed = match req.body {
+    command_from(state, caller, req, |body| async move {
         // Naming no location costs no lookup: the hot path stays one write.
-        Ok(body) => match selling_at(state, caller, body.location.as_deref()).await {
-            Ok(at) => body.command(state, buyer, at).map_err(ApiError::from),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    match parsed {
-        Ok(cmd) => command(state, caller, Some(scope), cmd).await,
-        Err(refusal) => refuse(state, scope, refusal).await,
-    }
+        let at = selling_at(state, caller, body.location.as_deref()).await?;
+        Ok(body.command(state, buyer, at)?)
+    })
+    .await
 }

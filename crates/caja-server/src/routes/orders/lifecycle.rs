@@ -9,7 +9,7 @@ use caja_core::order::{OrderStatus, PaymentMethod};
 use super::bodies::{order_id, EmptyBody, HandOverBody, PaymentBody, RefundBody};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotent::{command, command_on, Idempotent};
+use crate::idempotent::{command, command_from, command_on, Idempotent};
 use crate::AppState;
 
 #[utoipa::path(post, path = "/v1/orders/{id}/payments", tag = "orders",
@@ -144,16 +144,13 @@ pub async fn hand_over(
     req: Idempotent<HandOverBody>,
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
-    let scope = req.scope(&caller);
-    let parsed = match (order_id(&id), req.body) {
-        (Ok(order), Ok(body)) => crate::routes::locations::find(&state, "to", &body.to)
-            .await
-            .map(|to| Command::HandOver { order, to }),
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    };
-    let written = match parsed {
-        Ok(cmd) => command(&state, &caller, Some(scope), cmd).await?,
-        Err(refusal) => crate::idempotent::refuse(&state, scope, refusal).await?,
-    };
+    let order = order_id(&id);
+    let state = &state;
+    let written = command_from(state, &caller, req, |body| async move {
+        let order = order?;
+        let to = crate::routes::locations::find(state, "to", &body.to).await?;
+        Ok(Command::HandOver { order, to })
+    })
+    .await?;
     Ok(written.response)
 }

@@ -13,7 +13,7 @@ use super::bodies::{AddItem, CloseTab, OpenTab, VoidTab};
 use super::tab_id;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::idempotent::{command, command_on, refuse, Idempotent};
+use crate::idempotent::{command, command_from, command_on, Idempotent};
 use crate::routes::locations::selling_at;
 use crate::routes::orders::EmptyBody;
 use crate::versions::if_match;
@@ -31,18 +31,12 @@ pub async fn open(
     req: Idempotent<OpenTab>,
 ) -> ApiResult<Response> {
     caller.require(Action::Sell)?;
-    let scope = req.scope(&caller);
-    let parsed = match req.body {
-        Ok(body) => match selling_at(&state, &caller, body.location.as_deref()).await {
-            Ok(at) => body.parse(state.config(), at).map_err(ApiError::from),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    let written = match parsed {
-        Ok(new) => command(&state, &caller, Some(scope), Command::OpenTab(new)).await?,
-        Err(refusal) => refuse(&state, scope, refusal).await?,
-    };
+    let (state, caller) = (&state, &caller);
+    let written = command_from(state, caller, req, |body| async move {
+        let at = selling_at(state, caller, body.location.as_deref()).await?;
+        Ok(Command::OpenTab(body.parse(state.config(), at)?))
+    })
+    .await?;
     Ok(written.response)
 }
 
