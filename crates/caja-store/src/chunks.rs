@@ -28,6 +28,33 @@ where
             "a statement builder captures nothing"
         )
     };
+    text::<F>(dialect, rows, width, || {
+        build(&dialect.params().rows(rows, width))
+    })
+}
+
+/// The same for a statement whose rows are not plain lists of parameters: `build` is given
+/// the engine and the row count and writes the whole text.
+pub(crate) fn custom<F>(dialect: Dialect, rows: usize, build: &F) -> Arc<str>
+where
+    F: Fn(Dialect, usize) -> String + 'static,
+{
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "a statement builder captures nothing"
+        )
+    };
+    text::<F>(dialect, rows, 0, || build(dialect, rows))
+}
+
+/// The shared text for builder `F`, engine and size, made by `make` the first time.
+fn text<F: 'static>(
+    dialect: Dialect,
+    rows: usize,
+    width: usize,
+    make: impl FnOnce() -> String,
+) -> Arc<str> {
     type Key = (TypeId, Dialect, usize, usize);
     static TEXTS: OnceLock<Mutex<HashMap<Key, Arc<str>>>> = OnceLock::new();
     let key = (TypeId::of::<F>(), dialect, rows, width);
@@ -35,7 +62,7 @@ where
     if let Some(sql) = texts.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return sql.clone();
     }
-    let sql: Arc<str> = build(&dialect.params().rows(rows, width)).into();
+    let sql: Arc<str> = make().into();
     texts
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -59,6 +86,19 @@ pub(crate) fn fixed<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
         rows = rest;
         Some(chunk)
     })
+}
+
+/// `p, p, …`: the parameters of an `IN` list of `n` values, formatted once per engine and
+/// size and then shared.
+pub(crate) fn list(dialect: Dialect, n: usize) -> Arc<str> {
+    type Lists = Mutex<HashMap<(Dialect, usize), Arc<str>>>;
+    static LISTS: OnceLock<Lists> = OnceLock::new();
+    let lists = LISTS.get_or_init(Mutex::default);
+    let mut lists = lists.lock().unwrap_or_else(|p| p.into_inner());
+    lists
+        .entry((dialect, n))
+        .or_insert_with(|| dialect.params().list(n).into())
+        .clone()
 }
 
 #[cfg(test)]
@@ -97,6 +137,8 @@ mod tests {
             &*statement(pg, 1, 2, &build),
             "INSERT INTO t (a, b) VALUES ($1, $2)"
         );
+        assert_eq!(&*list(pg, 3), "$1, $2, $3");
+        assert_eq!(&*list(lite, 3), "?, ?, ?");
         let other = |values: &str| format!("INSERT INTO u (a, b) VALUES {values}");
         assert_eq!(
             &*statement(pg, 2, 2, &other),

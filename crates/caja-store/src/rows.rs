@@ -73,7 +73,7 @@ where
     let width = ids.len().next_power_of_two();
     let sql = format!(
         "{select} IN ({}) ORDER BY {order_by}",
-        dialect.params().list(width)
+        crate::chunks::list(dialect, width)
     );
     let mut query = sqlx::query(&sql);
     for i in 0..width {

@@ -168,7 +168,7 @@ pub(super) async fn free_seats(
     for chunk in crate::chunks::fixed(holds) {
         let sql = format!(
             "UPDATE seats SET hold_id = NULL WHERE hold_id IN ({})",
-            dialect.params().list(chunk.len())
+            crate::chunks::list(dialect, chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for h in chunk {

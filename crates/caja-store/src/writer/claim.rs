@@ -74,19 +74,22 @@ async fn insert_placeholders<'a>(
     sorted.sort_by(|a, b| a.pair().cmp(&b.pair()));
     let at = time::format(&now);
     let mut claimed = HashSet::with_capacity(sorted.len());
-    for chunk in crate::chunks::fixed(&sorted) {
+    let statement = |dialect: Dialect, n: usize| {
         let mut params = dialect.params();
-        let rows: Vec<String> = (0..chunk.len())
+        let rows: Vec<String> = (0..n)
             .map(|_| {
                 let (a, b, c, d) = (params.next(), params.next(), params.next(), params.next());
                 format!("({a}, {b}, {c}, 0, '', '', {d})")
             })
             .collect();
-        let sql = format!(
-            "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) \
-             VALUES {} ON CONFLICT (key_id, key) DO NOTHING RETURNING key_id, key",
+        format!(
+            "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, \
+             created_at) VALUES {} ON CONFLICT (key_id, key) DO NOTHING RETURNING key_id, key",
             rows.join(", ")
-        );
+        )
+    };
+    for chunk in crate::chunks::fixed(&sorted) {
+        let sql = crate::chunks::custom(dialect, chunk.len(), &statement);
         let mut q = sqlx::query(&sql);
         for s in chunk {
             q = q
@@ -119,14 +122,14 @@ async fn stored(
 ) -> Result<Vec<(usize, AnyRow)>, StoreError> {
     let index: HashMap<(&str, &str), usize> = keys.iter().map(|(i, s)| (s.pair(), *i)).collect();
     let mut found = Vec::new();
-    for chunk in crate::chunks::fixed(keys) {
-        let mut params = dialect.params();
-        let pairs: Vec<String> = (0..chunk.len()).map(|_| params.row(2)).collect();
-        let sql = format!(
+    let statement = |pairs: &str| {
+        format!(
             "SELECT key_id, key, fingerprint, status, headers, body FROM idempotency_keys \
-             WHERE (key_id, key) IN ({})",
-            pairs.join(", ")
-        );
+             WHERE (key_id, key) IN ({pairs})"
+        )
+    };
+    for chunk in crate::chunks::fixed(keys) {
+        let sql = crate::chunks::statement(dialect, chunk.len(), 2, &statement);
         let mut q = sqlx::query(&sql);
         for (_, s) in chunk {
             q = q.bind(s.key_id.as_str()).bind(s.key.as_str());

@@ -422,7 +422,7 @@ async fn select_in(
     };
     let sql = format!(
         "{select} IN ({}){tail}",
-        dialect.params().list(values.len())
+        crate::chunks::list(dialect, values.len())
     );
     let mut q = sqlx::query(&sql);
     for v in values {
