@@ -14,18 +14,25 @@ use super::Budget;
 /// One worker's tally; merged at the end so workers never contend.
 pub struct Tally {
     pub latency: Histogram<u64>,
+    /// The same, per status: a refusal and a success may take very different paths.
+    pub latency_by_status: BTreeMap<u16, Histogram<u64>>,
     pub by_status: BTreeMap<u16, u64>,
     pub by_problem: BTreeMap<String, u64>,
     pub transport_errors: u64,
 }
 
+fn histogram() -> Histogram<u64> {
+    // 1 µs to 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| {
+        Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits is valid"))
+    })
+}
+
 impl Tally {
     pub fn new() -> Self {
         Self {
-            // 1 µs to 60 s, 3 significant digits.
-            latency: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| {
-                Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits is valid"))
-            }),
+            latency: histogram(),
+            latency_by_status: BTreeMap::new(),
             by_status: BTreeMap::new(),
             by_problem: BTreeMap::new(),
             transport_errors: 0,
@@ -33,7 +40,13 @@ impl Tally {
     }
 
     pub fn record(&mut self, elapsed: Duration, status: u16, problem: Option<String>) {
-        let _ = self.latency.record((elapsed.as_micros() as u64).max(1));
+        let micros = (elapsed.as_micros() as u64).max(1);
+        let _ = self.latency.record(micros);
+        let _ = self
+            .latency_by_status
+            .entry(status)
+            .or_insert_with(histogram)
+            .record(micros);
         *self.by_status.entry(status).or_default() += 1;
         if let Some(p) = problem {
             *self.by_problem.entry(p).or_default() += 1;
@@ -42,6 +55,13 @@ impl Tally {
 
     pub fn merge(&mut self, other: Tally) {
         let _ = self.latency.add(&other.latency);
+        for (k, h) in other.latency_by_status {
+            let _ = self
+                .latency_by_status
+                .entry(k)
+                .or_insert_with(histogram)
+                .add(&h);
+        }
         for (k, v) in other.by_status {
             *self.by_status.entry(k).or_default() += v;
         }
@@ -128,6 +148,11 @@ pub fn summary(tally: &Tally, elapsed: Duration) -> Value {
             "max": ms(h.max()),
         },
         "status": tally.by_status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "latency_ms_by_status": tally.latency_by_status.iter().map(|(k, h)| (k.to_string(), json!({
+            "p50": ms(h.value_at_quantile(0.50)),
+            "p99": ms(h.value_at_quantile(0.99)),
+            "max": ms(h.max()),
+        }))).collect::<serde_json::Map<_, _>>(),
         "problems": tally.by_problem,
         "transport_errors": tally.transport_errors,
     })
