@@ -346,6 +346,15 @@ pub struct Order {
 }
 
 impl Order {
+    /// How many units of each product the order's lines hold.
+    pub fn quantities(&self) -> BTreeMap<&ProductId, i64> {
+        let mut wanted = BTreeMap::new();
+        for line in &self.lines {
+            *wanted.entry(&line.product_id).or_default() += line.quantity;
+        }
+        wanted
+    }
+
     /// A new order awaiting payment, from a checkout priced at `now`.
     pub fn pending(
         new: &NewOrder,

@@ -91,14 +91,9 @@ pub(crate) fn fixed<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
 /// `p, p, …`: the parameters of an `IN` list of `n` values, formatted once per engine and
 /// size and then shared.
 pub(crate) fn list(dialect: Dialect, n: usize) -> Arc<str> {
-    type Lists = Mutex<HashMap<(Dialect, usize), Arc<str>>>;
-    static LISTS: OnceLock<Lists> = OnceLock::new();
-    let lists = LISTS.get_or_init(Mutex::default);
-    let mut lists = lists.lock().unwrap_or_else(|p| p.into_inner());
-    lists
-        .entry((dialect, n))
-        .or_insert_with(|| dialect.params().list(n).into())
-        .clone()
+    /// Names the lists in the one cache of texts.
+    struct List;
+    text::<List>(dialect, n, 0, || dialect.params().list(n))
 }
 
 #[cfg(test)]

@@ -225,10 +225,9 @@ impl Effects {
     ) -> Option<Movement> {
         let product = world.products.get_mut(product_id)?;
         let after = Stock::stored(product.stock.value().checked_add(delta)?).ok()?;
-        let mut locations = product.locations.clone();
-        locations.apply(location, delta)?;
+        // `apply` changes nothing when it refuses, and the total was checked above.
+        product.locations.apply(location, delta)?;
         product.stock = after;
-        product.locations = locations;
         let after = after.value();
         let id = world.movement_ids.take();
         product.version = Version(product.version.0 + 1);

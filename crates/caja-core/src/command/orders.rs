@@ -1,8 +1,6 @@
 //! Decisions about orders: checkout, payment, cancel, fulfil, refund, expiry.
 
-use std::collections::BTreeMap;
-
-use crate::ids::{LocationId, OrderId, ProductId};
+use crate::ids::{LocationId, OrderId};
 use crate::ledger::Reason;
 use crate::location::Handover;
 use crate::order::{self, NewOrder, Order, OrderAction, OrderStatus, PaymentMethod};
@@ -152,10 +150,7 @@ fn late_provider_payment(
     if amount != order.total {
         return Err(Refusal::AmountMismatch { total: order.total });
     }
-    let mut wanted: BTreeMap<&ProductId, i64> = BTreeMap::new();
-    for line in &order.lines {
-        *wanted.entry(&line.product_id).or_default() += line.quantity;
-    }
+    let wanted = order.quantities();
     // Seats freed by the expiry may be someone else's now: a seated hold's order is never
     // re-reserved (nor one whose hold this batch did not load).
     let seated = order
@@ -348,10 +343,7 @@ pub(super) fn hand_over(
     if order.location_id == *to {
         return Err(Refusal::AlreadyThere);
     }
-    let mut wanted: BTreeMap<&ProductId, i64> = BTreeMap::new();
-    for line in &order.lines {
-        *wanted.entry(&line.product_id).or_default() += line.quantity;
-    }
+    let wanted = order.quantities();
     let mut shortages = Vec::new();
     for (product, quantity) in &wanted {
         let p = world
