@@ -336,22 +336,77 @@ impl Subscription {
                 _ = self.hub.stopping.cancelled() => return Err(Stop::Closed),
                 received = self.rx.recv() => received,
             };
-            match received {
-                Ok(e) if e.seq <= self.last => {}
-                // A jump: this receiver started between the tailer's sends. The head moves
-                // before each send, so the table read that follows covers the gap and `e`.
-                Ok(e) if e.seq > self.last + 1 => self.catching_up = true,
-                Ok(e) => self.backlog.push_back(e),
-                // The ring moved past this subscriber. Within the buffer it catches up from
-                // the table (a burst, or a brief stall); beyond it, it is cut off.
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if self.hub.sent.load(Ordering::SeqCst) - self.last > self.hub.buffer {
-                        return Err(Stop::Slow { last: self.last });
-                    }
-                    self.catching_up = true;
+            self.take(received.map_err(|e| match e {
+                broadcast::error::RecvError::Lagged(_) => Missed::Lagged,
+                broadcast::error::RecvError::Closed => Missed::Closed,
+            }))?;
+        }
+    }
+
+    /// The next event this subscriber wants if one is ready now, without waiting and
+    /// without registering to be woken: what a writer that just woke takes along with the
+    /// event that woke it. `None` when nothing is ready, or when only [`Self::next`] can
+    /// go on (a reset to announce, or a gap to read from the table).
+    pub fn try_next(&mut self) -> Option<Result<Item, Stop>> {
+        if self.reset.is_some() || self.hub.stopping.is_cancelled() {
+            return None;
+        }
+        loop {
+            if let Some(e) = self.backlog.pop_front() {
+                self.last = e.seq;
+                if wanted(&self.topics, &e.kind, &e.resource_id) {
+                    return Some(Ok(Item::Event(e)));
                 }
-                Err(broadcast::error::RecvError::Closed) => return Err(Stop::Closed),
+                continue;
+            }
+            if self.catching_up {
+                return None;
+            }
+            let received = match self.rx.try_recv() {
+                Ok(e) => Ok(e),
+                Err(broadcast::error::TryRecvError::Empty) => return None,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => Err(Missed::Lagged),
+                Err(broadcast::error::TryRecvError::Closed) => Err(Missed::Closed),
+            };
+            if let Err(stop) = self.take(received) {
+                return Some(Err(stop));
             }
         }
     }
+
+    /// Whether this subscriber has everything broadcast so far: nothing in its backlog,
+    /// nothing to read from the table.
+    pub fn caught_up(&self) -> bool {
+        !self.catching_up && self.backlog.is_empty() && self.rx.is_empty()
+    }
+
+    /// Files one broadcast receipt: the next event into the backlog, a jump or a lag into
+    /// a catch-up from the table.
+    fn take(&mut self, received: Result<Arc<Event>, Missed>) -> Result<(), Stop> {
+        match received {
+            Ok(e) if e.seq <= self.last => {}
+            // A jump: this receiver started between the tailer's sends. The head moves
+            // before each send, so the table read that follows covers the gap and `e`.
+            Ok(e) if e.seq > self.last + 1 => self.catching_up = true,
+            Ok(e) => self.backlog.push_back(e),
+            // The ring moved past this subscriber. Within the buffer it catches up from
+            // the table (a burst, or a brief stall); beyond it, it is cut off.
+            Err(Missed::Lagged) => {
+                if self.hub.sent.load(Ordering::SeqCst) - self.last > self.hub.buffer {
+                    return Err(Stop::Slow { last: self.last });
+                }
+                self.catching_up = true;
+            }
+            Err(Missed::Closed) => return Err(Stop::Closed),
+        }
+        Ok(())
+    }
+}
+
+/// Why a broadcast receipt carried no event.
+enum Missed {
+    /// The ring moved past this receiver.
+    Lagged,
+    /// The hub is gone.
+    Closed,
 }

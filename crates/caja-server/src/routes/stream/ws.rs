@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use caja_core::feed::Topic;
-use futures_util::{FutureExt, SinkExt};
+use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::time::Instant;
 
 use super::{reset_notice, revoked_notice, Grant};
 use crate::auth::{caller, Caller};
@@ -21,6 +22,14 @@ const SEND_WITHIN: Duration = Duration::from_secs(20);
 
 /// Most events queued before one flush.
 const FLUSH_EVERY: usize = 64;
+
+/// After a write that took everything ready, how long a stream lets events gather before
+/// its next one. A write is a syscall and a trip through the kernel's TCP stack, the larger
+/// part of what a delivery costs; under a steady stream this turns one write per event into
+/// one per interval. A quiet stream's first event still goes out at once, a stream that is
+/// behind writes back to back, and no screen shows more than one change per frame (16.7 ms
+/// at 60 Hz) anyway.
+const GATHER_FOR: Duration = Duration::from_millis(16);
 
 /// How long a new WebSocket has to send its subscribe message.
 const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(10);
@@ -154,6 +163,11 @@ async fn subscribe(
 /// stops, the key is revoked, or the client falls too far behind (or stops reading).
 async fn follow(state: &AppState, mut socket: WebSocket, mut sub: Subscription, mut grant: Grant) {
     let heartbeat = state.config().stream_heartbeat;
+    // Heartbeats fill silences: one timer, moved on only when it fires, rather than a new
+    // one every time an event goes out.
+    let mut wrote_at = Instant::now();
+    let quiet = tokio::time::sleep(heartbeat);
+    tokio::pin!(quiet);
     loop {
         tokio::select! {
             next = sub.next() => {
@@ -161,7 +175,7 @@ async fn follow(state: &AppState, mut socket: WebSocket, mut sub: Subscription, 
                 // flush: under load one syscall carries many events.
                 let mut items = vec![next];
                 while items.len() < FLUSH_EVERY && items.last().is_some_and(Result::is_ok) {
-                    match sub.next().now_or_never() {
+                    match sub.try_next() {
                         Some(item) => items.push(item),
                         None => break,
                     }
@@ -199,13 +213,25 @@ async fn follow(state: &AppState, mut socket: WebSocket, mut sub: Subscription, 
                     end(&mut socket, stop).await;
                     return;
                 }
+                wrote_at = Instant::now();
+                if sub.caught_up() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(GATHER_FOR) => {}
+                        _ = state.hub().stopped() => {}
+                    }
+                }
             }
             incoming = socket.recv() => match incoming {
                 // Pings are answered by the library; anything else from the client is ignored.
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
-            _ = tokio::time::sleep(heartbeat) => {
+            _ = &mut quiet => {
+                let due = wrote_at + heartbeat;
+                if due > Instant::now() {
+                    quiet.as_mut().reset(due);
+                    continue;
+                }
                 if grant.revoked(state).await {
                     refuse_revoked(&mut socket).await;
                     return;
@@ -219,6 +245,8 @@ async fn follow(state: &AppState, mut socket: WebSocket, mut sub: Subscription, 
                 if !matches!(sent, Ok(Ok(()))) {
                     return;
                 }
+                wrote_at = Instant::now();
+                quiet.as_mut().reset(wrote_at + heartbeat);
             }
         }
     }

@@ -30,11 +30,6 @@ pub struct Args {
     /// Fraction of requests that deliberately retry an earlier key (0–1).
     #[arg(long, default_value_t = 0.0)]
     pub duplicate_rate: f64,
-    /// The server's process id, on this machine, whose CPU time per created order is
-    /// reported (from /proc/PID/stat); it does not drift with the hour the way throughput
-    /// does. Default: the process listening on `--url`'s port, if it is on this machine.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
     /// The server's PostgreSQL database, on this machine: also report the CPU its backends
     /// serving caja spent per created order.
     #[arg(long)]
@@ -88,7 +83,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let products = Arc::new(products);
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let pace = Pace::new(c.budget()?, c.json);
-    let server_pid = args.server_pid.or_else(|| cpu::listener_pid(&c.url));
+    let server_pid = c.server_pid();
     let cpu_before = server_pid.and_then(cpu::seconds);
     let backends_before = match &args.database_url {
         Some(url) => Some(cpu::backends(url).await?),

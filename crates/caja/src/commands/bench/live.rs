@@ -5,7 +5,7 @@
 //! `--idle N` also holds N idle subscriptions open, to measure what they cost the server.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use super::cpu;
 use super::report;
 use super::{Budget, Common};
 
@@ -83,13 +84,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let target = Arc::new(AtomicI64::new(i64::MAX));
+    // Where every subscriber must get to, once the writer is done; `Stop` if it never will.
+    let (target_tx, target) = tokio::sync::watch::channel(Target::Open);
     let mut readers = Vec::with_capacity(args.subscribers);
     for _ in 0..args.subscribers {
         let ws = subscribe(&ws_url, &c.key, &["products"], start).await?;
-        readers.push(tokio::spawn(follow(ws, stop.clone(), target.clone())));
+        readers.push(tokio::spawn(follow(ws, target.clone())));
     }
+    // CPU from the first write to the last delivery: the server's (its writes and its
+    // fan-out) and this client's own, both from /proc.
+    let server_pid = c.server_pid();
+    let server_cpu_before = server_pid.and_then(cpu::seconds);
+    let client_cpu_before = cpu::seconds(std::process::id());
 
     // The writer: one restock per tick, each its own request and commit.
     let written = Arc::new(AtomicU64::new(0));
@@ -136,7 +142,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // What the feed holds for the topic is what every subscriber must have seen.
     let expected = topic_seqs(&client, c, start).await?;
     // Each subscriber stops once it has the last event; a lagging one is stopped after 10 s.
-    target.store(expected.last().copied().unwrap_or(start), Ordering::SeqCst);
+    let _ = target_tx.send(Target::Seq(expected.last().copied().unwrap_or(start)));
     let deadline = tokio::time::sleep(Duration::from_secs(10));
     tokio::pin!(deadline);
     let mut results = Vec::with_capacity(readers.len());
@@ -144,11 +150,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         tokio::select! {
             s = r => results.push(s?),
             _ = &mut deadline => {
-                stop.store(true, Ordering::SeqCst);
+                let _ = target_tx.send(Target::Stop);
                 anyhow::bail!("subscribers did not receive every event within 10 s of the last write");
             }
         }
     }
+    let server_cpu = server_cpu_before
+        .zip(server_pid.and_then(cpu::seconds))
+        .map(|(before, after)| after - before);
+    let client_cpu = client_cpu_before
+        .zip(cpu::seconds(std::process::id()))
+        .map(|(before, after)| after - before);
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut complete = 0usize;
     let mut in_order = 0usize;
@@ -186,6 +198,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         "checks": checks,
     });
+    let deliveries = latency.len().max(1) as f64;
+    if let Some(spent) = server_cpu {
+        out["server_cpu_s"] = json!((spent * 1000.0).round() / 1000.0);
+        out["server_cpu_us_per_delivery"] = json!((spent * 1e7 / deliveries).round() / 10.0);
+    }
+    if let Some(spent) = client_cpu {
+        out["client_cpu_s"] = json!((spent * 1000.0).round() / 1000.0);
+    }
     if let Some((now, _)) = idle_rss {
         out["server_rss_with_idle_mb"] = json!(now);
     }
@@ -219,6 +239,12 @@ fn print_human(out: &Value) {
         "commit→receive ms  p50 {}  p99 {}  max {}",
         l["p50"], l["p99"], l["max"]
     );
+    if let Some(us) = out.get("server_cpu_us_per_delivery") {
+        println!(
+            "server CPU    {} s, {us} µs per delivery (this client: {} s)",
+            out["server_cpu_s"], out["client_cpu_s"]
+        );
+    }
     if let Some(rss) = out.get("server_rss_with_idle_mb") {
         println!("server RSS with the idle subscriptions  {rss} MB");
     }
@@ -238,20 +264,48 @@ async fn subscribe(url: &str, key: &str, topics: &[&str], after: i64) -> anyhow:
     }
 }
 
-/// Reads events until it has `target` (or is told to stop), noting each seq and its commit-to-receive latency.
-async fn follow(mut ws: Ws, stop: Arc<AtomicBool>, target: Arc<AtomicI64>) -> Subscriber {
+/// How far the subscribers must read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Target {
+    /// The writer is still writing.
+    Open,
+    /// Up to and including this seq.
+    Seq(i64),
+    /// Give up now.
+    Stop,
+}
+
+impl Target {
+    fn reached(self, last: Option<i64>) -> bool {
+        match self {
+            Target::Open => false,
+            Target::Seq(seq) => last.is_some_and(|l| l >= seq),
+            Target::Stop => true,
+        }
+    }
+}
+
+/// Reads events until it has the target (or is told to stop), noting each seq and its
+/// commit-to-receive latency. It waits on the socket and the target together, with no
+/// timer per frame: the client shares the cores with the server it measures.
+async fn follow(mut ws: Ws, mut target: tokio::sync::watch::Receiver<Target>) -> Subscriber {
     let mut s = Subscriber {
         seqs: Vec::new(),
         latency: Histogram::new_with_bounds(1, 60_000_000, 3)
             .unwrap_or_else(|_| unreachable!("valid bounds")),
     };
-    while !stop.load(Ordering::Relaxed)
-        && s.seqs
-            .last()
-            .is_none_or(|&l| l < target.load(Ordering::SeqCst))
-    {
-        let Ok(next) = tokio::time::timeout(Duration::from_millis(200), ws.next()).await else {
-            continue;
+    loop {
+        if target.borrow().reached(s.seqs.last().copied()) {
+            break;
+        }
+        let next = tokio::select! {
+            next = ws.next() => next,
+            changed = target.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                continue;
+            }
         };
         let Some(Ok(Message::Text(t))) = next else {
             if next.is_none() {

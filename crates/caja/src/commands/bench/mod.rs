@@ -48,6 +48,11 @@ pub struct Common {
     /// Print one JSON object instead of the human report.
     #[arg(long)]
     pub json: bool,
+    /// The server's process id, on this machine, whose CPU time per unit of work is
+    /// reported (from /proc/PID/stat); it does not drift with the hour the way throughput
+    /// does. Default: the process listening on `--url`'s port, if it is on this machine.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 impl Common {
@@ -80,6 +85,11 @@ impl Common {
             .json()
             .await?;
         Ok(created["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The server's process on this machine, if it can be found.
+    fn server_pid(&self) -> Option<u32> {
+        self.server_pid.or_else(|| cpu::listener_pid(&self.url))
     }
 
     fn client(&self) -> anyhow::Result<reqwest::Client> {
