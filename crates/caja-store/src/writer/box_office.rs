@@ -290,10 +290,15 @@ pub(super) async fn use_tickets(
     dialect: Dialect,
     tickets: &[&QueueTicket],
 ) -> Result<(), StoreError> {
+    // "No hold yet" is written `COALESCE(hold_id, '') = ''` (no hold id is empty), not
+    // `hold_id IS NULL`: SQLite's planner takes `IS NULL` on the column's unique index for
+    // one row, drives the update from it, and so compared every unused ticket of the room
+    // with every row of the list (60–100 ms a statement at 20,000 tickets, in the writer).
+    // As an expression it cannot use that index, and the update goes by id.
     let statement = |values: &str| {
         format!(
             "UPDATE queue_tickets SET hold_id = v.column2 FROM (VALUES {values}) AS v \
-             WHERE queue_tickets.id = v.column1 AND queue_tickets.hold_id IS NULL"
+             WHERE queue_tickets.id = v.column1 AND COALESCE(queue_tickets.hold_id, '') = ''"
         )
     };
     let kind = Kind::Guarded("queue tickets");

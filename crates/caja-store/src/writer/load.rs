@@ -9,7 +9,7 @@ use caja_core::ids::{HoldId, LocationId, OrderId, ProductId, TabId, TransferId};
 use caja_core::order::OrderStatus;
 use caja_core::product::{Sku, Version};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::box_office::with_sections;
 use crate::dialect::Dialect;
@@ -278,17 +278,22 @@ pub(super) async fn load(
         .into_iter()
         .collect();
     for product in seated {
-        let rows =
-            sqlx::query("SELECT label, hold_id FROM seats WHERE product_id = $1 ORDER BY position")
-                .bind(product.as_str())
-                .fetch_all(&mut **tx)
-                .await?;
-        let mut list = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let holder = crate::rows::opt_text(row, "hold_id")?
-                .map(|h| HoldId::parse("hold_id", &h))
-                .transpose()?;
-            list.push((crate::rows::text(row, "label")?, holder));
+        let row = sqlx::query(dialect.seats_as_json())
+            .bind(product.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+        // No seats at all is NULL on PostgreSQL, `[]` on SQLite.
+        let json = row.try_get::<Option<String>, _>(0)?;
+        let seats: Vec<(String, Option<String>)> = match json {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                StoreError::Corrupt(format!("the seats of {product} do not read back: {e}"))
+            })?,
+            None => Vec::new(),
+        };
+        let mut list = Vec::with_capacity(seats.len());
+        for (label, holder) in seats {
+            let holder = holder.map(|h| HoldId::parse("hold_id", &h)).transpose()?;
+            list.push((label, holder));
         }
         world.seats.insert(product, list);
     }
