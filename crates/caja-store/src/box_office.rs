@@ -299,20 +299,33 @@ impl Store {
         ),
         StoreError,
     > {
-        let row = sqlx::query(&format!(
-            "SELECT {} FROM queue_tickets WHERE id = $1",
-            rows::TICKET_COLUMNS
-        ))
-        .bind(id.as_str())
-        .fetch_optional(self.reader())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let mut ticket = rows::ticket(&row)?;
-        let room = self
-            .waiting_room(&ticket.event_id)
+        // One statement, not the ticket and then its room: every buyer in a queue reads
+        // its ticket again and again while it waits.
+        static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT {}, {} FROM queue_tickets t JOIN waiting_rooms r \
+                 ON r.event_id = t.event_id WHERE t.id = $1",
+                qualified("t", rows::TICKET_COLUMNS),
+                qualified("r", rows::ROOM_COLUMNS.replace("event_id, ", "").as_str()),
+            )
+        });
+        let row = sqlx::query(SELECT.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;
+        let mut ticket = rows::ticket(&row)?;
+        let room = rows::room(&row)?;
         drawn_admit_at(&room, &mut ticket);
         Ok((room, ticket))
     }
+}
+
+/// `a, b` as `t.a, t.b`.
+fn qualified(table: &str, columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

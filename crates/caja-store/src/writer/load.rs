@@ -144,16 +144,35 @@ pub(super) async fn load(
             tickets.push(crate::rows::ticket(&row)?);
         }
     }
-    for (event, client_ref) in needs.iter().flat_map(|n| &n.client_refs) {
-        let row = sqlx::query(&format!(
-            "SELECT {} FROM queue_tickets WHERE event_id = $1 AND client_ref = $2",
-            crate::rows::TICKET_COLUMNS
-        ))
-        .bind(event.as_str())
-        .bind(client_ref.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some(row) = row {
+    // The tickets the joiners may already have, a chunk of (event, client_ref) pairs per
+    // statement: a flash sale's batch is mostly joins, and a query each was a round trip
+    // each in the writer. Joined from a VALUES list, which both planners drive through the
+    // unique index pair by pair; PostgreSQL's generic plan for `client_ref IN (64 params)`
+    // read the whole event's index range instead.
+    let joiners: BTreeSet<(&str, &str)> = needs
+        .iter()
+        .flat_map(|n| &n.client_refs)
+        .map(|(event, client_ref)| (event.as_str(), client_ref.as_str()))
+        .collect();
+    let joiners: Vec<(&str, &str)> = joiners.into_iter().collect();
+    let statement = |values: &str| {
+        let columns = crate::rows::TICKET_COLUMNS
+            .split(", ")
+            .map(|c| format!("t.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT {columns} FROM (VALUES {values}) AS v JOIN queue_tickets t \
+             ON t.event_id = v.column1 AND t.client_ref = v.column2"
+        )
+    };
+    for chunk in crate::chunks::fixed(&joiners) {
+        let sql = crate::chunks::statement(dialect, chunk.len(), 2, &statement);
+        let mut q = sqlx::query(&sql);
+        for (event, client_ref) in chunk {
+            q = q.bind(*event).bind(*client_ref);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
             tickets.push(crate::rows::ticket(&row)?);
         }
     }
