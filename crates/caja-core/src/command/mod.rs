@@ -201,9 +201,11 @@ pub struct Needs {
     pub movements_per_order_line: usize,
     /// Whether the command may release every item of the tabs it names.
     pub tab_movements: bool,
-    /// Events, locked after tabs; their sections' products are loaded (and their seats,
-    /// for seated sections) by the writer.
+    /// Events, locked after tabs; their sections' products are loaded by the writer.
     pub ticket_events: Vec<EventId>,
+    /// Whether the seats of those events' seated sections are loaded too: only a hold
+    /// chooses seats (everything else that frees them does so by hold id).
+    pub seats: bool,
     /// Holds, locked with the events; their events are loaded too.
     pub holds: Vec<HoldId>,
     /// Waiting rooms, locked after holds.
@@ -303,6 +305,7 @@ impl Command {
                 event, admission, ..
             } => Needs {
                 ticket_events: vec![event.clone()],
+                seats: true,
                 rooms: vec![event.clone()],
                 tickets: admission.iter().map(|a| a.ticket.clone()).collect(),
                 movements: 1,

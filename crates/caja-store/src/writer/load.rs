@@ -289,6 +289,7 @@ pub(super) async fn load(
     // products were locked: no other writer changes them until this batch commits.
     let seated: Vec<ProductId> = needs
         .iter()
+        .filter(|n| n.seats)
         .flat_map(|n| &n.ticket_events)
         .filter_map(|e| world.ticket_events.get(e))
         .flat_map(|e| e.sections.iter().filter(|s| s.seated))
