@@ -123,6 +123,7 @@ impl NewChange {
 pub(crate) async fn append(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
+    instance: &str,
     changes: &[NewChange],
     at: Timestamp,
 ) -> Result<Option<i64>, StoreError> {
@@ -151,7 +152,9 @@ pub(crate) async fn append(
         })
         .collect();
     dialect.insert_changes(tx, &rows, &at).await?;
-    dialect.announce(tx, CHANNEL, last).await?;
+    dialect
+        .announce(tx, CHANNEL, &format!("{instance} {last}"))
+        .await?;
     Ok(Some(last - n + 1))
 }
 
@@ -294,7 +297,10 @@ impl Store {
         }
         let mut listener = PgListener::connect(&self.location.connect_url()).await?;
         listener.listen(CHANNEL).await?;
-        Ok(Some(ChangeListener { listener }))
+        Ok(Some(ChangeListener {
+            listener,
+            own: format!("{} ", self.instance),
+        }))
     }
 }
 
@@ -323,13 +329,22 @@ async fn read_changes(pool: &AnyPool, after: i64, limit: i64) -> Result<Vec<Chan
 /// Wakes when another replica (or this one) commits changes.
 pub struct ChangeListener {
     listener: PgListener,
+    /// How this store's own notifications begin (`"{instance} "`).
+    own: String,
 }
 
 impl ChangeListener {
-    /// Returns at the next notification, or after the connection was lost and re-made (when
-    /// notifications may have been missed, so the caller reads the table either way).
+    /// Returns at the next notification of another process's commit, or after the
+    /// connection was lost and re-made (when notifications may have been missed, so the
+    /// caller reads the table either way). This store's own commits are skipped: its tailer
+    /// is woken for them locally, with their events in memory, and reading them back from
+    /// the table as well was a read of every batch's events on every commit.
     pub async fn woken(&mut self) -> Result<(), StoreError> {
-        self.listener.try_recv().await?;
-        Ok(())
+        loop {
+            match self.listener.try_recv().await? {
+                Some(n) if n.payload().starts_with(&self.own) => continue,
+                _ => return Ok(()),
+            }
+        }
     }
 }

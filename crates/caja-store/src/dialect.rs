@@ -281,19 +281,20 @@ impl Dialect {
         Ok(())
     }
 
-    /// Tells other replicas that `last` committed, if the engine can: PostgreSQL delivers
-    /// the notification at commit, and only if the transaction commits. SQLite has one
-    /// writing process, which wakes its own subscribers.
+    /// Tells other replicas that something committed (`payload` says who and up to which
+    /// seq), if the engine can: PostgreSQL delivers the notification at commit, and only if
+    /// the transaction commits. SQLite has one writing process, which wakes its own
+    /// subscribers.
     pub(crate) async fn announce(
         self,
         tx: &mut Transaction<'static, Any>,
         channel: &str,
-        last: i64,
+        payload: &str,
     ) -> Result<(), StoreError> {
         if self.0 == Engine::Postgres {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(channel)
-                .bind(last.to_string())
+                .bind(payload)
                 .execute(&mut **tx)
                 .await?;
         }

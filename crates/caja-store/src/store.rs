@@ -59,6 +59,9 @@ pub struct Store {
     pub(crate) signal: Arc<Notify>,
     /// What those commits appended, for this process's tailer.
     pub(crate) recent: Arc<crate::changes::Recent>,
+    /// Names this store's commits in their PostgreSQL notifications, so that its own
+    /// tailer, which has them from memory already, does not read them back from the table.
+    pub(crate) instance: Arc<str>,
     /// Bumped whenever a key may have changed, here or (through the feed) elsewhere, so
     /// caches of keys know to look again.
     keys_generation: Arc<AtomicU64>,
@@ -138,6 +141,7 @@ impl Store {
             presenter,
             signal: Arc::new(Notify::new()),
             recent: Arc::default(),
+            instance: ulid::Ulid::new().to_string().to_lowercase().into(),
             keys_generation: Arc::new(AtomicU64::new(0)),
             flags_generation: Arc::new(AtomicU64::new(0)),
             write_fault: Arc::new(Mutex::new(None)),
@@ -182,7 +186,8 @@ impl Store {
         changes: Vec<NewChange>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        let first = crate::changes::append(&mut tx, self.dialect, &changes, at).await?;
+        let first =
+            crate::changes::append(&mut tx, self.dialect, &self.instance, &changes, at).await?;
         tx.commit().await?;
         if let Some(first) = first {
             self.recent.push(first, changes, at);
