@@ -202,8 +202,13 @@ impl Dialect {
                        RETURNING value";
         match self.0 {
             Engine::Postgres => {
-                const IDS: &str = "(SELECT COALESCE(string_agg(nextval(pg_get_serial_sequence(\
-                    'stock_movements', 'id'))::text, ','), '') FROM generate_series(1, $2))";
+                // The sequence is looked up once per statement: as the argument of
+                // `nextval` it was looked up again for every id (a catalog search each,
+                // half the statement's time for a batch of 128).
+                const IDS: &str = "(WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(\
+                    'stock_movements', 'id')::regclass AS seq) \
+                    SELECT COALESCE(string_agg(nextval(s.seq)::text, ','), '') \
+                    FROM s, generate_series(1, $2))";
                 let (value, ids): (Option<i64>, String) = if orders > 0 {
                     let row = sqlx::query(&format!("{numbers}, {IDS} AS ids"))
                         .bind(orders)
