@@ -4,6 +4,7 @@
 //! again, and crowding the statement cache) for almost every batch.
 
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -88,6 +89,32 @@ pub(crate) fn fixed<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// Keys to read, cut into chunks of [`WIDEST`] and a last one padded up to the next power
+/// of two by repeating its last key (37 keys: one chunk of 64). A read finds a key named
+/// twice once (or, joined from a `VALUES` list, twice, which its caller keeps once), so a
+/// read of up to 64 keys is one statement where [`fixed`] would take one per set bit of
+/// the count (37 keys: 32, 4 and 1), each a round trip.
+pub(crate) fn padded<T: Clone>(mut rows: &[T]) -> impl Iterator<Item = Cow<'_, [T]>> {
+    std::iter::from_fn(move || {
+        let last = rows.last()?.clone();
+        if rows.len() >= WIDEST {
+            let (chunk, rest) = rows.split_at(WIDEST);
+            rows = rest;
+            return Some(Cow::Borrowed(chunk));
+        }
+        let size = rows.len().next_power_of_two();
+        if size == rows.len() {
+            let chunk = rows;
+            rows = &[];
+            return Some(Cow::Borrowed(chunk));
+        }
+        let mut chunk = rows.to_vec();
+        chunk.resize(size, last);
+        rows = &[];
+        Some(Cow::Owned(chunk))
+    })
+}
+
 /// `p, p, …`: the parameters of an `IN` list of `n` values, formatted once per engine and
 /// size and then shared.
 pub(crate) fn list(dialect: Dialect, n: usize) -> Arc<str> {
@@ -114,6 +141,32 @@ mod tests {
         assert_eq!(sizes(64), [64]);
         assert_eq!(sizes(130), [64, 64, 2]);
         assert!((1..600).all(|n| sizes(n).iter().all(|s| s.is_power_of_two() && *s <= WIDEST)));
+    }
+
+    #[test]
+    fn keys_to_read_are_padded_to_one_statement_per_sixty_four() {
+        let chunks = |n: usize| {
+            let keys: Vec<usize> = (0..n).collect();
+            padded(&keys).map(|c| c.into_owned()).collect::<Vec<_>>()
+        };
+        assert!(chunks(0).is_empty());
+        assert_eq!(chunks(1), [vec![0]]);
+        assert_eq!(chunks(3), [vec![0, 1, 2, 2]]);
+        assert_eq!(chunks(4), [vec![0, 1, 2, 3]]);
+        let c = chunks(70);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0], (0..64).collect::<Vec<_>>());
+        assert_eq!(c[1], [64, 65, 66, 67, 68, 69, 69, 69]);
+        for n in 1..200 {
+            let c = chunks(n);
+            assert_eq!(c.len(), n.div_ceil(WIDEST), "{n} keys");
+            assert!(c
+                .iter()
+                .all(|c| c.len().is_power_of_two() && c.len() <= WIDEST));
+            let mut seen: Vec<usize> = c.concat();
+            seen.dedup();
+            assert_eq!(seen, (0..n).collect::<Vec<_>>(), "every key, in order");
+        }
     }
 
     #[test]

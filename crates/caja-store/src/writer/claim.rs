@@ -128,10 +128,10 @@ async fn stored(
              WHERE (key_id, key) IN ({pairs})"
         )
     };
-    for chunk in crate::chunks::fixed(keys) {
+    for chunk in crate::chunks::padded(keys) {
         let sql = crate::chunks::statement(dialect, chunk.len(), 2, &statement);
         let mut q = sqlx::query(&sql);
-        for (_, s) in chunk {
+        for (_, s) in chunk.iter() {
             q = q.bind(s.key_id.as_str()).bind(s.key.as_str());
         }
         for row in q.fetch_all(&mut **tx).await? {

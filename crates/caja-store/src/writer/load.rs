@@ -56,8 +56,8 @@ pub(super) async fn load(
         .collect();
     let tab_ids: Vec<&str> = tab_ids.into_iter().collect();
     let select = format!("SELECT {TAB_COLUMNS} FROM tabs WHERE id");
-    for chunk in crate::chunks::fixed(&tab_ids) {
-        let rows = select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await?;
+    for chunk in crate::chunks::padded(&tab_ids) {
+        let rows = select_in(tx, dialect, &select, &chunk, Lock::InIdOrder).await?;
         for tab in with_items(&mut **tx, dialect, &rows).await? {
             loaded.tab_versions.insert(tab.id.clone(), tab.version);
             world.tabs.insert(tab.id.clone(), tab);
@@ -72,8 +72,8 @@ pub(super) async fn load(
         .collect();
     let resources: Vec<&str> = resources.into_iter().collect();
     let select = format!("SELECT {TAB_COLUMNS} FROM tabs WHERE status = 'open' AND resource");
-    for chunk in crate::chunks::fixed(&resources) {
-        let rows = select_in(tx, dialect, &select, chunk, Lock::None).await?;
+    for chunk in crate::chunks::padded(&resources) {
+        let rows = select_in(tx, dialect, &select, &chunk, Lock::None).await?;
         for tab in with_items(&mut **tx, dialect, &rows).await? {
             loaded
                 .tab_versions
@@ -102,8 +102,8 @@ pub(super) async fn load(
     }
     let hold_ids: Vec<&str> = hold_ids.iter().map(String::as_str).collect();
     let select = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id");
-    for chunk in crate::chunks::fixed(&hold_ids) {
-        for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
+    for chunk in crate::chunks::padded(&hold_ids) {
+        for row in select_in(tx, dialect, &select, &chunk, Lock::InIdOrder).await? {
             let h = hold(&row)?;
             loaded.hold_versions.insert(h.id.clone(), h.version);
             world.holds.insert(h.id.clone(), h);
@@ -120,9 +120,9 @@ pub(super) async fn load(
         "SELECT {} FROM waiting_rooms WHERE event_id",
         crate::rows::ROOM_COLUMNS
     );
-    for chunk in crate::chunks::fixed(&room_ids) {
+    for chunk in crate::chunks::padded(&room_ids) {
         let sql_lock = Lock::InKeyOrder("event_id");
-        for row in select_in(tx, dialect, &select, chunk, sql_lock).await? {
+        for row in select_in(tx, dialect, &select, &chunk, sql_lock).await? {
             let r = crate::rows::room(&row)?;
             loaded.room_versions.insert(r.event_id.clone(), r.version);
             world.rooms.insert(r.event_id.clone(), r);
@@ -139,8 +139,8 @@ pub(super) async fn load(
         crate::rows::TICKET_COLUMNS
     );
     let mut tickets = Vec::new();
-    for chunk in crate::chunks::fixed(&ticket_ids) {
-        for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
+    for chunk in crate::chunks::padded(&ticket_ids) {
+        for row in select_in(tx, dialect, &select, &chunk, Lock::InIdOrder).await? {
             tickets.push(crate::rows::ticket(&row)?);
         }
     }
@@ -166,10 +166,10 @@ pub(super) async fn load(
              ON t.event_id = v.column1 AND t.client_ref = v.column2"
         )
     };
-    for chunk in crate::chunks::fixed(&joiners) {
+    for chunk in crate::chunks::padded(&joiners) {
         let sql = crate::chunks::statement(dialect, chunk.len(), 2, &statement);
         let mut q = sqlx::query(&sql);
-        for (event, client_ref) in chunk {
+        for (event, client_ref) in chunk.iter() {
             q = q.bind(*event).bind(*client_ref);
         }
         for row in q.fetch_all(&mut **tx).await? {
@@ -190,8 +190,8 @@ pub(super) async fn load(
     event_ids.extend(world.holds.values().map(|h| h.event_id.as_str().to_owned()));
     let event_ids: Vec<&str> = event_ids.iter().map(String::as_str).collect();
     let select = format!("SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id");
-    for chunk in crate::chunks::fixed(&event_ids) {
-        let rows = select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await?;
+    for chunk in crate::chunks::padded(&event_ids) {
+        let rows = select_in(tx, dialect, &select, &chunk, Lock::InIdOrder).await?;
         for event in with_sections(&mut **tx, dialect, &rows).await? {
             loaded
                 .event_versions
@@ -207,8 +207,8 @@ pub(super) async fn load(
         .collect();
     let order_ids: Vec<&str> = order_ids.into_iter().collect();
     let select = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id");
-    for chunk in crate::chunks::fixed(&order_ids) {
-        let rows = select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await?;
+    for chunk in crate::chunks::padded(&order_ids) {
+        let rows = select_in(tx, dialect, &select, &chunk, Lock::InIdOrder).await?;
         for order in with_lines(&mut **tx, dialect, &rows).await? {
             loaded.order_statuses.insert(order.id.clone(), order.status);
             loaded
@@ -229,8 +229,8 @@ pub(super) async fn load(
     let order_holds: Vec<&str> = order_holds.into_iter().collect();
     let select = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id");
     let mut extra = Vec::new();
-    for chunk in crate::chunks::fixed(&order_holds) {
-        for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
+    for chunk in crate::chunks::padded(&order_holds) {
+        for row in select_in(tx, dialect, &select, &chunk, Lock::None).await? {
             extra.push(hold(&row)?);
         }
     }
@@ -239,8 +239,8 @@ pub(super) async fn load(
     }
     // Their payments: a provider payment confirmed twice is recognised by its reference.
     let select = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id");
-    for chunk in crate::chunks::fixed(&order_ids) {
-        for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
+    for chunk in crate::chunks::padded(&order_ids) {
+        for row in select_in(tx, dialect, &select, &chunk, Lock::None).await? {
             let p = payment(&row)?;
             world.payments.insert(p.order_id.clone(), p);
         }
@@ -254,8 +254,8 @@ pub(super) async fn load(
         .collect();
     let transfer_ids: Vec<&str> = transfer_ids.into_iter().collect();
     let select = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id");
-    for chunk in crate::chunks::fixed(&transfer_ids) {
-        for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
+    for chunk in crate::chunks::padded(&transfer_ids) {
+        for row in select_in(tx, dialect, &select, &chunk, Lock::InIdOrder).await? {
             let t = transfer(&row)?;
             if t.status == caja_core::location::TransferStatus::InTransit {
                 loaded.transfers.insert(t.id.clone());
@@ -277,8 +277,8 @@ pub(super) async fn load(
     }
     let product_ids: Vec<&str> = product_ids.into_iter().map(ProductId::as_str).collect();
     let select = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id");
-    for chunk in crate::chunks::fixed(&product_ids) {
-        for row in select_in(tx, dialect, &select, chunk, Lock::InIdOrder).await? {
+    for chunk in crate::chunks::padded(&product_ids) {
+        for row in select_in(tx, dialect, &select, &chunk, Lock::InIdOrder).await? {
             let p = product(&row)?;
             loaded.product_versions.insert(p.id.clone(), p.version);
             world.products.insert(p.id.clone(), p);
@@ -328,8 +328,8 @@ pub(super) async fn load(
     let skus: Vec<&str> = skus.into_iter().collect();
     let select =
         format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE archived_at IS NULL AND sku");
-    for chunk in crate::chunks::fixed(&skus) {
-        for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
+    for chunk in crate::chunks::padded(&skus) {
+        for row in select_in(tx, dialect, &select, &chunk, Lock::None).await? {
             let p = product(&row)?;
             loaded
                 .product_versions
@@ -349,8 +349,8 @@ pub(super) async fn load(
         .collect();
     let location_ids: Vec<&str> = location_ids.into_iter().collect();
     let select = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE id");
-    for chunk in crate::chunks::fixed(&location_ids) {
-        for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
+    for chunk in crate::chunks::padded(&location_ids) {
+        for row in select_in(tx, dialect, &select, &chunk, Lock::None).await? {
             let l = location(&row)?;
             loaded.location_versions.insert(l.id.clone(), l.version);
             world.locations.insert(l.id.clone(), l);
@@ -363,8 +363,8 @@ pub(super) async fn load(
         .collect();
     let codes: Vec<&str> = codes.into_iter().collect();
     let select = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE code");
-    for chunk in crate::chunks::fixed(&codes) {
-        for row in select_in(tx, dialect, &select, chunk, Lock::None).await? {
+    for chunk in crate::chunks::padded(&codes) {
+        for row in select_in(tx, dialect, &select, &chunk, Lock::None).await? {
             let l = location(&row)?;
             loaded
                 .location_versions
