@@ -296,12 +296,8 @@ impl Subscription {
             return Ok(Item::Reset { resume_from });
         }
         loop {
-            if let Some(e) = self.backlog.pop_front() {
-                self.last = e.seq;
-                if wanted(&self.topics, &e.kind, &e.resource_id) {
-                    return Ok(Item::Event(e));
-                }
-                continue;
+            if let Some(e) = self.next_wanted() {
+                return Ok(Item::Event(e));
             }
             if self.catching_up {
                 if self.last < self.target.max(self.hub.head()) {
@@ -352,12 +348,8 @@ impl Subscription {
             return None;
         }
         loop {
-            if let Some(e) = self.backlog.pop_front() {
-                self.last = e.seq;
-                if wanted(&self.topics, &e.kind, &e.resource_id) {
-                    return Some(Ok(Item::Event(e)));
-                }
-                continue;
+            if let Some(e) = self.next_wanted() {
+                return Some(Ok(Item::Event(e)));
             }
             if self.catching_up {
                 return None;
@@ -372,6 +364,17 @@ impl Subscription {
                 return Some(Err(stop));
             }
         }
+    }
+
+    /// The next backlog event this subscriber wants; those it does not are passed over.
+    fn next_wanted(&mut self) -> Option<Arc<Event>> {
+        while let Some(e) = self.backlog.pop_front() {
+            self.last = e.seq;
+            if wanted(&self.topics, &e.kind, &e.resource_id) {
+                return Some(e);
+            }
+        }
+        None
     }
 
     /// Whether this subscriber has everything broadcast so far: nothing in its backlog,

@@ -305,8 +305,8 @@ impl Store {
             format!(
                 "SELECT {}, {} FROM queue_tickets t JOIN waiting_rooms r \
                  ON r.event_id = t.event_id WHERE t.id = $1",
-                qualified("t", rows::TICKET_COLUMNS),
-                qualified("r", rows::ROOM_COLUMNS.replace("event_id, ", "").as_str()),
+                rows::qualified("t", rows::TICKET_COLUMNS),
+                rows::qualified("r", rows::ROOM_COLUMNS.replace("event_id, ", "").as_str()),
             )
         });
         let row = sqlx::query(SELECT.as_str())
@@ -319,13 +319,4 @@ impl Store {
         drawn_admit_at(&room, &mut ticket);
         Ok((room, ticket))
     }
-}
-
-/// `a, b` as `t.a, t.b`.
-fn qualified(table: &str, columns: &str) -> String {
-    columns
-        .split(',')
-        .map(|c| format!("{table}.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

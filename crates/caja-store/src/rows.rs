@@ -404,6 +404,15 @@ pub(crate) fn room(row: &AnyRow) -> Result<caja_core::waiting_room::Room, StoreE
     })
 }
 
+/// A column list (`a, b`) as a join names it (`t.a, t.b`).
+pub(crate) fn qualified(table: &str, columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) const TICKET_COLUMNS: &str =
     "id, event_id, client_ref, rank, place, admit_at, hold_id, joined_at";
 

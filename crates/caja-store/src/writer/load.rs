@@ -156,11 +156,7 @@ pub(super) async fn load(
         .collect();
     let joiners: Vec<(&str, &str)> = joiners.into_iter().collect();
     let statement = |values: &str| {
-        let columns = crate::rows::TICKET_COLUMNS
-            .split(", ")
-            .map(|c| format!("t.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = crate::rows::qualified("t", crate::rows::TICKET_COLUMNS);
         format!(
             "SELECT {columns} FROM (VALUES {values}) AS v JOIN queue_tickets t \
              ON t.event_id = v.column1 AND t.client_ref = v.column2"
