@@ -563,7 +563,10 @@ impl From<StoreError> for ApiError {
                 "a request with this Idempotency-Key is still running; retry after the time in Retry-After to get its result",
             )
             .retry_after(1),
-            StoreError::ShuttingDown | StoreError::Retry(_) | StoreError::GuardMismatch(_) => {
+            StoreError::ShuttingDown
+            | StoreError::Retry(_)
+            | StoreError::GuardMismatch(_)
+            | StoreError::KeyAnswered => {
                 Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily-unavailable",

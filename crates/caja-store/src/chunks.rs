@@ -34,21 +34,6 @@ where
     })
 }
 
-/// The same for a statement whose rows are not plain lists of parameters: `build` is given
-/// the engine and the row count and writes the whole text.
-pub(crate) fn custom<F>(dialect: Dialect, rows: usize, build: &F) -> Arc<str>
-where
-    F: Fn(Dialect, usize) -> String + 'static,
-{
-    const {
-        assert!(
-            std::mem::size_of::<F>() == 0,
-            "a statement builder captures nothing"
-        )
-    };
-    text::<F>(dialect, rows, 0, || build(dialect, rows))
-}
-
 /// The shared text for builder `F`, engine and size, made by `make` the first time.
 fn text<F: 'static>(
     dialect: Dialect,

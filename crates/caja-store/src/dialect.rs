@@ -60,8 +60,8 @@ impl Dialect {
     }
 
     /// Whether one write transaction excludes every other writer for its whole life
-    /// (SQLite's single write lock). Then a key that is not stored yet cannot be claimed by
-    /// anyone else before commit, and reading which keys exist is enough to claim them.
+    /// (SQLite's single write lock), so the writer's pool is the database's only other
+    /// connection that matters.
     pub(crate) fn writers_are_serialized(self) -> bool {
         self.0 == Engine::Sqlite
     }
@@ -69,13 +69,24 @@ impl Dialect {
     /// Opens a write transaction on `pool`. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes can never fail
     /// half-way because another process wrote in between.
+    ///
+    /// `lock_wait` bounds every wait on a row lock in the transaction (PostgreSQL's
+    /// `lock_timeout`, set in the same round trip as `BEGIN`); `None` waits as long as it
+    /// takes. SQLite has no row locks to wait on: its write lock is bounded by
+    /// `busy_timeout`.
     pub(crate) async fn begin_write(
         self,
         pool: &AnyPool,
+        lock_wait: Option<Duration>,
     ) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.0 {
-            Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-            Engine::Postgres => pool.begin().await?,
+        Ok(match (self.0, lock_wait) {
+            (Engine::Sqlite, _) => pool.begin_with("BEGIN IMMEDIATE").await?,
+            (Engine::Postgres, None) => pool.begin().await?,
+            (Engine::Postgres, Some(wait)) => {
+                let ms = wait.as_millis().max(1);
+                pool.begin_with(format!("BEGIN; SET LOCAL lock_timeout = {ms}"))
+                    .await?
+            }
         })
     }
 
@@ -159,22 +170,6 @@ impl Dialect {
             Engine::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
             Engine::Postgres => conn.begin().await,
         }
-    }
-
-    /// Bounds how long the transaction's next statements wait on a row lock (`None`: no
-    /// bound). SQLite has no row locks to wait on.
-    pub(crate) async fn lock_timeout(
-        self,
-        tx: &mut Transaction<'static, Any>,
-        wait: Option<Duration>,
-    ) -> Result<(), StoreError> {
-        if self.0 == Engine::Postgres {
-            let ms = wait.map_or(0, |w| w.as_millis().max(1));
-            sqlx::query(&format!("SET LOCAL lock_timeout = {ms}"))
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
     }
 
     /// Whether `e` is a lock wait that ran out (`lock_timeout`).

@@ -11,6 +11,11 @@ pub enum StoreError {
     DuplicateSku,
     #[error("a request with this idempotency key is still running")]
     KeyInFlight,
+    /// Another writer stored an answer under one of a batch's keys after the batch read
+    /// them: the batch was rolled back whole, and running its writes again replays that
+    /// answer.
+    #[error("an idempotency key was answered by another writer meanwhile")]
+    KeyAnswered,
     #[error("the server is shutting down")]
     ShuttingDown,
     /// A write that failed for a reason worth retrying, told to a second party (e.g. the
@@ -71,9 +76,10 @@ impl From<sqlx::Error> for StoreError {
             }
             // A deadlock or serialization failure on PostgreSQL: the transaction was rolled
             // back whole, so the client may safely try again. Writers take locks in one
-            // order (keys, then orders, then products by id), so this is a safety net.
+            // order (rows by table and id, then keys), so this is a safety net.
+            // A lock wait past the writer's bound (`lock_timeout`, 55P03) ends the same way.
             sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("40P01") | Some("40001")) =>
+                if matches!(db.code().as_deref(), Some("40P01" | "40001" | "55P03")) =>
             {
                 StoreError::Retry(db.message().to_owned())
             }

@@ -221,7 +221,18 @@ impl Store {
 
     /// Opens a write transaction on the writer connection.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        self.dialect.begin_write(&self.writer).await
+        self.dialect.begin_write(&self.writer, None).await
+    }
+
+    /// Opens a write batch's transaction on the writer connection: no wait on a row lock
+    /// (another replica's key or row) lasts longer than `lock_wait`.
+    pub(crate) async fn begin_batch(
+        &self,
+        lock_wait: Duration,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
+        self.dialect
+            .begin_write(&self.writer, Some(lock_wait))
+            .await
     }
 
     /// Records how a write went: an outage is logged once, when it begins, with its cause,

@@ -19,12 +19,11 @@ pub(super) async fn execute(
 ) -> Result<Vec<Settled>, StoreError> {
     let dialect = store.dialect();
     let now = store.now();
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.begin_batch(options.key_wait).await?;
 
-    // 1. Keys, in key order, before any row: every writer takes locks in the one order
-    //    keys → tabs → orders → products → counters, so no two transactions on any number of
-    //    replicas ever wait on each other in a cycle.
-    let mut settled = claim::claim(&mut tx, dialect, submissions, options.key_wait, now).await?;
+    // 1. Which keys were answered before (their answers replay); the rest are claimed by
+    //    storing their answers, step 5.
+    let mut settled = claim::claim(&mut tx, dialect, submissions).await?;
     let fresh: Vec<usize> = (0..submissions.len())
         .filter(|&i| settled[i].is_none())
         .collect();

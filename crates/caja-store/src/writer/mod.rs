@@ -7,11 +7,11 @@
 //! each request keeps its own outcome, its own rows and its own stored answer. A request
 //! is answered only after its batch commits.
 //!
-//! Every batch takes the same steps whatever it holds ([`batch`]): claim the idempotency
-//! keys (in key order), lock and load the rows the commands need (orders, then products,
-//! in id order, then the order-number counter), decide every command in memory
+//! Every batch takes the same steps whatever it holds ([`batch`]): read which idempotency
+//! keys were answered before, lock and load the rows the commands need (orders, then
+//! products, in id order, then the order-number counter), decide every command in memory
 //! ([`caja_core::command::decide`]), write the effects with multi-row statements, store
-//! each answer, append the feed, commit. Batching off means batches of one through the
+//! each answer (in key order: the key's claim), append the feed, commit. Batching off means batches of one through the
 //! same code. If a batch fails, its writes run again as batches of one, which settles each
 //! exactly as if it had never been batched.
 
@@ -215,6 +215,8 @@ async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
             }
             settled
         }
+        // Another writer answered the key meanwhile: running it again replays that answer.
+        Err(StoreError::KeyAnswered) => vec![alone(store, options, submissions[0]).await],
         Err(e) => vec![alone_error(e)],
     };
     // Once per batch: its writes committed, or the first failure says why not.
@@ -257,13 +259,18 @@ async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
     }
 }
 
-/// One write as a batch of one.
+/// One write as a batch of one. If another writer answered its key meanwhile, once more:
+/// that answer is what it settles to.
 async fn alone(
     store: &Store,
     options: &WriterOptions,
     submission: &Submission,
 ) -> Result<Settled, StoreError> {
-    match batch::execute(store, options, &[submission]).await {
+    let mut ran = batch::execute(store, options, &[submission]).await;
+    if matches!(ran, Err(StoreError::KeyAnswered)) {
+        ran = batch::execute(store, options, &[submission]).await;
+    }
+    match ran {
         Ok(mut settled) => settled.pop().ok_or(StoreError::NotFound),
         Err(e) => alone_error(e),
     }

@@ -627,7 +627,10 @@ async fn remove_items(
     .await
 }
 
-/// Stores every answer under its key: into the row the claim inserted, or as a new row.
+/// Stores every answer under its key, in key order: this insert is the key's claim
+/// (`claim.rs`). A key another writer answered since the batch read it is not inserted, and
+/// fails the batch ([`StoreError::KeyAnswered`]); a key another replica is still writing
+/// past the batch's lock wait is [`StoreError::KeyInFlight`].
 pub(super) async fn answers(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
@@ -635,31 +638,40 @@ pub(super) async fn answers(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let at = time::format(&now);
+    let mut sorted = answers.to_vec();
+    sorted.sort_by(|(a, _), (b, _)| a.pair().cmp(&b.pair()));
     let statement = |values: &str| {
         format!(
             "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, \
-             created_at) VALUES {values} ON CONFLICT (key_id, key) DO UPDATE SET \
-             status = excluded.status, headers = excluded.headers, body = excluded.body"
+             created_at) VALUES {values} ON CONFLICT (key_id, key) DO NOTHING"
         )
     };
-    per_chunk(
-        tx,
-        dialect,
-        answers,
-        7,
-        Kind::Insert,
-        statement,
-        |q, (scope, response)| {
-            q.bind(scope.key_id.as_str())
+    for chunk in crate::chunks::fixed(&sorted) {
+        let sql = crate::chunks::statement(dialect, chunk.len(), 7, &statement);
+        let mut q = sqlx::query(&sql);
+        for (scope, response) in chunk {
+            q = q
+                .bind(scope.key_id.as_str())
                 .bind(scope.key.as_str())
                 .bind(scope.fingerprint.as_str())
                 .bind(i64::from(response.status))
                 .bind(encode_headers(&response.headers))
                 .bind(response.body.as_str())
-                .bind(at.clone())
-        },
-    )
-    .await
+                .bind(at.as_str());
+        }
+        let inserted = match q.execute(&mut **tx).await {
+            Ok(done) => done.rows_affected(),
+            Err(e) if dialect.is_lock_timeout(&e) => {
+                metrics::counter!("caja_idempotency_wait_timeouts_total").increment(1);
+                return Err(StoreError::KeyInFlight);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if inserted != chunk.len() as u64 {
+            return Err(StoreError::KeyAnswered);
+        }
+    }
+    Ok(())
 }
 
 async fn insert_locations(

@@ -278,3 +278,54 @@ async fn a_duplicate_waiting_too_long_for_the_first_gets_409_in_flight() {
         "once the first gave up, the retry runs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_answered_by_another_replica_while_waiting_settles_to_that_answer() {
+    let app = spawn_app_with(Backend::Postgres, caja_server::ServerConfig::default()).await;
+    let a = app.product("A", 5).await["id"].as_str().unwrap().to_owned();
+    let key_id = app.store.list_keys().await.unwrap()[0].id.to_string();
+    let url = match app.store.database() {
+        caja_store::DatabaseLocation::Postgres(u) => u.clone(),
+        other => panic!("{other}"),
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    // Another replica is answering this key (for another request) and has not committed.
+    let mut first = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) VALUES ($1, 'raced', 'another request', 201, '', '{}', '2026-01-01T00:00:00.000000Z')")
+        .bind(&key_id)
+        .execute(&mut *first)
+        .await
+        .unwrap();
+    // This request reads the key as new, decides, and waits on that row to store its
+    // answer; then the other replica commits.
+    let other = async {
+        let mut waiting = 0;
+        for _ in 0..500 {
+            waiting = sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                 AND query LIKE 'INSERT INTO idempotency_keys%'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(waiting, 1, "the request waits on the other replica's key");
+        first.commit().await.unwrap();
+    };
+    let lines = [(a.as_str(), 1)];
+    let (r, ()) = tokio::join!(app.order("raced", &lines), other);
+    r.assert_problem(422, "idempotency-key-mismatch");
+    assert_eq!(
+        app.stock(&a).await,
+        5,
+        "the batch that lost the key wrote nothing"
+    );
+    let check = caja(&["check", "--database-url", &url]);
+    let stdout = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(check.status.success(), "{stdout}");
+}
