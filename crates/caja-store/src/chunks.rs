@@ -34,6 +34,23 @@ where
     })
 }
 
+/// The same for a statement whose text differs by engine beyond its placeholders: `build`
+/// is given the engine too.
+pub(crate) fn statement_on<F>(dialect: Dialect, rows: usize, width: usize, build: &F) -> Arc<str>
+where
+    F: Fn(Dialect, &str) -> String + 'static,
+{
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "a statement builder captures nothing"
+        )
+    };
+    text::<F>(dialect, rows, width, || {
+        build(dialect, &dialect.params().rows(rows, width))
+    })
+}
+
 /// The shared text for builder `F`, engine and size, made by `make` the first time.
 fn text<F: 'static>(
     dialect: Dialect,

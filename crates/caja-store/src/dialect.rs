@@ -59,6 +59,25 @@ impl Dialect {
         }
     }
 
+    /// A read of the rows of `table` (aliased `k`) that the rows of a `VALUES` list (`v`,
+    /// columns `column1`, …) name by a unique key, `on` comparing the two: one index probe
+    /// per row of the list, whatever the table's size. PostgreSQL is made to probe with a
+    /// `LATERAL` subquery it cannot flatten (`LIMIT 1`): as a plain join, its cached
+    /// generic plan often hashed the list and scanned the whole table (`idempotency_keys`
+    /// in half the batches of a checkout run: 1.85 ms a statement). SQLite drives a join
+    /// from the `VALUES` list through the unique index already.
+    pub(crate) fn lookup(self, columns: &str, values: &str, table: &str, on: &str) -> String {
+        match self.0 {
+            Engine::Postgres => format!(
+                "SELECT {columns} FROM (VALUES {values}) AS v CROSS JOIN LATERAL \
+                 (SELECT * FROM {table} k WHERE {on} LIMIT 1) AS k"
+            ),
+            Engine::Sqlite => {
+                format!("SELECT {columns} FROM (VALUES {values}) AS v JOIN {table} k ON {on}")
+            }
+        }
+    }
+
     /// Whether one write transaction excludes every other writer for its whole life
     /// (SQLite's single write lock), so the writer's pool is the database's only other
     /// connection that matters.

@@ -47,18 +47,18 @@ async fn stored(
 ) -> Result<Vec<(usize, AnyRow)>, StoreError> {
     let index: HashMap<(&str, &str), usize> = keys.iter().map(|(i, s)| (s.pair(), *i)).collect();
     let mut found = Vec::new();
-    // Joined from a `VALUES` list, which both engines drive pair by pair through the
-    // primary key. `(key_id, key) IN (64 pairs)` took PostgreSQL's generic plan 4 ms a
-    // statement (64 bitmap index scans OR-ed), every batch.
-    let statement = |values: &str| {
-        format!(
-            "SELECT k.key_id, k.key, k.fingerprint, k.status, k.headers, k.body \
-             FROM (VALUES {values}) AS v JOIN idempotency_keys k \
-             ON k.key_id = v.column1 AND k.key = v.column2"
+    // One probe of the primary key per pair (`Dialect::lookup`). `(key_id, key) IN (64
+    // pairs)` took PostgreSQL's generic plan 4 ms a statement (64 bitmap index scans OR-ed).
+    let statement = |dialect: Dialect, values: &str| {
+        dialect.lookup(
+            "k.key_id, k.key, k.fingerprint, k.status, k.headers, k.body",
+            values,
+            "idempotency_keys",
+            "k.key_id = v.column1 AND k.key = v.column2",
         )
     };
     for chunk in crate::chunks::padded(keys) {
-        let sql = crate::chunks::statement(dialect, chunk.len(), 2, &statement);
+        let sql = crate::chunks::statement_on(dialect, chunk.len(), 2, &statement);
         let mut q = sqlx::query(&sql);
         for (_, s) in chunk.iter() {
             q = q.bind(s.key_id.as_str()).bind(s.key.as_str());

@@ -146,24 +146,25 @@ pub(super) async fn load(
     }
     // The tickets the joiners may already have, a chunk of (event, client_ref) pairs per
     // statement: a flash sale's batch is mostly joins, and a query each was a round trip
-    // each in the writer. Joined from a VALUES list, which both planners drive through the
-    // unique index pair by pair; PostgreSQL's generic plan for `client_ref IN (64 params)`
-    // read the whole event's index range instead.
+    // each in the writer. One probe of the unique index per pair (`Dialect::lookup`);
+    // PostgreSQL's generic plan for `client_ref IN (64 params)` read the whole event's
+    // index range instead.
     let joiners: BTreeSet<(&str, &str)> = needs
         .iter()
         .flat_map(|n| &n.client_refs)
         .map(|(event, client_ref)| (event.as_str(), client_ref.as_str()))
         .collect();
     let joiners: Vec<(&str, &str)> = joiners.into_iter().collect();
-    let statement = |values: &str| {
-        let columns = crate::rows::qualified("t", crate::rows::TICKET_COLUMNS);
-        format!(
-            "SELECT {columns} FROM (VALUES {values}) AS v JOIN queue_tickets t \
-             ON t.event_id = v.column1 AND t.client_ref = v.column2"
+    let statement = |dialect: Dialect, values: &str| {
+        dialect.lookup(
+            &crate::rows::qualified("k", crate::rows::TICKET_COLUMNS),
+            values,
+            "queue_tickets",
+            "k.event_id = v.column1 AND k.client_ref = v.column2",
         )
     };
     for chunk in crate::chunks::padded(&joiners) {
-        let sql = crate::chunks::statement(dialect, chunk.len(), 2, &statement);
+        let sql = crate::chunks::statement_on(dialect, chunk.len(), 2, &statement);
         let mut q = sqlx::query(&sql);
         for (event, client_ref) in chunk.iter() {
             q = q.bind(*event).bind(*client_ref);
