@@ -566,7 +566,8 @@ impl From<StoreError> for ApiError {
             StoreError::ShuttingDown
             | StoreError::Retry(_)
             | StoreError::GuardMismatch(_)
-            | StoreError::KeyAnswered => {
+            | StoreError::KeyAnswered
+            | StoreError::LockTimeout(_) => {
                 Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily-unavailable",

@@ -67,25 +67,30 @@ pub(crate) async fn insert(
     at: Timestamp,
 ) -> Result<(), StoreError> {
     let at = time::format(&at);
-    for chunk in crate::chunks::fixed(entries) {
-        let sql = format!(
-            "INSERT INTO audit (id, at, actor, request_id, action, target, before, after) VALUES {}",
-            dialect.params().rows(chunk.len(), 8)
-        );
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            q = q
-                .bind(AuditId::generate().to_string())
-                .bind(at.as_str())
+    let statement = |rows: &str| {
+        format!(
+            "INSERT INTO audit (id, at, actor, request_id, action, target, before, after) {rows}"
+        )
+    };
+    crate::chunks::write(
+        tx,
+        dialect,
+        entries,
+        8,
+        crate::chunks::Kind::Insert,
+        statement,
+        |q, e| {
+            q.bind(AuditId::generate().to_string())
+                .bind(at.clone())
                 .bind(e.actor.who.as_str())
                 .bind(e.actor.request_id.as_deref())
                 .bind(e.action.as_str())
                 .bind(e.target.as_deref())
                 .bind(e.before.as_deref())
-                .bind(e.after.as_deref());
-        }
-        q.execute(&mut **tx).await?;
-    }
+                .bind(e.after.as_deref())
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -151,7 +151,21 @@ pub(crate) async fn append(
             )
         })
         .collect();
-    dialect.insert_changes(tx, &rows, &at).await?;
+    // Plain binds in statements prepared once (`chunks`). A single JSON value holding the
+    // whole set, which PostgreSQL once took instead, cost more: escaping every event's
+    // JSON again into it was 6% of a checkout's instructions.
+    let statement =
+        |rows: &str| format!("INSERT INTO changes (seq, type, resource_id, data, at) {rows}");
+    crate::chunks::write(
+        tx,
+        dialect,
+        &rows,
+        5,
+        crate::chunks::Kind::Insert,
+        statement,
+        |q, (seq, kind, id, data)| q.bind(*seq).bind(*kind).bind(*id).bind(*data).bind(&at),
+    )
+    .await?;
     dialect
         .announce(tx, CHANNEL, &format!("{instance} {last}"))
         .await?;

@@ -1,14 +1,18 @@
 //! How many rows one statement carries. A multi-row statement's text depends only on its
-//! row count, so cutting every row set into a few fixed sizes gives each statement at most
-//! seven shapes, each prepared once per connection and kept, instead of a new shape (parsed
-//! again, and crowding the statement cache) for almost every batch.
+//! row count, so every row set is carried in statements of a few sizes (powers of two up
+//! to 64, the last one filled out): each statement has at most seven shapes, each prepared
+//! once per connection and kept, instead of a new shape (parsed again, and crowding the
+//! statement cache) for almost every batch, and a set of up to 64 rows is one round trip.
 
 use std::any::TypeId;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use sqlx::{Any, Transaction};
+
 use crate::dialect::Dialect;
+use crate::StoreError;
 
 /// The most rows one statement carries.
 pub(crate) const WIDEST: usize = 64;
@@ -51,6 +55,40 @@ where
     })
 }
 
+/// The text of a multi-row insert of `rows` rows of `width` values: `build` is given the
+/// row source, to write after `INSERT INTO t (…)`. With `filler`, each row carries one more
+/// value, 1 for a row to insert and 0 for filler, and only the 1s are inserted.
+pub(crate) fn insert<F>(
+    dialect: Dialect,
+    rows: usize,
+    width: usize,
+    filler: bool,
+    build: &F,
+) -> Arc<str>
+where
+    F: Fn(&str) -> String + 'static,
+{
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "a statement builder captures nothing"
+        )
+    };
+    let cols = width + usize::from(filler);
+    text::<F>(dialect, rows, cols, || {
+        let values = dialect.params().rows(rows, cols);
+        if filler {
+            let columns: Vec<String> = (1..=width).map(|c| format!("column{c}")).collect();
+            build(&format!(
+                "SELECT {} FROM (VALUES {values}) AS v WHERE v.column{cols} = 1",
+                columns.join(", ")
+            ))
+        } else {
+            build(&format!("VALUES {values}"))
+        }
+    })
+}
+
 /// The shared text for builder `F`, engine and size, made by `make` the first time.
 fn text<F: 'static>(
     dialect: Dialect,
@@ -73,29 +111,26 @@ fn text<F: 'static>(
     sql
 }
 
-/// `rows` cut into chunks whose sizes are powers of two up to [`WIDEST`], largest first
-/// (37 rows: 32, 4, 1).
-pub(crate) fn fixed<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+/// Rows to write, cut into chunks of [`WIDEST`] and a last one, each with the size of the
+/// statement that carries it: the chunk's length rounded up to a power of two (37 rows: 37
+/// in a statement of 64). The statement's other rows are filler ([`write`]), so a write of
+/// up to 64 rows is one statement, not one per set bit of the count (37: 32, 4 and 1), each
+/// a round trip.
+pub(crate) fn sized<T>(mut rows: &[T]) -> impl Iterator<Item = (&[T], usize)> {
     std::iter::from_fn(move || {
         if rows.is_empty() {
             return None;
         }
-        let size = if rows.len() >= WIDEST {
-            WIDEST
-        } else {
-            1 << (usize::BITS - 1 - rows.len().leading_zeros())
-        };
-        let (chunk, rest) = rows.split_at(size);
+        let (chunk, rest) = rows.split_at(rows.len().min(WIDEST));
         rows = rest;
-        Some(chunk)
+        Some((chunk, chunk.len().next_power_of_two()))
     })
 }
 
 /// Keys to read, cut into chunks of [`WIDEST`] and a last one padded up to the next power
 /// of two by repeating its last key (37 keys: one chunk of 64). A read finds a key named
 /// twice once (or, joined from a `VALUES` list, twice, which its caller keeps once), so a
-/// read of up to 64 keys is one statement where [`fixed`] would take one per set bit of
-/// the count (37 keys: 32, 4 and 1), each a round trip.
+/// read of up to 64 keys is one statement.
 pub(crate) fn padded<T: Clone>(mut rows: &[T]) -> impl Iterator<Item = Cow<'_, [T]>> {
     std::iter::from_fn(move || {
         let last = rows.last()?.clone();
@@ -125,24 +160,111 @@ pub(crate) fn list(dialect: Dialect, n: usize) -> Arc<str> {
     text::<List>(dialect, n, 0, || dialect.params().list(n))
 }
 
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// What a chunked write is.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind<'w> {
+    /// `INSERT INTO t (…) {rows}`: the builder is given the row source.
+    Insert,
+    /// An update from `(VALUES …) AS v` that must match every one of its rows (`what` names
+    /// them in the error).
+    Guarded(&'w str),
+}
+
+/// Writes `rows` a chunk at a time ([`sized`]), one prepared statement each, and returns how
+/// many rows the statements inserted or updated. `statement` is given the chunk's row
+/// source (`width` values per row) and `bind` binds one row's values in that order. Filler
+/// repeats the chunk's last row: an insert skips it by its flag, and an update matches its
+/// target once.
+pub(crate) async fn write<T>(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    rows: &[T],
+    width: usize,
+    kind: Kind<'_>,
+    statement: impl Fn(&str) -> String + 'static,
+    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<u64, StoreError> {
+    let mut written = 0;
+    for (chunk, size) in sized(rows) {
+        let Some(last) = chunk.last() else { continue };
+        let filler = size - chunk.len();
+        let sql = match kind {
+            Kind::Insert => insert(dialect, size, width, filler > 0, &statement),
+            Kind::Guarded(_) => self::statement(dialect, size, width, &statement),
+        };
+        let flagged = matches!(kind, Kind::Insert) && filler > 0;
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            q = bind(q, row);
+            if flagged {
+                q = q.bind(1_i64);
+            }
+        }
+        for _ in 0..filler {
+            q = bind(q, last);
+            if flagged {
+                q = q.bind(0_i64);
+            }
+        }
+        let n = q.execute(&mut **tx).await?.rows_affected();
+        if let Kind::Guarded(what) = kind {
+            if n != chunk.len() as u64 {
+                return Err(StoreError::GuardMismatch(format!(
+                    "{what}: matched {n} of {} rows",
+                    chunk.len()
+                )));
+            }
+        }
+        written += n;
+    }
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn rows_are_cut_into_a_few_fixed_sizes_in_order() {
+    fn rows_are_cut_into_chunks_with_power_of_two_statements_in_order() {
         let sizes = |n: usize| {
             let rows: Vec<usize> = (0..n).collect();
-            let chunks: Vec<&[usize]> = fixed(&rows).collect();
-            assert_eq!(chunks.concat(), rows, "every row once, in order");
-            chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
+            let chunks: Vec<(&[usize], usize)> = sized(&rows).collect();
+            let real: Vec<&[usize]> = chunks.iter().map(|(c, _)| *c).collect();
+            assert_eq!(real.concat(), rows, "every row once, in order");
+            chunks
+                .iter()
+                .map(|(c, s)| (c.len(), *s))
+                .collect::<Vec<_>>()
         };
-        assert_eq!(sizes(0), Vec::<usize>::new());
-        assert_eq!(sizes(1), [1]);
-        assert_eq!(sizes(37), [32, 4, 1]);
-        assert_eq!(sizes(64), [64]);
-        assert_eq!(sizes(130), [64, 64, 2]);
-        assert!((1..600).all(|n| sizes(n).iter().all(|s| s.is_power_of_two() && *s <= WIDEST)));
+        assert_eq!(sizes(0), []);
+        assert_eq!(sizes(1), [(1, 1)]);
+        assert_eq!(sizes(37), [(37, 64)]);
+        assert_eq!(sizes(64), [(64, 64)]);
+        assert_eq!(sizes(130), [(64, 64), (64, 64), (2, 2)]);
+        for n in 1..600 {
+            let s = sizes(n);
+            assert_eq!(s.len(), n.div_ceil(WIDEST), "{n} rows");
+            assert!(s
+                .iter()
+                .all(|(len, size)| size.is_power_of_two() && *size <= WIDEST && len <= size));
+        }
+    }
+
+    #[test]
+    fn a_chunk_with_filler_inserts_only_its_flagged_rows() {
+        let build = |rows: &str| format!("INSERT INTO t (a, b) {rows}");
+        let pg = Dialect::of(crate::Engine::Postgres);
+        assert_eq!(
+            &*insert(pg, 2, 2, false, &build),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
+        );
+        assert_eq!(
+            &*insert(pg, 2, 2, true, &build),
+            "INSERT INTO t (a, b) SELECT column1, column2 FROM (VALUES ($1, $2, $3), ($4, $5, $6)) \
+             AS v WHERE v.column3 = 1"
+        );
     }
 
     #[test]

@@ -191,11 +191,6 @@ impl Dialect {
         }
     }
 
-    /// Whether `e` is a lock wait that ran out (`lock_timeout`).
-    pub(crate) fn is_lock_timeout(self, e: &sqlx::Error) -> bool {
-        matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"))
-    }
-
     /// Takes `orders` order numbers (when above 0: the counter moves on by that many and
     /// its row stays locked until commit, so numbers stay gapless) and `movements` fresh
     /// ids for ledger rows, in one round trip where the engine allows. Returns the last
@@ -274,30 +269,6 @@ impl Dialect {
                 Ok((value, (last + 1..=last + movements).collect()))
             }
         }
-    }
-
-    /// Writes change-feed rows `(seq, type, resource_id, data)`, all at `at`: multi-row
-    /// statements of a few fixed sizes ([`crate::chunks::fixed`]), each prepared once. (A
-    /// single JSON value holding the whole set, which PostgreSQL once took instead, cost
-    /// more: escaping every event's JSON again into it was 6% of a checkout's instructions.)
-    pub(crate) async fn insert_changes(
-        self,
-        tx: &mut Transaction<'static, Any>,
-        rows: &[(i64, &str, &str, &str)],
-        at: &str,
-    ) -> Result<(), StoreError> {
-        let statement = |values: &str| {
-            format!("INSERT INTO changes (seq, type, resource_id, data, at) VALUES {values}")
-        };
-        for chunk in crate::chunks::fixed(rows) {
-            let sql = crate::chunks::statement(self, chunk.len(), 5, &statement);
-            let mut q = sqlx::query(&sql);
-            for (seq, kind, id, data) in chunk {
-                q = q.bind(*seq).bind(*kind).bind(*id).bind(*data).bind(at);
-            }
-            q.execute(&mut **tx).await?;
-        }
-        Ok(())
     }
 
     /// Tells other replicas that something committed (`payload` says who and up to which

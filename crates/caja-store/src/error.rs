@@ -11,6 +11,11 @@ pub enum StoreError {
     DuplicateSku,
     #[error("a request with this idempotency key is still running")]
     KeyInFlight,
+    /// A wait on another transaction's row lock ran past the writer's bound
+    /// (`idempotency_wait`; PostgreSQL's `lock_timeout`): the transaction was rolled back
+    /// whole, and may be tried again.
+    #[error("a row lock was not granted in time")]
+    LockTimeout(#[source] sqlx::Error),
     /// Another writer stored an answer under one of a batch's keys after the batch read
     /// them: the batch was rolled back whole, and running its writes again replays that
     /// answer.
@@ -77,11 +82,13 @@ impl From<sqlx::Error> for StoreError {
             // A deadlock or serialization failure on PostgreSQL: the transaction was rolled
             // back whole, so the client may safely try again. Writers take locks in one
             // order (rows by table and id, then keys), so this is a safety net.
-            // A lock wait past the writer's bound (`lock_timeout`, 55P03) ends the same way.
             sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("40P01" | "40001" | "55P03")) =>
+                if matches!(db.code().as_deref(), Some("40P01" | "40001")) =>
             {
                 StoreError::Retry(db.message().to_owned())
+            }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+                StoreError::LockTimeout(e)
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 if db.message().contains("sku") || db.constraint() == Some("products_live_sku") {

@@ -22,7 +22,7 @@ pub(super) async fn insert_events(
     let statement = |values: &str| {
         format!(
             "INSERT INTO ticket_events (id, name, starts_at, sale_starts_at, sale_ends_at, \
-             max_per_order, currency, status, version, created_at, updated_at) VALUES {values}"
+             max_per_order, currency, status, version, created_at, updated_at) {values}"
         )
     };
     per_chunk(tx, dialect, events, 11, Kind::Insert, statement, |q, e| {
@@ -51,7 +51,7 @@ pub(super) async fn insert_events(
     let statement = |values: &str| {
         format!(
             "INSERT INTO event_sections (event_id, position, name, product_id, price, capacity, \
-             seated) VALUES {values}"
+             seated) {values}"
         )
     };
     per_chunk(
@@ -82,9 +82,8 @@ pub(super) async fn insert_events(
                 .map(move |(n, (label, _))| (p, n as i64, label.as_str()))
         })
         .collect();
-    let statement = |values: &str| {
-        format!("INSERT INTO seats (product_id, position, label, hold_id) VALUES {values}")
-    };
+    let statement =
+        |values: &str| format!("INSERT INTO seats (product_id, position, label, hold_id) {values}");
     per_chunk(
         tx,
         dialect,
@@ -111,7 +110,7 @@ pub(super) async fn insert_holds(
         format!(
             "INSERT INTO holds (id, event_id, section, product_id, quantity, seats, unit_price, \
              currency, status, expires_at, order_id, version, created_at, updated_at, client_ref) \
-             VALUES {values}"
+             {values}"
         )
     };
     per_chunk(tx, dialect, holds, 15, Kind::Insert, statement, |q, h| {
@@ -165,13 +164,13 @@ pub(super) async fn free_seats(
     dialect: Dialect,
     holds: &[HoldId],
 ) -> Result<(), StoreError> {
-    for chunk in crate::chunks::fixed(holds) {
+    for chunk in crate::chunks::padded(holds) {
         let sql = format!(
             "UPDATE seats SET hold_id = NULL WHERE hold_id IN ({})",
             crate::chunks::list(dialect, chunk.len())
         );
         let mut q = sqlx::query(&sql);
-        for h in chunk {
+        for h in chunk.iter() {
             q = q.bind(h.as_str());
         }
         q.execute(&mut **tx).await?;
@@ -213,7 +212,7 @@ pub(super) async fn insert_rooms(
     let statement = |values: &str| {
         format!(
             "INSERT INTO waiting_rooms (event_id, admit_per_minute, max_queue, admission_ttl_secs, \
-             opens_at, pre_open, last_admit_at, drawn, version) VALUES {values}"
+             opens_at, pre_open, last_admit_at, drawn, version) {values}"
         )
     };
     per_chunk(tx, dialect, rooms, 9, Kind::Insert, statement, |q, r| {
@@ -262,7 +261,7 @@ pub(super) async fn insert_tickets(
     let statement = |values: &str| {
         format!(
             "INSERT INTO queue_tickets (id, event_id, client_ref, rank, admit_at, hold_id, \
-             joined_at) VALUES {values}"
+             joined_at) {values}"
         )
     };
     per_chunk(tx, dialect, tickets, 7, Kind::Insert, statement, |q, t| {

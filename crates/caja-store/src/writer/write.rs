@@ -220,19 +220,9 @@ fn matched(what: &str, got: u64, want: usize) -> Result<(), StoreError> {
     }
 }
 
-pub(super) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+pub(super) use crate::chunks::{AnyQuery, Kind};
 
-/// What a chunked statement is.
-#[derive(Clone, Copy)]
-pub(super) enum Kind<'w> {
-    Insert,
-    /// A guarded update of `what`: each chunk must match every one of its rows.
-    Guarded(&'w str),
-}
-
-/// Writes `rows` a chunk at a time ([`crate::chunks::fixed`]), one prepared statement each:
-/// `statement` is given the chunk's `VALUES` list (`width` values per row) and `bind` binds
-/// one row's values in that order.
+/// Writes the effects' `rows` ([`crate::chunks::write`]); the guards are checked there.
 pub(super) async fn per_chunk<T>(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
@@ -242,18 +232,9 @@ pub(super) async fn per_chunk<T>(
     statement: impl Fn(&str) -> String + 'static,
     bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
 ) -> Result<(), StoreError> {
-    for chunk in crate::chunks::fixed(rows) {
-        let sql = crate::chunks::statement(dialect, chunk.len(), width, &statement);
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            q = bind(q, row);
-        }
-        let n = q.execute(&mut **tx).await?.rows_affected();
-        if let Kind::Guarded(what) = kind {
-            matched(what, n, chunk.len())?;
-        }
-    }
-    Ok(())
+    crate::chunks::write(tx, dialect, rows, width, kind, statement, bind)
+        .await
+        .map(drop)
 }
 
 async fn insert_products(
@@ -265,7 +246,7 @@ async fn insert_products(
         format!(
             "INSERT INTO products (id, sku, name, price_amount, currency, stock, \
              stock_elsewhere, version, archived_at, event_id, created_at, updated_at) \
-             VALUES {values}"
+             {values}"
         )
     };
     per_chunk(
@@ -337,7 +318,7 @@ async fn insert_orders(
             "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
              customer_name, customer_email, created_at, updated_at, expires_at, tab_id, \
              time_minutes, time_rate, time_amount, hold_id, location_id, handovers) \
-             VALUES {values}"
+             {values}"
         )
     };
     per_chunk(tx, dialect, orders, 20, Kind::Insert, statement, |q, o| {
@@ -377,7 +358,7 @@ async fn insert_lines(
     let statement = |values: &str| {
         format!(
             "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, \
-             unit_price, line_total) VALUES {values}"
+             unit_price, line_total) {values}"
         )
     };
     per_chunk(
@@ -447,7 +428,7 @@ async fn insert_payments(
     let statement = |values: &str| {
         format!(
             "INSERT INTO payments (id, order_id, method, amount, reference, created_at) \
-             VALUES {values}"
+             {values}"
         )
     };
     per_chunk(
@@ -477,7 +458,7 @@ async fn insert_movements(
     let statement = |values: &str| {
         format!(
             "INSERT INTO stock_movements (id, product_id, delta, reason, note, order_id, \
-             tab_id, hold_id, stock_after, created_at, location_id, transfer_id) VALUES {values}"
+             tab_id, hold_id, stock_after, created_at, location_id, transfer_id) {values}"
         )
     };
     per_chunk(
@@ -515,7 +496,7 @@ async fn insert_tabs(
             "INSERT INTO tabs (id, label, resource, status, rate, currency, unit_minutes, \
              minimum_minutes, grace_minutes, customer_name, customer_email, note, periods, \
              order_id, void_reason, version, opened_at, closed_at, updated_at, location_id) \
-             VALUES {values}"
+             {values}"
         )
     };
     per_chunk(tx, dialect, tabs, 20, Kind::Insert, statement, |q, t| {
@@ -581,7 +562,7 @@ async fn insert_items(
     let statement = |values: &str| {
         format!(
             "INSERT INTO tab_items (id, tab_id, product_id, sku, name, quantity, unit_price, \
-             note, added_at, removed_at) VALUES {values}"
+             note, added_at, removed_at) {values}"
         )
     };
     per_chunk(
@@ -643,35 +624,39 @@ pub(super) async fn answers(
     let statement = |values: &str| {
         format!(
             "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, \
-             created_at) VALUES {values} ON CONFLICT (key_id, key) DO NOTHING"
+             created_at) {values} ON CONFLICT (key_id, key) DO NOTHING"
         )
     };
-    for chunk in crate::chunks::fixed(&sorted) {
-        let sql = crate::chunks::statement(dialect, chunk.len(), 7, &statement);
-        let mut q = sqlx::query(&sql);
-        for (scope, response) in chunk {
-            q = q
-                .bind(scope.key_id.as_str())
+    let inserted = crate::chunks::write(
+        tx,
+        dialect,
+        &sorted,
+        7,
+        Kind::Insert,
+        statement,
+        |q, (scope, response)| {
+            q.bind(scope.key_id.as_str())
                 .bind(scope.key.as_str())
                 .bind(scope.fingerprint.as_str())
                 .bind(i64::from(response.status))
                 .bind(encode_headers(&response.headers))
                 .bind(response.body.as_str())
-                .bind(at.as_str());
+                .bind(at.as_str())
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::LockTimeout(_) => {
+            metrics::counter!("caja_idempotency_wait_timeouts_total").increment(1);
+            StoreError::KeyInFlight
         }
-        let inserted = match q.execute(&mut **tx).await {
-            Ok(done) => done.rows_affected(),
-            Err(e) if dialect.is_lock_timeout(&e) => {
-                metrics::counter!("caja_idempotency_wait_timeouts_total").increment(1);
-                return Err(StoreError::KeyInFlight);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if inserted != chunk.len() as u64 {
-            return Err(StoreError::KeyAnswered);
-        }
+        e => e,
+    })?;
+    if inserted == sorted.len() as u64 {
+        Ok(())
+    } else {
+        Err(StoreError::KeyAnswered)
     }
-    Ok(())
 }
 
 async fn insert_locations(
@@ -682,7 +667,7 @@ async fn insert_locations(
     let statement = |values: &str| {
         format!(
             "INSERT INTO locations (id, code, name, version, created_at, updated_at) \
-             VALUES {values}"
+             {values}"
         )
     };
     per_chunk(
@@ -738,7 +723,7 @@ async fn insert_transfers(
     let statement = |values: &str| {
         format!(
             "INSERT INTO transfers (id, product_id, from_location, to_location, quantity, note, \
-             status, created_at, received_at) VALUES {values}"
+             status, created_at, received_at) {values}"
         )
     };
     per_chunk(
