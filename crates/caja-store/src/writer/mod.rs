@@ -22,11 +22,13 @@ mod load;
 mod write;
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use caja_core::command::{Answer, Command, Outcome, Policy};
 use caja_core::idempotency::{Fingerprint, IdempotencyKey};
 use caja_core::ids::KeyId;
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::presenter::StoredResponse;
@@ -149,14 +151,22 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
-                // Each batch in its own task: a panic while running one fails that batch's
-                // requests (their reply channels close: 503, retry with the same key)
-                // instead of ending every write of the process.
-                let (batch_store, options) = (store.clone(), options.clone());
-                let ran = tokio::spawn(async move { run(&batch_store, &options, jobs).await });
-                if let Err(e) = ran.await {
+                // A panic while running a batch fails that batch's requests (their reply
+                // channels close: 503, retry with the same key) instead of ending every
+                // write of the process. Caught here rather than by running each batch as a
+                // task of its own: a batch of one is a request's whole write, and a task
+                // spawned and joined per batch was one more hand-over on its way.
+                let ran = AssertUnwindSafe(run(&store, &options, jobs))
+                    .catch_unwind()
+                    .await;
+                if let Err(panic) = ran {
                     store.note_write_panic();
-                    tracing::error!(error = %e, "a write batch panicked; its requests were refused");
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|m| (*m).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(panic = %message, "a write batch panicked; its requests were refused");
                 }
             }
         });

@@ -301,10 +301,10 @@ async fn a_key_answered_by_another_replica_while_waiting_settles_to_that_answer(
     // answer; then the other replica commits.
     let other = async {
         let mut waiting = 0;
-        for _ in 0..500 {
+        for _ in 0..1000 {
             waiting = sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                 AND query LIKE 'INSERT INTO idempotency_keys%'",
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO idempotency_keys%'",
             )
             .fetch_one(&pool)
             .await

@@ -352,3 +352,84 @@ async fn heads_hyper_would_refuse_get_problem_json_too(backend: Backend) {
     .await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
 }
+
+/// Renders like the server's presenter, but panics on the answer to request `boom`.
+struct PanickingPresenter(std::sync::Arc<dyn caja_store::Presenter>);
+
+impl caja_store::Presenter for PanickingPresenter {
+    fn answer(
+        &self,
+        request_id: &str,
+        outcome: &caja_core::command::Outcome,
+    ) -> caja_store::StoredResponse {
+        assert_ne!(request_id, "boom", "a bug while rendering an answer");
+        self.0.answer(request_id, outcome)
+    }
+
+    fn event(&self, event: &caja_core::command::Event) -> String {
+        self.0.event(event)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_panics_refuses_its_writes_and_the_writer_goes_on() {
+    use caja_core::command::{Command, Policy};
+    use caja_core::location::{LocationCode, NewLocation};
+    use caja_store::writer::{Settled, Submission, Write, Writer, WriterOptions};
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let presenter = std::sync::Arc::new(PanickingPresenter(caja_server::presenter()));
+    let store = caja_store::Store::connect(
+        &db.location,
+        &caja_store::StoreOptions::default(),
+        presenter,
+    )
+    .await
+    .unwrap();
+    caja_store::migrate::Migrator::new(&store, Duration::from_secs(30), Duration::from_secs(5))
+        .up(&mut |_| {})
+        .await
+        .unwrap();
+    let writer = Writer::start(
+        store.clone(),
+        WriterOptions {
+            max_batch: 1,
+            policy: Policy {
+                order_ttl: chrono::Duration::minutes(15),
+                hold_ttl: chrono::Duration::minutes(10),
+            },
+            key_wait: Duration::from_secs(10),
+        },
+    );
+    let location = |code: &str, request_id: &str| Submission {
+        scope: None,
+        actor: None,
+        request_id: request_id.into(),
+        write: Write::Command(Command::CreateLocation(NewLocation {
+            code: LocationCode::parse(code).unwrap(),
+            name: code.into(),
+        })),
+    };
+    let refused = writer.submit(location("north", "boom")).await;
+    assert!(
+        matches!(refused, Err(caja_store::StoreError::ShuttingDown)),
+        "{refused:?}"
+    );
+    assert!(store.write_panicked(), "the panic is reported (/ready)");
+    let next = writer.submit(location("south", "fine")).await.unwrap();
+    assert!(matches!(next, Settled::Fresh { .. }), "{next:?}");
+    assert!(!store.write_panicked(), "a committed write clears it");
+    let codes: Vec<String> = store
+        .list_locations(None, caja_core::page::PageLimit::parse(Some(100)).unwrap())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|l| l.code.as_str().to_owned())
+        .collect();
+    assert!(codes.contains(&"south".to_owned()), "{codes:?}");
+    assert!(
+        !codes.contains(&"north".to_owned()),
+        "the panicked batch wrote nothing"
+    );
+}
