@@ -41,7 +41,7 @@ impl Fingerprint {
         h.update(path.as_bytes());
         h.update(b"\n");
         h.update(canonical_body);
-        Self(hex::encode(h.finalize()))
+        Self(lower_hex(&h.finalize()))
     }
 
     pub fn from_stored(s: String) -> Self {
@@ -53,9 +53,29 @@ impl Fingerprint {
     }
 }
 
+/// A digest in lower-case hex, written byte by byte: `hex::encode` collects an iterator of
+/// chars, which cost as much as the SHA-256 it encodes on a checkout's path (a fingerprint
+/// and a key hash per request).
+pub(crate) fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(DIGITS[usize::from(b >> 4)]);
+        text.push(DIGITS[usize::from(b & 0x0f)]);
+    }
+    String::from_utf8(text).expect("hex digits are ASCII")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lower_hex_is_the_hex_crates_encoding() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(lower_hex(&bytes), hex::encode(&bytes));
+        assert_eq!(lower_hex(&[]), "");
+    }
 
     #[test]
     fn keys_are_short_visible_ascii() {
