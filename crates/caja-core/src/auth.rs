@@ -157,7 +157,9 @@ impl ApiKeySecret {
     }
 
     pub fn hash(&self) -> KeyHash {
-        KeyHash(crate::idempotency::lower_hex(&Sha256::digest(self.0.as_bytes())))
+        KeyHash(crate::idempotency::lower_hex(&Sha256::digest(
+            self.0.as_bytes(),
+        )))
     }
 
     /// The secret itself, for the one place that shows it to its owner.

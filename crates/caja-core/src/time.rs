@@ -138,7 +138,11 @@ mod tests {
         samples.push(DateTime::from_timestamp(1_483_228_799, 1_999_999_000).unwrap());
         samples.push(DateTime::from_timestamp(253_402_300_800, 0).unwrap()); // year 10000
         for t in samples {
-            assert_eq!(format(&t), t.to_rfc3339_opts(SecondsFormat::Micros, true), "{t:?}");
+            assert_eq!(
+                format(&t),
+                t.to_rfc3339_opts(SecondsFormat::Micros, true),
+                "{t:?}"
+            );
         }
     }
 

@@ -49,21 +49,36 @@ pub struct Event {
 
 impl From<Change> for Event {
     fn from(c: Change) -> Self {
-        let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
-        let json = format!(
-            "{{\"seq\":{},\"type\":{},\"id\":{},\"data\":{},\"at\":{}}}",
-            c.seq,
-            quote(&c.kind),
-            quote(&c.resource_id),
-            c.data,
-            quote(&caja_core::time::format(&c.at)),
-        );
+        // Written into one buffer of the right size: the event's data is most of it.
+        let at = caja_core::time::format(&c.at);
+        let mut json = Vec::with_capacity(c.data.len() + c.kind.len() + c.resource_id.len() + 80);
+        json.extend_from_slice(b"{\"seq\":");
+        json.extend_from_slice(c.seq.to_string().as_bytes());
+        json.extend_from_slice(b",\"type\":");
+        quote(&mut json, &c.kind);
+        json.extend_from_slice(b",\"id\":");
+        quote(&mut json, &c.resource_id);
+        json.extend_from_slice(b",\"data\":");
+        json.extend_from_slice(c.data.as_bytes());
+        json.extend_from_slice(b",\"at\":");
+        quote(&mut json, &at);
+        json.push(b'}');
+        // Every piece is UTF-8 (strings, and JSON text written by serde_json).
+        let json = String::from_utf8(json).unwrap_or_default();
         Self {
             seq: c.seq,
             kind: c.kind,
             resource_id: c.resource_id,
             json: json.into(),
         }
+    }
+}
+
+/// `s` as a JSON string.
+fn quote(out: &mut Vec<u8>, s: &str) {
+    if serde_json::to_writer(&mut *out, s).is_err() {
+        // Writing a string into memory cannot fail; keep the JSON whole if it ever did.
+        out.extend_from_slice(b"\"\"");
     }
 }
 
@@ -205,8 +220,12 @@ impl Hub {
         }
         for change in page {
             let seq = change.seq;
-            // No receiver is not an error: nobody is listening right now.
-            let _ = self.tx.send(Arc::new(Event::from(change)));
+            // Nobody listening right now: a send would be refused and its event dropped
+            // (a subscriber that comes later reads what it missed from the table), so the
+            // event's frame is not built at all.
+            if self.tx.receiver_count() > 0 {
+                let _ = self.tx.send(Arc::new(Event::from(change)));
+            }
             self.sent.store(seq, Ordering::SeqCst);
         }
     }
@@ -412,4 +431,33 @@ enum Missed {
     Lagged,
     /// The hub is gone.
     Closed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_frame_is_one_json_object_with_its_strings_escaped() {
+        let at = caja_core::time::parse("at", "2026-11-30T03:00:00.000001Z").unwrap();
+        let event = Event::from(Change {
+            seq: 42,
+            kind: "order.created".into(),
+            resource_id: "ord_\"odd\"\\id".into(),
+            data: r#"{"id":"ord_1","total":{"amount":4550}}"#.into(),
+            at,
+        });
+        let frame: serde_json::Value = serde_json::from_str(&event.json).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({
+                "seq": 42,
+                "type": "order.created",
+                "id": "ord_\"odd\"\\id",
+                "data": {"id": "ord_1", "total": {"amount": 4550}},
+                "at": "2026-11-30T03:00:00.000001Z",
+            })
+        );
+        assert_eq!(event.seq, 42);
+    }
 }
