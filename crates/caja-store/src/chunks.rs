@@ -252,6 +252,85 @@ mod tests {
         }
     }
 
+    /// Filler is neither inserted nor counted, on the SQLite caja bundles and on the
+    /// PostgreSQL the suite runs against (`CAJA_TEST_POSTGRES_URL`, as the API tests).
+    #[tokio::test]
+    async fn filler_rows_are_neither_written_nor_counted_on_either_engine() {
+        fn bind<'q>(q: AnyQuery<'q>, (id, n): &'q (String, i64)) -> AnyQuery<'q> {
+            q.bind(id.as_str()).bind(*n)
+        }
+        sqlx::any::install_default_drivers();
+        let postgres = std::env::var("CAJA_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        for (engine, url) in [
+            (crate::Engine::Sqlite, "sqlite::memory:".to_owned()),
+            (crate::Engine::Postgres, postgres),
+        ] {
+            let pool = sqlx::any::AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("{url} is needed for this test: {e}"));
+            let dialect = Dialect::of(engine);
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("CREATE TEMP TABLE filler (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            // 37 rows: one statement of 64 with 27 rows of filler; 101: 64, then 37 in 64.
+            for count in [37_i64, 101] {
+                let rows: Vec<(String, i64)> =
+                    (0..count).map(|i| (format!("{count}-{i}"), i)).collect();
+                let insert = |rows: &str| format!("INSERT INTO filler (id, n) {rows}");
+                let written = write(&mut tx, dialect, &rows, 2, Kind::Insert, insert, bind)
+                    .await
+                    .unwrap();
+                assert_eq!(written, count as u64, "{engine:?}");
+                let update = |values: &str| {
+                    format!(
+                        "UPDATE filler SET n = v.column2 + 1000 FROM (VALUES {values}) AS v \
+                         WHERE filler.id = v.column1 AND filler.n = v.column2"
+                    )
+                };
+                let kind = Kind::Guarded("filler");
+                let updated = write(&mut tx, dialect, &rows, 2, kind, update, bind)
+                    .await
+                    .unwrap();
+                assert_eq!(updated, count as u64, "{engine:?}: each target once");
+            }
+            let (rows, total): (i64, i64) = {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS rows, CAST(SUM(n) AS BIGINT) AS total FROM filler",
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+                use sqlx::Row;
+                (row.get("rows"), row.get("total"))
+            };
+            assert_eq!(rows, 138, "{engine:?}");
+            assert_eq!(
+                total,
+                (0..37).sum::<i64>() + (0..101).sum::<i64>() + 138 * 1000
+            );
+            // A guard that misses one row fails the write.
+            let stale = vec![("37-0".to_owned(), 0_i64), ("37-1".to_owned(), 1)];
+            let update = |values: &str| {
+                format!(
+                    "UPDATE filler SET n = 0 FROM (VALUES {values}) AS v \
+                     WHERE filler.id = v.column1 AND filler.n = v.column2"
+                )
+            };
+            let kind = Kind::Guarded("filler");
+            let missed = write(&mut tx, dialect, &stale, 2, kind, update, bind).await;
+            assert!(
+                matches!(missed, Err(StoreError::GuardMismatch(_))),
+                "{engine:?}"
+            );
+            tx.rollback().await.unwrap();
+        }
+    }
+
     #[test]
     fn a_chunk_with_filler_inserts_only_its_flagged_rows() {
         let build = |rows: &str| format!("INSERT INTO t (a, b) {rows}");
