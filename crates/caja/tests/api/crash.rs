@@ -280,6 +280,45 @@ async fn a_duplicate_waiting_too_long_for_the_first_gets_409_in_flight() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_held_too_long_by_another_replica_is_a_503_to_retry_not_a_hang() {
+    let config = caja_server::ServerConfig {
+        idempotency_wait: Duration::from_millis(500),
+        ..caja_server::ServerConfig::default()
+    };
+    let app = spawn_app_with(Backend::Postgres, config).await;
+    let a = app.product("A", 5).await["id"].as_str().unwrap().to_owned();
+    let url = match app.store.database() {
+        caja_store::DatabaseLocation::Postgres(u) => u.clone(),
+        other => panic!("{other}"),
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    // Another replica's transaction holds the product's row and does not finish.
+    let mut first = pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM products WHERE id = $1 FOR UPDATE")
+        .bind(&a)
+        .fetch_one(&mut *first)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let r = app.order("held", &[(&a, 1)]).await;
+    r.assert_problem(503, "temporarily-unavailable");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by the wait setting: {:?}",
+        started.elapsed()
+    );
+    first.rollback().await.unwrap();
+    assert_eq!(
+        app.order("held", &[(&a, 1)]).await.status,
+        201,
+        "nothing was stored under the key: the retry runs"
+    );
+    assert_eq!(app.stock(&a).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_answered_by_another_replica_while_waiting_settles_to_that_answer() {
     let app = spawn_app_with(Backend::Postgres, caja_server::ServerConfig::default()).await;
     let a = app.product("A", 5).await["id"].as_str().unwrap().to_owned();
