@@ -265,30 +265,59 @@ impl Store {
         Ok(h)
     }
 
-    /// Removes events older than `before`; returns how many.
+    /// Removes the events stamped before `before`, oldest first; returns how many. The feed
+    /// is walked in seq order, a page per transaction, and pruning stops at the first event
+    /// that is not old yet: events are stamped in commit order, so the old ones are its
+    /// oldest seqs (reading them by seq needs no index on `at`, which every event written
+    /// would pay for), and a page at a time never holds the write lock for long.
     pub async fn prune_changes(&self, before: Timestamp) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let newest: Option<i64> = sqlx::query("SELECT MAX(seq) AS seq FROM changes WHERE at < $1")
-            .bind(time::format(&before))
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("seq")?;
-        let Some(newest) = newest else {
-            return Ok(0);
-        };
-        let n = sqlx::query("DELETE FROM changes WHERE seq <= $1")
+        const PAGE: i64 = 5_000;
+        let before = time::format(&before);
+        let mut pruned = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let through: i64 =
+                sqlx::query("SELECT value FROM counters WHERE name = 'changes_pruned_through'")
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("value")?;
+            let page =
+                sqlx::query("SELECT seq, at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2")
+                    .bind(through)
+                    .bind(PAGE)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let mut newest = None;
+            let mut old = 0;
+            for row in &page {
+                let at: String = row.try_get("at")?;
+                if at >= before {
+                    break;
+                }
+                newest = Some(row.try_get::<i64, _>("seq")?);
+                old += 1;
+            }
+            let Some(newest) = newest else {
+                return Ok(pruned);
+            };
+            pruned += sqlx::query("DELETE FROM changes WHERE seq > $1 AND seq <= $2")
+                .bind(through)
+                .bind(newest)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(
+                "UPDATE counters SET value = $1 \
+                 WHERE name = 'changes_pruned_through' AND value < $1",
+            )
             .bind(newest)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query(
-            "UPDATE counters SET value = $1 WHERE name = 'changes_pruned_through' AND value < $1",
-        )
-        .bind(newest)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(n)
+            .await?;
+            tx.commit().await?;
+            if old < page.len() || (page.len() as i64) < PAGE {
+                return Ok(pruned);
+            }
+        }
     }
 
     /// Events this process committed right after `after`, without reading the table: empty

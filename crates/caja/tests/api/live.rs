@@ -23,6 +23,7 @@ on_both_engines!(
     concurrent_orders_reach_every_subscriber_in_one_gap_free_order,
     a_slow_consumer_is_cut_off_and_others_are_not,
     a_subscriber_behind_retention_is_told_to_reload,
+    pruning_takes_the_old_events_in_seq_order_a_page_at_a_time,
     a_stream_ends_when_its_key_is_revoked,
 );
 
@@ -438,6 +439,56 @@ async fn a_slow_consumer_is_cut_off_and_others_are_not(backend: Backend) {
     assert_eq!(notice["last_seq"].as_i64().unwrap(), last_event);
     assert!(last_event < start + 6000, "it was cut off before the end");
     assert!(next_message(&mut slow).await.is_none(), "then closed");
+}
+
+async fn pruning_takes_the_old_events_in_seq_order_a_page_at_a_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = head(&app).await + 1;
+    // 12,000 events from a day ago (more than two pages), then the feed as it goes on.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 11999) \
+         INSERT INTO changes (seq, type, resource_id, data, at) \
+         SELECT $1 + i, 'product.updated', 'prd_old', '{}', '2026-01-01T00:00:00.000000Z' FROM n",
+    )
+    .bind(first)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE counters SET value = $1 WHERE name = 'change_seq'")
+        .bind(first + 11_999)
+        .execute(&pool)
+        .await
+        .unwrap();
+    app.product("NEW-1", 1).await;
+    app.product("NEW-2", 1).await;
+    let pruned = app
+        .store
+        .prune_changes(caja_core::time::parse("t", "2026-01-02T00:00:00Z").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        pruned,
+        first as u64 - 1 + 12_000,
+        "everything older, nothing newer"
+    );
+    let horizon = app.store.change_horizon().await.unwrap();
+    assert_eq!(horizon.pruned_through, first + 11_999);
+    let (kept, _) = page_through(&app, horizon.pruned_through, "").await;
+    let kept: Vec<&str> = kept
+        .iter()
+        .map(|e| e["data"]["sku"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, ["NEW-1", "NEW-2"]);
+    assert_eq!(
+        app.store
+            .prune_changes(caja_core::time::parse("t", "2026-01-02T00:00:00Z").unwrap())
+            .await
+            .unwrap(),
+        0,
+        "nothing more to take"
+    );
 }
 
 async fn a_subscriber_behind_retention_is_told_to_reload(backend: Backend) {

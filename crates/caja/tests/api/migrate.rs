@@ -64,12 +64,15 @@ async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
     let store = db.store().await;
     let m = migrator(&store);
     m.up(&mut |_| {}).await.unwrap();
-    let reverted = m.down(1, &mut |_| {}).await.unwrap();
-    assert_eq!(reverted.len(), 1);
-    assert_eq!(reverted[0].label, "0015_locations");
+    let reverted = m.down(2, &mut |_| {}).await.unwrap();
+    let labels: Vec<&str> = reverted.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["0016_changes_by_seq", "0015_locations"]);
     assert_eq!(
         m.pending().await.unwrap(),
-        vec!["0015_locations".to_owned()]
+        vec![
+            "0015_locations".to_owned(),
+            "0016_changes_by_seq".to_owned()
+        ]
     );
     assert!(
         sqlx::query("SELECT code FROM locations")
@@ -79,7 +82,7 @@ async fn down_reverts_the_newest_steps_and_up_reapplies_them(backend: Backend) {
         "down took the table away"
     );
     let all = m.down(100, &mut |_| {}).await.unwrap();
-    assert_eq!(all.len(), shipped(backend) - 1);
+    assert_eq!(all.len(), shipped(backend) - 2);
     assert_eq!(m.pending().await.unwrap().len(), shipped(backend));
     assert_eq!(m.up(&mut |_| {}).await.unwrap().len(), shipped(backend));
     assert!(m.verify().await.unwrap().is_empty());
@@ -328,7 +331,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "13",
+        "14",
         "--database-url",
         &db.url,
     ]);
@@ -356,7 +359,7 @@ async fn the_cli_migrates_and_reports(backend: Backend) {
         "migrate",
         "down",
         "--steps",
-        "13",
+        "14",
         "--yes",
         "--database-url",
         &db.url,

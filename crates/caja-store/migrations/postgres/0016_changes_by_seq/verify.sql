@@ -1,0 +1,1 @@
+SELECT seq, at FROM changes LIMIT 0;
