@@ -415,7 +415,14 @@ async fn a_batch_that_panics_refuses_its_writes_and_the_writer_goes_on() {
         matches!(refused, Err(caja_store::StoreError::ShuttingDown)),
         "{refused:?}"
     );
-    assert!(store.write_panicked(), "the panic is reported (/ready)");
+    // The refusal reaches the caller as the panic unwinds, just before the writer notes it.
+    let noted = tokio::time::timeout(Duration::from_secs(5), async {
+        while !store.write_panicked() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(noted.is_ok(), "the panic is reported (/ready)");
     let next = writer.submit(location("south", "fine")).await.unwrap();
     assert!(matches!(next, Settled::Fresh { .. }), "{next:?}");
     assert!(!store.write_panicked(), "a committed write clears it");
