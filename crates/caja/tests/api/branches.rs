@@ -749,9 +749,9 @@ async fn two_replicas_on_postgres_move_and_sell_stock_between_branches() {
         "/v1/products",
         "p".into(),
         // Enough at main for the orders, every transfer and every sale from it (10, at most
-        // 120 and 20 units), so
-        // that each kind of write goes through whatever order they commit in; north and
-        // south have nothing to sell until a transfer is received, which none is.
+        // 120 and 20 units), so that each kind of write goes through whatever order they
+        // commit in; north and south have nothing to sell until a transfer is received,
+        // which none is.
         json!({"sku": "PART", "name": "Part", "price": {"amount": 100, "currency": "MXN"}, "stock": 200}),
     ))
     .await;
