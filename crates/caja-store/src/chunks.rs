@@ -27,12 +27,7 @@ pub(crate) fn statement<F>(dialect: Dialect, rows: usize, width: usize, build: &
 where
     F: Fn(&str) -> String + 'static,
 {
-    const {
-        assert!(
-            std::mem::size_of::<F>() == 0,
-            "a statement builder captures nothing"
-        )
-    };
+    captures_nothing::<F>();
     text::<F>(dialect, rows, width, || {
         build(&dialect.params().rows(rows, width))
     })
@@ -44,12 +39,7 @@ pub(crate) fn statement_on<F>(dialect: Dialect, rows: usize, width: usize, build
 where
     F: Fn(Dialect, &str) -> String + 'static,
 {
-    const {
-        assert!(
-            std::mem::size_of::<F>() == 0,
-            "a statement builder captures nothing"
-        )
-    };
+    captures_nothing::<F>();
     text::<F>(dialect, rows, width, || {
         build(dialect, &dialect.params().rows(rows, width))
     })
@@ -68,12 +58,7 @@ pub(crate) fn insert<F>(
 where
     F: Fn(&str) -> String + 'static,
 {
-    const {
-        assert!(
-            std::mem::size_of::<F>() == 0,
-            "a statement builder captures nothing"
-        )
-    };
+    captures_nothing::<F>();
     let cols = width + usize::from(filler);
     text::<F>(dialect, rows, cols, || {
         let values = dialect.params().rows(rows, cols);
@@ -87,6 +72,17 @@ where
             build(&format!("VALUES {values}"))
         }
     })
+}
+
+/// Checked when it compiles: a builder told apart by its type must capture nothing, since
+/// a captured value could change the text while the type stays the same.
+fn captures_nothing<F>() {
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "a statement builder captures nothing"
+        )
+    };
 }
 
 /// The shared text for builder `F`, engine and size, made by `make` the first time.

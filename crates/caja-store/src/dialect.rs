@@ -79,8 +79,7 @@ impl Dialect {
     }
 
     /// Whether one write transaction excludes every other writer for its whole life
-    /// (SQLite's single write lock), so the writer's pool is the database's only other
-    /// connection that matters.
+    /// (SQLite's single write lock).
     pub(crate) fn writers_are_serialized(self) -> bool {
         self.0 == Engine::Sqlite
     }

@@ -9,7 +9,7 @@ use caja_core::time;
 use caja_core::waiting_room::{QueueTicket, Room};
 use sqlx::{Any, Transaction};
 
-use super::write::{per_chunk, Kind};
+use crate::chunks::Kind;
 use crate::dialect::Dialect;
 use crate::StoreError;
 
@@ -18,14 +18,14 @@ pub(super) async fn insert_events(
     dialect: Dialect,
     world: &World,
     events: &[&TicketEvent],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO ticket_events (id, name, starts_at, sale_starts_at, sale_ends_at, \
              max_per_order, currency, status, version, created_at, updated_at) {values}"
         )
     };
-    per_chunk(tx, dialect, events, 11, Kind::Insert, statement, |q, e| {
+    crate::chunks::write(tx, dialect, events, 11, Kind::Insert, statement, |q, e| {
         q.bind(e.id.as_str())
             .bind(e.name.as_str())
             .bind(time::format(&e.starts_at))
@@ -54,7 +54,7 @@ pub(super) async fn insert_events(
              seated) {values}"
         )
     };
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         &sections,
@@ -84,7 +84,7 @@ pub(super) async fn insert_events(
         .collect();
     let statement =
         |values: &str| format!("INSERT INTO seats (product_id, position, label, hold_id) {values}");
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         &seats,
@@ -105,7 +105,7 @@ pub(super) async fn insert_holds(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     holds: &[&Hold],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO holds (id, event_id, section, product_id, quantity, seats, unit_price, \
@@ -113,7 +113,7 @@ pub(super) async fn insert_holds(
              {values}"
         )
     };
-    per_chunk(tx, dialect, holds, 15, Kind::Insert, statement, |q, h| {
+    crate::chunks::write(tx, dialect, holds, 15, Kind::Insert, statement, |q, h| {
         q.bind(h.id.as_str())
             .bind(h.event_id.as_str())
             .bind(h.section.as_str())
@@ -138,7 +138,7 @@ pub(super) async fn update_holds(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     holds: &[(&Hold, i64)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "UPDATE holds SET status = v.column2, order_id = v.column3, version = v.column4, \
@@ -147,7 +147,7 @@ pub(super) async fn update_holds(
         )
     };
     let kind = Kind::Guarded("holds");
-    per_chunk(tx, dialect, holds, 6, kind, statement, |q, (h, was)| {
+    crate::chunks::write(tx, dialect, holds, 6, kind, statement, |q, (h, was)| {
         q.bind(h.id.as_str())
             .bind(h.status.as_str())
             .bind(h.order_id.as_ref().map(|o| o.as_str()))
@@ -183,7 +183,7 @@ pub(super) async fn take_seats(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     seats: &[(ProductId, String, HoldId)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "UPDATE seats SET hold_id = v.column3 FROM (VALUES {values}) AS v \
@@ -192,7 +192,7 @@ pub(super) async fn take_seats(
         )
     };
     let kind = Kind::Guarded("seats");
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         seats,
@@ -208,14 +208,14 @@ pub(super) async fn insert_rooms(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     rooms: &[&Room],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO waiting_rooms (event_id, admit_per_minute, max_queue, admission_ttl_secs, \
              opens_at, pre_open, last_admit_at, drawn, version) {values}"
         )
     };
-    per_chunk(tx, dialect, rooms, 9, Kind::Insert, statement, |q, r| {
+    crate::chunks::write(tx, dialect, rooms, 9, Kind::Insert, statement, |q, r| {
         q.bind(r.event_id.as_str())
             .bind(r.config.admit_per_minute)
             .bind(r.config.max_queue)
@@ -234,7 +234,7 @@ pub(super) async fn update_rooms(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     rooms: &[(&Room, i64)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "UPDATE waiting_rooms SET pre_open = v.column2, last_admit_at = v.column3, \
@@ -243,7 +243,7 @@ pub(super) async fn update_rooms(
         )
     };
     let kind = Kind::Guarded("waiting rooms");
-    per_chunk(tx, dialect, rooms, 5, kind, statement, |q, (r, was)| {
+    crate::chunks::write(tx, dialect, rooms, 5, kind, statement, |q, (r, was)| {
         q.bind(r.event_id.as_str())
             .bind(r.pre_open)
             .bind(r.last_admit_at.as_ref().map(time::format))
@@ -257,14 +257,14 @@ pub(super) async fn insert_tickets(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     tickets: &[&QueueTicket],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO queue_tickets (id, event_id, client_ref, rank, admit_at, hold_id, \
              joined_at) {values}"
         )
     };
-    per_chunk(tx, dialect, tickets, 7, Kind::Insert, statement, |q, t| {
+    crate::chunks::write(tx, dialect, tickets, 7, Kind::Insert, statement, |q, t| {
         q.bind(t.id.as_str())
             .bind(t.event_id.as_str())
             .bind(t.client_ref.as_str())
@@ -288,7 +288,7 @@ pub(super) async fn use_tickets(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     tickets: &[&QueueTicket],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     // "No hold yet" is written `COALESCE(hold_id, '') = ''` (no hold id is empty), not
     // `hold_id IS NULL`: SQLite's planner takes `IS NULL` on the column's unique index for
     // one row, drives the update from it, and so compared every unused ticket of the room
@@ -301,7 +301,7 @@ pub(super) async fn use_tickets(
         )
     };
     let kind = Kind::Guarded("queue tickets");
-    per_chunk(tx, dialect, tickets, 2, kind, statement, |q, t| {
+    crate::chunks::write(tx, dialect, tickets, 2, kind, statement, |q, t| {
         q.bind(t.id.as_str())
             .bind(t.hold_id.as_ref().map(|h| h.as_str()))
     })
@@ -313,7 +313,7 @@ pub(super) async fn update_events(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     events: &[(&TicketEvent, i64)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "UPDATE ticket_events SET name = v.column2, starts_at = v.column3, \
@@ -324,7 +324,7 @@ pub(super) async fn update_events(
         )
     };
     let kind = Kind::Guarded("events");
-    per_chunk(tx, dialect, events, 10, kind, statement, |q, (e, was)| {
+    crate::chunks::write(tx, dialect, events, 10, kind, statement, |q, (e, was)| {
         q.bind(e.id.as_str())
             .bind(e.name.as_str())
             .bind(time::format(&e.starts_at))

@@ -1,7 +1,8 @@
 //! Writing a batch's effects and answers: a fixed number of multi-row statements whatever
 //! the batch's size. Every update is guarded by what the batch loaded and checks how many
 //! rows it matched: a guard that does not match fails the whole batch, so the ledger never
-//! records a movement whose stock was not written.
+//! records a movement whose stock was not written. Each of these returns the rows its
+//! statements wrote ([`crate::chunks::write`]).
 
 use caja_core::box_office::{Hold, TicketEvent};
 use caja_core::command::{Effects, World};
@@ -17,6 +18,7 @@ use super::box_office;
 use super::claim::encode_headers;
 use super::load::Loaded;
 use super::IdempotencyScope;
+use crate::chunks::Kind;
 use crate::dialect::Dialect;
 use crate::presenter::StoredResponse;
 use crate::rows::{handovers_json, stock_elsewhere_json};
@@ -220,28 +222,11 @@ fn matched(what: &str, got: u64, want: usize) -> Result<(), StoreError> {
     }
 }
 
-pub(super) use crate::chunks::{AnyQuery, Kind};
-
-/// Writes the effects' `rows` ([`crate::chunks::write`]); the guards are checked there.
-pub(super) async fn per_chunk<T>(
-    tx: &mut Transaction<'static, Any>,
-    dialect: Dialect,
-    rows: &[T],
-    width: usize,
-    kind: Kind<'_>,
-    statement: impl Fn(&str) -> String + 'static,
-    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
-) -> Result<(), StoreError> {
-    crate::chunks::write(tx, dialect, rows, width, kind, statement, bind)
-        .await
-        .map(drop)
-}
-
 async fn insert_products(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     products: &[&Product],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO products (id, sku, name, price_amount, currency, stock, \
@@ -249,7 +234,7 @@ async fn insert_products(
              {values}"
         )
     };
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         products,
@@ -280,7 +265,7 @@ async fn update_products(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     products: &[(&Product, i64)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "UPDATE products SET sku = v.column2, name = v.column3, price_amount = v.column4, \
@@ -292,7 +277,7 @@ async fn update_products(
         )
     };
     let kind = Kind::Guarded("products");
-    per_chunk(tx, dialect, products, 10, kind, statement, |q, (p, was)| {
+    crate::chunks::write(tx, dialect, products, 10, kind, statement, |q, (p, was)| {
         let at = time::format(&p.updated_at);
         q.bind(p.id.as_str())
             .bind(p.sku.as_str())
@@ -312,7 +297,7 @@ async fn insert_orders(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     orders: &[&Order],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO orders (id, number, status, subtotal, tip, total, currency, note, \
@@ -321,7 +306,7 @@ async fn insert_orders(
              {values}"
         )
     };
-    per_chunk(tx, dialect, orders, 20, Kind::Insert, statement, |q, o| {
+    crate::chunks::write(tx, dialect, orders, 20, Kind::Insert, statement, |q, o| {
         q.bind(o.id.as_str())
             .bind(o.number)
             .bind(o.status.as_str())
@@ -350,7 +335,7 @@ async fn insert_lines(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     orders: &[&Order],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let lines: Vec<(&Order, usize)> = orders
         .iter()
         .flat_map(|o| (0..o.lines.len()).map(move |i| (*o, i)))
@@ -361,7 +346,7 @@ async fn insert_lines(
              unit_price, line_total) {values}"
         )
     };
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         &lines,
@@ -389,7 +374,7 @@ async fn update_orders(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     orders: &[(&Order, &str, &str)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "UPDATE orders SET status = v.column2, updated_at = v.column3, \
@@ -400,7 +385,7 @@ async fn update_orders(
         )
     };
     let kind = Kind::Guarded("orders");
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         orders,
@@ -424,14 +409,14 @@ async fn insert_payments(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     effects: &Effects,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO payments (id, order_id, method, amount, reference, created_at) \
              {values}"
         )
     };
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         &effects.payments,
@@ -454,14 +439,14 @@ async fn insert_movements(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     movements: &[Movement],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO stock_movements (id, product_id, delta, reason, note, order_id, \
              tab_id, hold_id, stock_after, created_at, location_id, transfer_id) {values}"
         )
     };
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         movements,
@@ -490,7 +475,7 @@ async fn insert_tabs(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     tabs: &[&Tab],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO tabs (id, label, resource, status, rate, currency, unit_minutes, \
@@ -499,7 +484,7 @@ async fn insert_tabs(
              {values}"
         )
     };
-    per_chunk(tx, dialect, tabs, 20, Kind::Insert, statement, |q, t| {
+    crate::chunks::write(tx, dialect, tabs, 20, Kind::Insert, statement, |q, t| {
         q.bind(t.id.as_str())
             .bind(t.label.as_str())
             .bind(t.resource.as_deref())
@@ -530,7 +515,7 @@ async fn update_tabs(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     tabs: &[(&Tab, i64)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "UPDATE tabs SET status = v.column2, periods = v.column3, order_id = v.column4, \
@@ -540,7 +525,7 @@ async fn update_tabs(
         )
     };
     let kind = Kind::Guarded("tabs");
-    per_chunk(tx, dialect, tabs, 9, kind, statement, |q, (t, was)| {
+    crate::chunks::write(tx, dialect, tabs, 9, kind, statement, |q, (t, was)| {
         q.bind(t.id.as_str())
             .bind(t.status.as_str())
             .bind(crate::rows::periods_json(&t.periods))
@@ -558,14 +543,14 @@ async fn insert_items(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     items: &[(&Tab, &TabItem)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO tab_items (id, tab_id, product_id, sku, name, quantity, unit_price, \
              note, added_at, removed_at) {values}"
         )
     };
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         items,
@@ -593,7 +578,7 @@ async fn remove_items(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     items: &[(&Tab, &TabItem)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "UPDATE tab_items SET removed_at = v.column2 FROM (VALUES {values}) AS v \
@@ -601,7 +586,7 @@ async fn remove_items(
         )
     };
     let kind = Kind::Guarded("tab items");
-    per_chunk(tx, dialect, items, 2, kind, statement, |q, (_, i)| {
+    crate::chunks::write(tx, dialect, items, 2, kind, statement, |q, (_, i)| {
         q.bind(i.id.as_str())
             .bind(i.removed_at.as_ref().map(time::format))
     })
@@ -663,14 +648,14 @@ async fn insert_locations(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     locations: &[&Location],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO locations (id, code, name, version, created_at, updated_at) \
              {values}"
         )
     };
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         locations,
@@ -695,7 +680,7 @@ async fn update_locations(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     locations: &[(&Location, i64)],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "UPDATE locations SET code = v.column2, name = v.column3, version = v.column4, \
@@ -704,7 +689,7 @@ async fn update_locations(
         )
     };
     let kind = Kind::Guarded("locations");
-    per_chunk(tx, dialect, locations, 6, kind, statement, |q, (l, was)| {
+    crate::chunks::write(tx, dialect, locations, 6, kind, statement, |q, (l, was)| {
         q.bind(l.id.as_str())
             .bind(l.code.as_str())
             .bind(l.name.as_str())
@@ -719,14 +704,14 @@ async fn insert_transfers(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     transfers: &[&Transfer],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "INSERT INTO transfers (id, product_id, from_location, to_location, quantity, note, \
              status, created_at, received_at) {values}"
         )
     };
-    per_chunk(
+    crate::chunks::write(
         tx,
         dialect,
         transfers,
@@ -753,7 +738,7 @@ async fn receive_transfers(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
     transfers: &[&Transfer],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let statement = |values: &str| {
         format!(
             "UPDATE transfers SET status = v.column2, received_at = v.column3 \
@@ -762,7 +747,7 @@ async fn receive_transfers(
         )
     };
     let kind = Kind::Guarded("transfers");
-    per_chunk(tx, dialect, transfers, 3, kind, statement, |q, t| {
+    crate::chunks::write(tx, dialect, transfers, 3, kind, statement, |q, t| {
         q.bind(t.id.as_str())
             .bind(t.status.as_str())
             .bind(t.received_at.as_ref().map(time::format))

@@ -240,28 +240,71 @@ async fn caja_check_finds_a_ledger_that_does_not_balance(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_duplicate_waiting_too_long_for_the_first_gets_409_in_flight() {
+const HALF_A_SECOND: Duration = Duration::from_millis(500);
+
+/// An app on PostgreSQL with product A (5 in stock), and a pool on its database that stands
+/// for another replica's connections.
+struct Replicas {
+    app: crate::helpers::TestApp,
+    product: String,
+    url: String,
+    pool: sqlx::AnyPool,
+}
+
+async fn beside_another_replica(idempotency_wait: Duration) -> Replicas {
     let config = caja_server::ServerConfig {
-        idempotency_wait: Duration::from_millis(500),
+        idempotency_wait,
         ..caja_server::ServerConfig::default()
     };
     let app = spawn_app_with(Backend::Postgres, config).await;
-    let a = app.product("A", 5).await["id"].as_str().unwrap().to_owned();
-    let key_id = app.store.list_keys().await.unwrap()[0].id.to_string();
+    let product = app.product("A", 5).await["id"].as_str().unwrap().to_owned();
     let url = match app.store.database() {
         caja_store::DatabaseLocation::Postgres(u) => u.clone(),
         other => panic!("{other}"),
     };
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    Replicas {
+        app,
+        product,
+        url,
+        pool,
+    }
+}
+
+/// The other replica's transaction, holding `key` (of the app's admin key) with an answer
+/// for the request `fingerprint`, not committed.
+async fn answering(
+    pool: &sqlx::AnyPool,
+    app: &crate::helpers::TestApp,
+    key: &str,
+    fingerprint: &str,
+) -> sqlx::Transaction<'static, sqlx::Any> {
+    let key_id = app.store.list_keys().await.unwrap()[0].id.to_string();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, \
+         created_at) VALUES ($1, $2, $3, 201, '', '{}', '2026-01-01T00:00:00.000000Z')",
+    )
+    .bind(&key_id)
+    .bind(key)
+    .bind(fingerprint)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_waiting_too_long_for_the_first_gets_409_in_flight() {
+    let Replicas {
+        app,
+        product: a,
+        pool,
+        ..
+    } = beside_another_replica(HALF_A_SECOND).await;
     // Another replica's request with this key is mid-transaction.
-    let mut first = pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) VALUES ($1, 'busy', 'x', 0, '', '', '2026-01-01T00:00:00.000000Z')")
-        .bind(&key_id)
-        .execute(&mut *first)
-        .await
-        .unwrap();
+    let first = answering(&pool, &app, "busy", "x").await;
     let r = app.order("busy", &[(&a, 1)]).await;
     r.assert_problem(409, "idempotency-key-in-flight");
     assert_eq!(r.header("retry-after"), Some("1"));
@@ -281,18 +324,12 @@ async fn a_duplicate_waiting_too_long_for_the_first_gets_409_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_held_too_long_by_another_replica_is_a_503_to_retry_not_a_hang() {
-    let config = caja_server::ServerConfig {
-        idempotency_wait: Duration::from_millis(500),
-        ..caja_server::ServerConfig::default()
-    };
-    let app = spawn_app_with(Backend::Postgres, config).await;
-    let a = app.product("A", 5).await["id"].as_str().unwrap().to_owned();
-    let url = match app.store.database() {
-        caja_store::DatabaseLocation::Postgres(u) => u.clone(),
-        other => panic!("{other}"),
-    };
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let Replicas {
+        app,
+        product: a,
+        pool,
+        ..
+    } = beside_another_replica(HALF_A_SECOND).await;
     // Another replica's transaction holds the product's row and does not finish.
     let mut first = pool.begin().await.unwrap();
     sqlx::query("SELECT id FROM products WHERE id = $1 FOR UPDATE")
@@ -320,22 +357,15 @@ async fn a_row_held_too_long_by_another_replica_is_a_503_to_retry_not_a_hang() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_answered_by_another_replica_while_waiting_settles_to_that_answer() {
-    let app = spawn_app_with(Backend::Postgres, caja_server::ServerConfig::default()).await;
-    let a = app.product("A", 5).await["id"].as_str().unwrap().to_owned();
-    let key_id = app.store.list_keys().await.unwrap()[0].id.to_string();
-    let url = match app.store.database() {
-        caja_store::DatabaseLocation::Postgres(u) => u.clone(),
-        other => panic!("{other}"),
-    };
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let default_wait = caja_server::ServerConfig::default().idempotency_wait;
+    let Replicas {
+        app,
+        product: a,
+        url,
+        pool,
+    } = beside_another_replica(default_wait).await;
     // Another replica is answering this key (for another request) and has not committed.
-    let mut first = pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO idempotency_keys (key_id, key, fingerprint, status, headers, body, created_at) VALUES ($1, 'raced', 'another request', 201, '', '{}', '2026-01-01T00:00:00.000000Z')")
-        .bind(&key_id)
-        .execute(&mut *first)
-        .await
-        .unwrap();
+    let first = answering(&pool, &app, "raced", "another request").await;
     // This request reads the key as new, decides, and waits on that row to store its
     // answer; then the other replica commits.
     let other = async {
