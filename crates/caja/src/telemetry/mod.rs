@@ -8,19 +8,26 @@ use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogFormat;
 
+mod line;
+
+use line::Line;
+
 pub fn init(format: LogFormat) {
     let filter = std::env::var("CAJA_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
+    let line = match format {
+        LogFormat::Human => Line::Human {
+            ansi: std::io::stderr().is_terminal(),
+        },
+        LogFormat::Json => Line::Json,
+    };
+    // try_init: a second call (tests, nested commands) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    // try_init: a second call (tests, nested commands) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
+        .event_format(line)
+        .try_init();
 }
