@@ -200,6 +200,12 @@ struct Escaped<'a, W: Write>(&'a mut W);
 
 impl<W: Write> Write for Escaped<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Nearly every piece needs no escape; counting (no early exit) lets the compiler
+        // check many bytes at a time.
+        let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+        if s.bytes().filter(|&b| needs(b)).count() == 0 {
+            return self.0.write_str(s);
+        }
         let mut plain = 0;
         for (i, b) in s.bytes().enumerate() {
             let escape = match b {
