@@ -183,6 +183,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         tally.merge(w.await?);
     }
     let elapsed = pace.finish();
+    // The CPU the checkouts cost, read before the checks below add a read per product.
+    let cpu_after = server_pid.and_then(cpu::seconds);
+    let backends_after = match &args.database_url {
+        Some(url) => Some(cpu::backends(url).await?),
+        None => None,
+    };
 
     // The books: what was answered must be what was taken.
     let mut taken = 0i64;
@@ -239,12 +245,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     out["checks"] = checks;
     let created = out["orders_created"].as_u64().unwrap_or(0).max(1) as f64;
-    if let (Some(before), Some(after)) = (cpu_before, server_pid.and_then(cpu::seconds)) {
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
         out["server_cpu_s"] = json!(((after - before) * 1000.0).round() / 1000.0);
         out["server_cpu_us_per_order"] = json!(((after - before) * 1e6 / created).round());
     }
-    if let (Some(before), Some(url)) = (&backends_before, &args.database_url) {
-        let spent = cpu::backends_spent(before, &cpu::backends(url).await?);
+    if let (Some(before), Some(after)) = (&backends_before, &backends_after) {
+        let spent = cpu::backends_spent(before, after);
         out["db_cpu_s"] = json!((spent * 1000.0).round() / 1000.0);
         out["db_cpu_us_per_order"] = json!((spent * 1e6 / created).round());
     }
