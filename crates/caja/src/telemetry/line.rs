@@ -49,12 +49,7 @@ where
                 w.write_str("\",\"level\":\"")?;
                 w.write_str(meta.level().as_str())?;
                 w.write_char('"')?;
-                let mut fields = JsonFields {
-                    w: &mut w,
-                    result: Ok(()),
-                };
-                event.record(&mut fields);
-                fields.result?;
+                record(&mut w, event, true)?;
                 w.write_str(",\"target\":")?;
                 json_str(&mut w, meta.target())?;
                 w.write_str("}\n")
@@ -77,16 +72,22 @@ where
                 w.write_char(' ')?;
                 w.write_str(meta.target())?;
                 w.write_str(":")?;
-                let mut fields = HumanFields {
-                    w: &mut w,
-                    result: Ok(()),
-                };
-                event.record(&mut fields);
-                fields.result?;
+                record(&mut w, event, false)?;
                 w.write_char('\n')
             }
         }
     }
+}
+
+/// The event's fields, as JSON (`true`) or for people.
+fn record(w: &mut Writer<'_>, event: &Event<'_>, json: bool) -> fmt::Result {
+    let mut fields = Fields {
+        w,
+        json,
+        result: Ok(()),
+    };
+    event.record(&mut fields);
+    fields.result
 }
 
 fn colour(level: &Level) -> &'static str {
@@ -104,86 +105,76 @@ fn shown(field: &Field) -> bool {
     !field.name().starts_with("log.")
 }
 
-/// ` message name=value …`: strings quoted and escaped as Rust shows them, anything
+/// Writes each field as the line's format wants it. JSON: `,"name":value`, numbers and
+/// booleans bare, everything else a JSON string escaped as it is written. Human:
+/// ` message name=value …`, strings quoted and escaped as Rust shows them, anything
 /// recorded with `%` as it displays itself.
-struct HumanFields<'a, 'w> {
+struct Fields<'a, 'w> {
     w: &'a mut Writer<'w>,
+    json: bool,
     result: fmt::Result,
 }
 
-impl Visit for HumanFields<'_, '_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.record_debug(field, &format_args!("{value}"));
-        } else {
-            self.record_debug(field, &value);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+impl Fields<'_, '_> {
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>, bool) -> fmt::Result) {
         if self.result.is_err() || !shown(field) {
             return;
         }
-        self.result = if field.name() == "message" {
-            write!(self.w, " {value:?}")
-        } else {
-            write!(self.w, " {}={value:?}", field.name())
-        };
-    }
-}
-
-/// `,"name":value` for each field: numbers and booleans bare, everything else a JSON
-/// string, escaped as it is written.
-struct JsonFields<'a, 'w> {
-    w: &'a mut Writer<'w>,
-    result: fmt::Result,
-}
-
-impl JsonFields<'_, '_> {
-    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
-        if self.result.is_err() || !shown(field) {
-            return;
-        }
+        let json = self.json;
         self.result = (|| {
-            self.w.write_str(",")?;
-            json_str(self.w, field.name())?;
-            self.w.write_str(":")?;
-            value(self.w)
+            if json {
+                self.w.write_char(',')?;
+                json_str(self.w, field.name())?;
+                self.w.write_char(':')?;
+            } else if field.name() == "message" {
+                self.w.write_char(' ')?;
+            } else {
+                write!(self.w, " {}=", field.name())?;
+            }
+            value(self.w, json)
         })();
     }
 }
 
-impl Visit for JsonFields<'_, '_> {
+impl Visit for Fields<'_, '_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.field(field, |w| {
-            if value.is_finite() {
-                write!(w, "{value}")
-            } else {
-                w.write_str("null")
-            }
+        self.field(field, |w, json| match json {
+            true if value.is_finite() => write!(w, "{value}"),
+            true => w.write_str("null"),
+            false => write!(w, "{value:?}"),
         });
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.field(field, |w| write!(w, "{value}"));
+        self.field(field, |w, _| write!(w, "{value}"));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field, |w| write!(w, "{value}"));
+        self.field(field, |w, _| write!(w, "{value}"));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.field(field, |w| w.write_str(if value { "true" } else { "false" }));
+        self.field(field, |w, _| {
+            w.write_str(if value { "true" } else { "false" })
+        });
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.field(field, |w| json_str(w, value));
+        let message = field.name() == "message";
+        self.field(field, |w, json| match json {
+            true => json_str(w, value),
+            false if message => w.write_str(value),
+            false => write!(w, "{value:?}"),
+        });
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.field(field, |w| {
+        self.field(field, |w, json| {
+            if !json {
+                return write!(w, "{value:?}");
+            }
             w.write_char('"')?;
-            write!(Escaped(w), "{value:?}")?;
+            write!(Escaped(&mut *w), "{value:?}")?;
             w.write_char('"')
         });
     }
