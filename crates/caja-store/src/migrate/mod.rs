@@ -173,11 +173,20 @@ impl From<sqlx::Error> for MigrateError {
 mod tests {
     use super::*;
 
+    /// A contract stops every older replica, so each one is a decision, named here; the
+    /// rest keep rolling upgrades possible.
     #[test]
-    fn every_shipped_migration_declares_itself_expand() {
+    fn every_shipped_migration_is_an_expand_but_the_named_contracts() {
+        // PostgreSQL's text columns made bytewise: statements prepared before it fail after.
+        let contracts = [(Engine::Postgres, 17)];
         for engine in [Engine::Sqlite, Engine::Postgres] {
             for m in embedded(engine) {
-                assert_eq!(m.kind(), Kind::Expand, "{}", m.label());
+                let want = if contracts.contains(&(engine, m.version)) {
+                    Kind::Contract
+                } else {
+                    Kind::Expand
+                };
+                assert_eq!(m.kind(), want, "{engine} {}", m.label());
             }
         }
     }
