@@ -21,6 +21,9 @@ pub struct Server {
     child: Child,
     pub base: String,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// Collects stderr until the process closes it; joined once the process has exited,
+    /// so that its last lines are in [`Server::log`] by then.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -66,7 +69,7 @@ impl Server {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let lines = stderr.clone();
         let pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 lines.lock().unwrap().push(line);
             }
@@ -98,6 +101,7 @@ impl Server {
             child,
             base: format!("http://{address}"),
             stderr,
+            reader: Some(reader),
         }
     }
 
@@ -121,6 +125,9 @@ impl Server {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                if let Some(reader) = self.reader.take() {
+                    reader.join().expect("the stderr reader");
+                }
                 return status;
             }
             assert!(
