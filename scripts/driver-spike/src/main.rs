@@ -37,45 +37,30 @@ fn insert(numbered: bool) -> String {
     )
 }
 
-struct Row {
-    texts: [String; 9],
-    numbers: [i64; 3],
+/// One value of a row, as both drivers bind it.
+enum Value {
+    Text(String),
+    Int(i64),
 }
 
-fn row(batch: usize, i: usize) -> Row {
-    let at = "2026-11-30T07:47:09.020438Z".to_owned();
-    Row {
-        texts: [
-            format!("ord_01M8NPR12VVHYEFF8HCF9B{batch:05}{i:03}"),
-            "pending_payment".to_owned(),
-            "EUR".to_owned(),
-            "prd_01M8NPR12VVHYEFF8HCF9BA0SJ".to_owned(),
-            "Ticket, general admission".to_owned(),
-            at.clone(),
-            at,
-            "loc_01M8NPR12VVHYEFF8HCF9BA0SJ".to_owned(),
-            "x".repeat(900),
-        ],
-        numbers: [1234, 99, 1],
-    }
-}
-
-/// Binds one row in the table's column order.
-macro_rules! bind_row {
-    ($q:expr, $r:expr) => {
-        $q.bind($r.texts[0].as_str())
-            .bind($r.texts[1].as_str())
-            .bind($r.texts[2].as_str())
-            .bind($r.numbers[0])
-            .bind($r.numbers[1])
-            .bind($r.texts[3].as_str())
-            .bind($r.texts[4].as_str())
-            .bind($r.texts[5].as_str())
-            .bind($r.numbers[2])
-            .bind($r.texts[6].as_str())
-            .bind($r.texts[7].as_str())
-            .bind($r.texts[8].as_str())
-    };
+/// A row's values in the table's column order.
+fn row(batch: usize, i: usize) -> Vec<Value> {
+    let text = |s: &str| Value::Text(s.to_owned());
+    let at = "2026-11-30T07:47:09.020438Z";
+    vec![
+        Value::Text(format!("ord_01M8NPR12VVHYEFF8HCF9B{batch:05}{i:03}")),
+        text("pending_payment"),
+        text("EUR"),
+        Value::Int(1234),
+        Value::Int(99),
+        text("prd_01M8NPR12VVHYEFF8HCF9BA0SJ"),
+        text("Ticket, general admission"),
+        text(at),
+        Value::Int(1),
+        text(at),
+        text("loc_01M8NPR12VVHYEFF8HCF9BA0SJ"),
+        Value::Text("x".repeat(900)),
+    ]
 }
 
 /// The batches through one sqlx connection, whichever driver it is.
@@ -86,11 +71,14 @@ macro_rules! through_sqlx {
         c.execute("DROP TABLE IF EXISTS t").await.expect("drop");
         c.execute(TABLE).await.expect("create");
         for b in 0..$batches {
-            let rows: Vec<Row> = (0..ROWS).map(|i| row(b, i)).collect();
+            let rows: Vec<Vec<Value>> = (0..ROWS).map(|i| row(b, i)).collect();
             let mut tx = c.begin().await.expect("begin");
             let mut q = sqlx::query(&sql);
-            for r in &rows {
-                q = bind_row!(q, r);
+            for value in rows.iter().flatten() {
+                q = match value {
+                    Value::Text(t) => q.bind(t.as_str()),
+                    Value::Int(n) => q.bind(*n),
+                };
             }
             q.execute(&mut *tx).await.expect("insert");
             tx.commit().await.expect("commit");
@@ -143,24 +131,15 @@ async fn main() {
             c.execute(TABLE, []).expect("create");
             let sql = insert(false);
             for b in 0..batches {
-                let rows: Vec<Row> = (0..ROWS).map(|i| row(b, i)).collect();
+                let rows: Vec<Vec<Value>> = (0..ROWS).map(|i| row(b, i)).collect();
                 c.execute("BEGIN", []).expect("begin");
                 let mut st = c.prepare_cached(&sql).expect("prepare");
-                let mut k = 1;
-                for r in &rows {
-                    for (j, t) in r.texts[..3].iter().enumerate() {
-                        st.raw_bind_parameter(k + j, t.as_str()).expect("bind");
+                for (k, value) in rows.iter().flatten().enumerate() {
+                    match value {
+                        Value::Text(t) => st.raw_bind_parameter(k + 1, t.as_str()),
+                        Value::Int(n) => st.raw_bind_parameter(k + 1, *n),
                     }
-                    st.raw_bind_parameter(k + 3, r.numbers[0]).expect("bind");
-                    st.raw_bind_parameter(k + 4, r.numbers[1]).expect("bind");
-                    for (j, t) in r.texts[3..6].iter().enumerate() {
-                        st.raw_bind_parameter(k + 5 + j, t.as_str()).expect("bind");
-                    }
-                    st.raw_bind_parameter(k + 8, r.numbers[2]).expect("bind");
-                    for (j, t) in r.texts[6..].iter().enumerate() {
-                        st.raw_bind_parameter(k + 9 + j, t.as_str()).expect("bind");
-                    }
-                    k += COLUMNS;
+                    .expect("bind");
                 }
                 st.raw_execute().expect("insert");
                 drop(st);
