@@ -1,10 +1,10 @@
 //! The audit log: every admin action with who did it, the request, and the resource before
 //! and after, written in the same transaction as the action. Never pruned by caja.
 
+use crate::sql::Sql;
 use caja_core::ids::AuditId;
 use caja_core::page::{Page, PageLimit};
 use caja_core::time::{self, Timestamp};
-use sqlx::{Any, Transaction};
 
 use crate::dialect::Dialect;
 use crate::rows::{opt_text, text, timestamp};
@@ -61,7 +61,7 @@ pub struct AuditFilter {
 }
 
 pub(crate) async fn insert(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     entries: &[NewAudit],
     at: Timestamp,

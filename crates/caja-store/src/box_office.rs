@@ -4,25 +4,20 @@ use caja_core::box_office::{Hold, TicketEvent};
 use caja_core::ids::{EventId, HoldId};
 use caja_core::page::{Page, PageLimit};
 use caja_core::time::{self, Timestamp};
-use sqlx::any::AnyRow;
-use sqlx::Any;
 
 use crate::dialect::Dialect;
 use crate::rows::{self, int, text, EVENT_COLUMNS, HOLD_COLUMNS, SECTION_COLUMNS};
 use crate::{Store, StoreError};
 
 /// Events with their sections, in the order of `rows`.
-pub(crate) async fn with_sections<'e, E>(
-    executor: E,
+pub(crate) async fn with_sections<S: crate::sql::Sql + ?Sized>(
+    db: &mut S,
     dialect: Dialect,
-    rows: &[AnyRow],
-) -> Result<Vec<TicketEvent>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = Any>,
-{
+    rows: &[S::Row],
+) -> Result<Vec<TicketEvent>, StoreError> {
     let select = format!("SELECT {SECTION_COLUMNS} FROM event_sections WHERE event_id");
     rows::with_children(
-        executor,
+        db,
         dialect,
         rows,
         &select,
@@ -56,7 +51,7 @@ impl Store {
         .bind(id.as_str())
         .fetch_all(self.reader())
         .await?;
-        with_sections(self.reader(), self.dialect(), &rows)
+        with_sections(&mut self.reader(), self.dialect(), &rows)
             .await?
             .pop()
             .ok_or(StoreError::NotFound)
@@ -75,7 +70,7 @@ impl Store {
         .bind(i64::from(limit.get()) + 1)
         .fetch_all(self.reader())
         .await?;
-        let events = with_sections(self.reader(), self.dialect(), &rows).await?;
+        let events = with_sections(&mut self.reader(), self.dialect(), &rows).await?;
         Ok(Page::from_overfetch(events, limit, |e| e.id.to_string()))
     }
 

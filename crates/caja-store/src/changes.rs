@@ -21,12 +21,13 @@ use caja_core::command::Event;
 use caja_core::ids::KeyId;
 use caja_core::time::{self, Timestamp};
 use sqlx::postgres::PgListener;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{AnyPool, Row};
 use tokio::sync::Notify;
 
 use crate::dialect::Dialect;
 use crate::presenter::Presenter;
 use crate::rows::{int, text, timestamp};
+use crate::sql::{Columns, Sql};
 use crate::{Store, StoreError};
 
 /// The PostgreSQL channel a commit with changes notifies, so other replicas wake up.
@@ -121,7 +122,7 @@ impl NewChange {
 /// Numbers and writes `changes`; call it as the transaction's last statement before commit.
 /// Returns the first seq it took (`None` when there was nothing to append).
 pub(crate) async fn append(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     instance: &str,
     changes: &[NewChange],
@@ -131,13 +132,13 @@ pub(crate) async fn append(
         return Ok(None);
     }
     let n = changes.len() as i64;
-    let last: i64 = sqlx::query(
+    let last: i64 = crate::sql::query(
         "UPDATE counters SET value = value + $1 WHERE name = 'change_seq' RETURNING value",
     )
     .bind(n)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?
-    .try_get("value")?;
+    .int("value")?;
     let at = time::format(&at);
     let rows: Vec<(i64, &str, &str, &str)> = changes
         .iter()

@@ -9,8 +9,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use sqlx::{Any, Transaction};
-
 use crate::dialect::Dialect;
 use crate::StoreError;
 
@@ -156,7 +154,7 @@ pub(crate) fn list(dialect: Dialect, n: usize) -> Arc<str> {
     text::<List>(dialect, n, 0, || dialect.params().list(n))
 }
 
-pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+pub(crate) type AnyQuery<'q> = crate::sql::Query<'q>;
 
 /// What a chunked write is.
 #[derive(Clone, Copy)]
@@ -174,7 +172,7 @@ pub(crate) enum Kind<'w> {
 /// repeats the chunk's last row: an insert skips it by its flag, and an update matches its
 /// target once.
 pub(crate) async fn write<T>(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl crate::sql::Sql + ?Sized),
     dialect: Dialect,
     rows: &[T],
     width: usize,
@@ -191,7 +189,7 @@ pub(crate) async fn write<T>(
             Kind::Guarded(_) => self::statement(dialect, size, width, &statement),
         };
         let flagged = matches!(kind, Kind::Insert) && filler > 0;
-        let mut q = sqlx::query(&sql);
+        let mut q = crate::sql::query(&sql);
         for row in chunk {
             q = bind(q, row);
             if flagged {
@@ -204,7 +202,7 @@ pub(crate) async fn write<T>(
                 q = q.bind(0_i64);
             }
         }
-        let n = q.execute(&mut **tx).await?.rows_affected();
+        let n = q.execute(&mut *tx).await?;
         if let Kind::Guarded(what) = kind {
             if n != chunk.len() as u64 {
                 return Err(StoreError::GuardMismatch(format!(
@@ -248,13 +246,11 @@ mod tests {
         }
     }
 
-    /// Filler is neither inserted nor counted, on the SQLite caja bundles and on the
-    /// PostgreSQL the suite runs against (`CAJA_TEST_POSTGRES_URL`, as the API tests).
+    /// Filler is neither inserted nor counted, on the SQLite caja bundles (through sqlx and
+    /// through the writer's own connection) and on the PostgreSQL the suite runs against
+    /// (`CAJA_TEST_POSTGRES_URL`, as the API tests).
     #[tokio::test]
     async fn filler_rows_are_neither_written_nor_counted_on_either_engine() {
-        fn bind<'q>(q: AnyQuery<'q>, (id, n): &'q (String, i64)) -> AnyQuery<'q> {
-            q.bind(id.as_str()).bind(*n)
-        }
         sqlx::any::install_default_drivers();
         let postgres = std::env::var("CAJA_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -267,64 +263,72 @@ mod tests {
                 .connect(&url)
                 .await
                 .unwrap_or_else(|e| panic!("{url} is needed for this test: {e}"));
-            let dialect = Dialect::of(engine);
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("CREATE TEMP TABLE filler (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
-                .execute(&mut *tx)
+            let tx = pool.begin().await.unwrap();
+            fill(tx, Dialect::of(engine), "TEMP").await;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut direct =
+            crate::direct::Direct::new(dir.path().join("t.db"), std::time::Duration::ZERO);
+        fill(
+            direct.begin().unwrap(),
+            Dialect::of(crate::Engine::Sqlite),
+            "",
+        )
+        .await;
+    }
+
+    async fn fill(mut tx: impl crate::sql::WriteTx, dialect: Dialect, temp: &str) {
+        fn bind<'q>(q: AnyQuery<'q>, (id, n): &'q (String, i64)) -> AnyQuery<'q> {
+            q.bind(id.as_str()).bind(*n)
+        }
+        use crate::sql::{query, Columns};
+        let create = format!("CREATE {temp} TABLE filler (id TEXT PRIMARY KEY, n BIGINT NOT NULL)");
+        query(&create).execute(&mut tx).await.unwrap();
+        // 37 rows: one statement of 64 with 27 rows of filler; 101: 64, then 37 in 64.
+        for count in [37_i64, 101] {
+            let rows: Vec<(String, i64)> =
+                (0..count).map(|i| (format!("{count}-{i}"), i)).collect();
+            let insert = |rows: &str| format!("INSERT INTO filler (id, n) {rows}");
+            let written = write(&mut tx, dialect, &rows, 2, Kind::Insert, insert, bind)
                 .await
                 .unwrap();
-            // 37 rows: one statement of 64 with 27 rows of filler; 101: 64, then 37 in 64.
-            for count in [37_i64, 101] {
-                let rows: Vec<(String, i64)> =
-                    (0..count).map(|i| (format!("{count}-{i}"), i)).collect();
-                let insert = |rows: &str| format!("INSERT INTO filler (id, n) {rows}");
-                let written = write(&mut tx, dialect, &rows, 2, Kind::Insert, insert, bind)
-                    .await
-                    .unwrap();
-                assert_eq!(written, count as u64, "{engine:?}");
-                let update = |values: &str| {
-                    format!(
-                        "UPDATE filler SET n = v.column2 + 1000 FROM (VALUES {values}) AS v \
-                         WHERE filler.id = v.column1 AND filler.n = v.column2"
-                    )
-                };
-                let kind = Kind::Guarded("filler");
-                let updated = write(&mut tx, dialect, &rows, 2, kind, update, bind)
-                    .await
-                    .unwrap();
-                assert_eq!(updated, count as u64, "{engine:?}: each target once");
-            }
-            let (rows, total): (i64, i64) = {
-                let row = sqlx::query(
-                    "SELECT COUNT(*) AS rows, CAST(SUM(n) AS BIGINT) AS total FROM filler",
-                )
-                .fetch_one(&mut *tx)
-                .await
-                .unwrap();
-                use sqlx::Row;
-                (row.get("rows"), row.get("total"))
-            };
-            assert_eq!(rows, 138, "{engine:?}");
-            assert_eq!(
-                total,
-                (0..37).sum::<i64>() + (0..101).sum::<i64>() + 138 * 1000
-            );
-            // A guard that misses one row fails the write.
-            let stale = vec![("37-0".to_owned(), 0_i64), ("37-1".to_owned(), 1)];
+            assert_eq!(written, count as u64, "{dialect:?}");
             let update = |values: &str| {
                 format!(
-                    "UPDATE filler SET n = 0 FROM (VALUES {values}) AS v \
+                    "UPDATE filler SET n = v.column2 + 1000 FROM (VALUES {values}) AS v \
                      WHERE filler.id = v.column1 AND filler.n = v.column2"
                 )
             };
             let kind = Kind::Guarded("filler");
-            let missed = write(&mut tx, dialect, &stale, 2, kind, update, bind).await;
-            assert!(
-                matches!(missed, Err(StoreError::GuardMismatch(_))),
-                "{engine:?}"
-            );
-            tx.rollback().await.unwrap();
+            let updated = write(&mut tx, dialect, &rows, 2, kind, update, bind)
+                .await
+                .unwrap();
+            assert_eq!(updated, count as u64, "{dialect:?}: each target once");
         }
+        let row = query("SELECT COUNT(*) AS rows, CAST(SUM(n) AS BIGINT) AS total FROM filler")
+            .fetch_one(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(row.int("rows").unwrap(), 138, "{dialect:?}");
+        assert_eq!(
+            row.int("total").unwrap(),
+            (0..37).sum::<i64>() + (0..101).sum::<i64>() + 138 * 1000
+        );
+        // A guard that misses one row fails the write.
+        let stale = vec![("37-0".to_owned(), 0_i64), ("37-1".to_owned(), 1)];
+        let update = |values: &str| {
+            format!(
+                "UPDATE filler SET n = 0 FROM (VALUES {values}) AS v \
+                 WHERE filler.id = v.column1 AND filler.n = v.column2"
+            )
+        };
+        let kind = Kind::Guarded("filler");
+        let missed = write(&mut tx, dialect, &stale, 2, kind, update, bind).await;
+        assert!(
+            matches!(missed, Err(StoreError::GuardMismatch(_))),
+            "{dialect:?}"
+        );
+        tx.rollback().await.unwrap();
     }
 
     #[test]

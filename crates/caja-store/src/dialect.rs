@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 
 use crate::database_url::Engine;
+use crate::sql::Columns;
 use crate::StoreError;
 
 /// "caja" in ASCII: the advisory lock key reserved for migrations.
@@ -50,11 +51,11 @@ impl Dialect {
         match self.0 {
             Engine::Postgres => {
                 "SELECT json_agg(json_build_array(label, hold_id) ORDER BY position)::text \
-                 FROM seats WHERE product_id = $1"
+                 AS seats FROM seats WHERE product_id = $1"
             }
             Engine::Sqlite => {
                 "SELECT json_group_array(json_array(label, hold_id) ORDER BY position) \
-                 FROM seats WHERE product_id = $1"
+                 AS seats FROM seats WHERE product_id = $1"
             }
         }
     }
@@ -201,7 +202,7 @@ impl Dialect {
     /// explicit ids move it on.
     pub(crate) async fn reserve(
         self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut (impl crate::sql::Sql + ?Sized),
         orders: usize,
         movements: usize,
     ) -> Result<(Option<i64>, Vec<i64>), StoreError> {
@@ -218,19 +219,19 @@ impl Dialect {
                     SELECT COALESCE(string_agg(nextval(s.seq)::text, ','), '') \
                     FROM s, generate_series(1, $2))";
                 let (value, ids): (Option<i64>, String) = if orders > 0 {
-                    let row = sqlx::query(&format!("{numbers}, {IDS} AS ids"))
+                    let row = crate::sql::query(&format!("{numbers}, {IDS} AS ids"))
                         .bind(orders)
                         .bind(movements)
-                        .fetch_one(&mut **tx)
+                        .fetch_one(&mut *tx)
                         .await?;
-                    (Some(row.try_get("value")?), row.try_get("ids")?)
+                    (Some(row.int("value")?), row.text("ids")?)
                 } else if movements > 0 {
-                    let row = sqlx::query(&format!("SELECT $1 AS unused, {IDS} AS ids"))
+                    let row = crate::sql::query(&format!("SELECT $1 AS unused, {IDS} AS ids"))
                         .bind(0_i64)
                         .bind(movements)
-                        .fetch_one(&mut **tx)
+                        .fetch_one(&mut *tx)
                         .await?;
-                    (None, row.try_get("ids")?)
+                    (None, row.text("ids")?)
                 } else {
                     (None, String::new())
                 };
@@ -246,11 +247,11 @@ impl Dialect {
             }
             Engine::Sqlite => {
                 let value = if orders > 0 {
-                    let after: i64 = sqlx::query(numbers)
+                    let after: i64 = crate::sql::query(numbers)
                         .bind(orders)
-                        .fetch_one(&mut **tx)
+                        .fetch_one(&mut *tx)
                         .await?
-                        .try_get("value")?;
+                        .int("value")?;
                     Some(after - orders)
                 } else {
                     None
@@ -258,13 +259,13 @@ impl Dialect {
                 if movements == 0 {
                     return Ok((value, Vec::new()));
                 }
-                let last: i64 = sqlx::query(
+                let last: i64 = crate::sql::query(
                     "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'stock_movements'), \
                      (SELECT MAX(id) FROM stock_movements), 0) AS last",
                 )
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await?
-                .try_get("last")?;
+                .int("last")?;
                 Ok((value, (last + 1..=last + movements).collect()))
             }
         }
@@ -276,15 +277,15 @@ impl Dialect {
     /// subscribers.
     pub(crate) async fn announce(
         self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut (impl crate::sql::Sql + ?Sized),
         channel: &str,
         payload: &str,
     ) -> Result<(), StoreError> {
         if self.0 == Engine::Postgres {
-            sqlx::query("SELECT pg_notify($1, $2)")
+            crate::sql::query("SELECT pg_notify($1, $2)")
                 .bind(channel)
                 .bind(payload)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Ok(())

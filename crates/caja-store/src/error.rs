@@ -105,7 +105,13 @@ impl From<sqlx::Error> for StoreError {
 /// SQLite's primary result code from an extended one (`SQLITE_IOERR_WRITE` is 778, primary
 /// 10); `None` for errors that are not SQLite's.
 fn sqlite_primary(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
-    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        || db
+            .try_downcast_ref::<crate::direct::DirectError>()
+            .is_some_and(|e| e.code.is_some());
+    if !sqlite {
+        return None;
+    }
     db.code()?.parse::<i32>().ok().map(|c| c & 0xff)
 }
 

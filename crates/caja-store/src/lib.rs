@@ -1,9 +1,10 @@
 //! caja's persistence: one [`Store`] over SQLite (the embedded default) and PostgreSQL
 //! (many replicas), the schema migrations embedded in the binary, and their runner.
 //!
-//! Both engines share one implementation through sqlx's `Any` driver: the SQL caja needs is
-//! portable (`RETURNING`, `ON CONFLICT`, `UPDATE … FROM (VALUES …)`), so each query is
-//! written once. What truly differs lives in one [`dialect`].
+//! Both engines share one implementation: the SQL caja needs is portable (`RETURNING`,
+//! `ON CONFLICT`, `UPDATE … FROM (VALUES …)`), so each query is written once, through
+//! sqlx's `Any` driver, and the writer's through [`sql`], which the SQLite writer's own
+//! connection also implements ([`direct`]). What truly differs lives in one [`dialect`].
 //!
 //! Every write that moves money, stock or state is a command committed by the one
 //! [`writer`]; the rest of this crate reads.
@@ -16,6 +17,7 @@ mod check;
 mod chunks;
 mod database_url;
 mod dialect;
+mod direct;
 mod error;
 mod flags;
 mod keys;
@@ -27,6 +29,7 @@ mod presenter;
 mod products;
 pub mod provider_events;
 mod rows;
+mod sql;
 mod store;
 mod tabs;
 pub mod webhooks;

@@ -4,25 +4,20 @@ use caja_core::ids::OrderId;
 use caja_core::order::{Order, OrderStatus};
 use caja_core::page::{Page, PageLimit};
 use caja_core::time::{self, Timestamp};
-use sqlx::any::AnyRow;
-use sqlx::Any;
 
 use crate::dialect::Dialect;
 use crate::rows::{self, text, LINE_COLUMNS, ORDER_COLUMNS};
 use crate::{Store, StoreError};
 
 /// Loads orders with their lines, in the order of `rows`.
-pub(crate) async fn with_lines<'e, E>(
-    executor: E,
+pub(crate) async fn with_lines<S: crate::sql::Sql + ?Sized>(
+    db: &mut S,
     dialect: Dialect,
-    rows: &[AnyRow],
-) -> Result<Vec<Order>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = Any>,
-{
+    rows: &[S::Row],
+) -> Result<Vec<Order>, StoreError> {
     let select = format!("SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id");
     rows::with_children(
-        executor,
+        db,
         dialect,
         rows,
         &select,
@@ -40,7 +35,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;
-        with_lines(self.reader(), self.dialect(), &[row])
+        with_lines(&mut self.reader(), self.dialect(), &[row])
             .await?
             .pop()
             .ok_or(StoreError::NotFound)
@@ -77,7 +72,7 @@ impl Store {
         .bind(i64::from(limit.get()) + 1)
         .fetch_all(self.reader())
         .await?;
-        let orders = with_lines(self.reader(), self.dialect(), &rows).await?;
+        let orders = with_lines(&mut self.reader(), self.dialect(), &rows).await?;
         Ok(Page::from_overfetch(orders, limit, |o| o.id.to_string()))
     }
 

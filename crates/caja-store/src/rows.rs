@@ -14,31 +14,30 @@ use caja_core::tab::{Period, Rounding, Tab, TabItem, TimeCharge};
 use caja_core::time::{self, Timestamp};
 use std::collections::BTreeMap;
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row};
+use crate::sql::{Columns, Sql};
 
 use crate::dialect::Dialect;
 
 use crate::StoreError;
 
-pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
-    Ok(row.try_get::<String, _>(col)?)
+pub(crate) fn text(row: &impl Columns, col: &str) -> Result<String, StoreError> {
+    row.text(col)
 }
 
-pub(crate) fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>, StoreError> {
-    Ok(row.try_get::<Option<String>, _>(col)?)
+pub(crate) fn opt_text(row: &impl Columns, col: &str) -> Result<Option<String>, StoreError> {
+    row.opt_text(col)
 }
 
-pub(crate) fn int(row: &AnyRow, col: &str) -> Result<i64, StoreError> {
-    Ok(row.try_get::<i64, _>(col)?)
+pub(crate) fn int(row: &impl Columns, col: &str) -> Result<i64, StoreError> {
+    row.int(col)
 }
 
-pub(crate) fn timestamp(row: &AnyRow, col: &'static str) -> Result<Timestamp, StoreError> {
+pub(crate) fn timestamp(row: &impl Columns, col: &'static str) -> Result<Timestamp, StoreError> {
     Ok(time::parse(col, &text(row, col)?)?)
 }
 
 pub(crate) fn opt_timestamp(
-    row: &AnyRow,
+    row: &impl Columns,
     col: &'static str,
 ) -> Result<Option<Timestamp>, StoreError> {
     opt_text(row, col)?
@@ -49,17 +48,17 @@ pub(crate) fn opt_timestamp(
 /// Builds each parent row (one with an `id` column) with its children, read in one query:
 /// `{select} IN (…ids) ORDER BY {order_by}`, each child row naming its parent's id as
 /// `child` returns it. Parents come back in the order of `parents`.
-pub(crate) async fn with_children<'e, E, C, P>(
-    executor: E,
+pub(crate) async fn with_children<S, C, P>(
+    db: &mut S,
     dialect: Dialect,
-    parents: &[AnyRow],
+    parents: &[S::Row],
     select: &str,
     order_by: &str,
-    child: impl Fn(&AnyRow) -> Result<(String, C), StoreError>,
-    build: impl Fn(&AnyRow, Vec<C>) -> Result<P, StoreError>,
+    child: impl Fn(&S::Row) -> Result<(String, C), StoreError>,
+    build: impl Fn(&S::Row, Vec<C>) -> Result<P, StoreError>,
 ) -> Result<Vec<P>, StoreError>
 where
-    E: sqlx::Executor<'e, Database = Any>,
+    S: Sql + ?Sized,
 {
     if parents.is_empty() {
         return Ok(Vec::new());
@@ -75,12 +74,12 @@ where
         "{select} IN ({}) ORDER BY {order_by}",
         crate::chunks::list(dialect, width)
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = crate::sql::query(&sql);
     for i in 0..width {
         query = query.bind(ids[i.min(ids.len() - 1)].as_str());
     }
     let mut children: BTreeMap<String, Vec<C>> = BTreeMap::new();
-    for row in query.fetch_all(executor).await? {
+    for row in query.fetch_all(db).await? {
         let (parent, c) = child(&row)?;
         children.entry(parent).or_default().push(c);
     }
@@ -94,7 +93,7 @@ where
 pub(crate) const PRODUCT_COLUMNS: &str = "id, sku, name, price_amount, currency, stock, \
      stock_elsewhere, version, archived_at, event_id, created_at, updated_at";
 
-pub(crate) fn product(row: &AnyRow) -> Result<Product, StoreError> {
+pub(crate) fn product(row: &impl Columns) -> Result<Product, StoreError> {
     let stock = int(row, "stock")?;
     Ok(Product {
         locations: stock_by_location(stock, opt_text(row, "stock_elsewhere")?.as_deref())?,
@@ -117,7 +116,7 @@ pub(crate) fn product(row: &AnyRow) -> Result<Product, StoreError> {
 }
 
 /// The customer of an order or tab row (`customer_name`, `customer_email`), if named.
-fn customer(row: &AnyRow) -> Result<Option<Customer>, StoreError> {
+fn customer(row: &impl Columns) -> Result<Option<Customer>, StoreError> {
     Ok(match opt_text(row, "customer_name")? {
         Some(name) => Some(Customer {
             name,
@@ -135,7 +134,7 @@ pub(crate) const LINE_COLUMNS: &str =
     "order_id, line_no, product_id, sku, name, quantity, unit_price, line_total";
 
 /// An order row, with the lines read separately.
-pub(crate) fn order(row: &AnyRow, lines: Vec<OrderLine>) -> Result<Order, StoreError> {
+pub(crate) fn order(row: &impl Columns, lines: Vec<OrderLine>) -> Result<Order, StoreError> {
     Ok(Order {
         id: OrderId::parse("id", &text(row, "id")?)?,
         number: int(row, "number")?,
@@ -153,7 +152,7 @@ pub(crate) fn order(row: &AnyRow, lines: Vec<OrderLine>) -> Result<Order, StoreE
         hold_id: opt_text(row, "hold_id")?
             .map(|h| HoldId::parse("hold_id", &h))
             .transpose()?,
-        time: match row.try_get::<Option<i64>, _>("time_minutes")? {
+        time: match row.opt_int("time_minutes")? {
             Some(minutes) => Some(TimeCharge {
                 minutes,
                 rate_per_hour: int(row, "time_rate")?,
@@ -171,7 +170,7 @@ pub(crate) fn order(row: &AnyRow, lines: Vec<OrderLine>) -> Result<Order, StoreE
 
 pub(crate) const PAYMENT_COLUMNS: &str = "id, order_id, method, amount, reference, created_at";
 
-pub(crate) fn payment(row: &AnyRow) -> Result<Payment, StoreError> {
+pub(crate) fn payment(row: &impl Columns) -> Result<Payment, StoreError> {
     Ok(Payment {
         id: text(row, "id")?,
         order_id: OrderId::parse("order_id", &text(row, "order_id")?)?,
@@ -183,7 +182,7 @@ pub(crate) fn payment(row: &AnyRow) -> Result<Payment, StoreError> {
 }
 
 /// A line row and the order it belongs to.
-pub(crate) fn line(row: &AnyRow) -> Result<(String, OrderLine), StoreError> {
+pub(crate) fn line(row: &impl Columns) -> Result<(String, OrderLine), StoreError> {
     Ok((
         text(row, "order_id")?,
         OrderLine {
@@ -201,7 +200,7 @@ pub(crate) const MOVEMENT_COLUMNS: &str =
     "id, product_id, location_id, delta, reason, note, order_id, tab_id, hold_id, transfer_id, \
      stock_after, created_at";
 
-pub(crate) fn movement(row: &AnyRow) -> Result<Movement, StoreError> {
+pub(crate) fn movement(row: &impl Columns) -> Result<Movement, StoreError> {
     Ok(Movement {
         id: int(row, "id")?,
         product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
@@ -234,7 +233,7 @@ pub(crate) const ITEM_COLUMNS: &str =
     "id, tab_id, product_id, sku, name, quantity, unit_price, note, added_at, removed_at";
 
 /// A tab row, with its items read separately.
-pub(crate) fn tab(row: &AnyRow, items: Vec<TabItem>) -> Result<Tab, StoreError> {
+pub(crate) fn tab(row: &impl Columns, items: Vec<TabItem>) -> Result<Tab, StoreError> {
     Ok(Tab {
         id: TabId::parse("id", &text(row, "id")?)?,
         label: text(row, "label")?,
@@ -264,7 +263,7 @@ pub(crate) fn tab(row: &AnyRow, items: Vec<TabItem>) -> Result<Tab, StoreError> 
 }
 
 /// An item row and the tab it is on.
-pub(crate) fn item(row: &AnyRow) -> Result<(String, TabItem), StoreError> {
+pub(crate) fn item(row: &impl Columns) -> Result<(String, TabItem), StoreError> {
     Ok((
         text(row, "tab_id")?,
         TabItem {
@@ -321,7 +320,7 @@ pub(crate) const EVENT_COLUMNS: &str = "id, name, starts_at, sale_starts_at, sal
 
 /// An event row; its sections are added by [`crate::box_office::with_sections`].
 pub(crate) fn ticket_event(
-    row: &AnyRow,
+    row: &impl Columns,
     sections: Vec<caja_core::box_office::Section>,
 ) -> Result<caja_core::box_office::TicketEvent, StoreError> {
     Ok(caja_core::box_office::TicketEvent {
@@ -345,7 +344,7 @@ pub(crate) const SECTION_COLUMNS: &str =
 
 /// A section row and the event it belongs to.
 pub(crate) fn section(
-    row: &AnyRow,
+    row: &impl Columns,
 ) -> Result<(String, caja_core::box_office::Section), StoreError> {
     Ok((
         text(row, "event_id")?,
@@ -362,7 +361,7 @@ pub(crate) fn section(
 pub(crate) const HOLD_COLUMNS: &str = "id, event_id, section, product_id, quantity, seats, \
      unit_price, currency, status, expires_at, order_id, version, created_at, updated_at, client_ref";
 
-pub(crate) fn hold(row: &AnyRow) -> Result<caja_core::box_office::Hold, StoreError> {
+pub(crate) fn hold(row: &impl Columns) -> Result<caja_core::box_office::Hold, StoreError> {
     Ok(caja_core::box_office::Hold {
         id: HoldId::parse("id", &text(row, "id")?)?,
         event_id: EventId::parse("event_id", &text(row, "event_id")?)?,
@@ -388,7 +387,7 @@ pub(crate) fn hold(row: &AnyRow) -> Result<caja_core::box_office::Hold, StoreErr
 pub(crate) const ROOM_COLUMNS: &str = "event_id, admit_per_minute, max_queue, admission_ttl_secs, \
      opens_at, pre_open, last_admit_at, drawn, version";
 
-pub(crate) fn room(row: &AnyRow) -> Result<caja_core::waiting_room::Room, StoreError> {
+pub(crate) fn room(row: &impl Columns) -> Result<caja_core::waiting_room::Room, StoreError> {
     Ok(caja_core::waiting_room::Room {
         event_id: EventId::parse("event_id", &text(row, "event_id")?)?,
         config: caja_core::waiting_room::RoomConfig {
@@ -417,13 +416,15 @@ pub(crate) const TICKET_COLUMNS: &str =
     "id, event_id, client_ref, rank, place, admit_at, hold_id, joined_at";
 
 /// A ticket row as stored: a drawn ticket's `admit_at` is filled in by the caller.
-pub(crate) fn ticket(row: &AnyRow) -> Result<caja_core::waiting_room::QueueTicket, StoreError> {
+pub(crate) fn ticket(
+    row: &impl Columns,
+) -> Result<caja_core::waiting_room::QueueTicket, StoreError> {
     Ok(caja_core::waiting_room::QueueTicket {
         id: caja_core::ids::TicketId::parse("id", &text(row, "id")?)?,
         event_id: EventId::parse("event_id", &text(row, "event_id")?)?,
         client_ref: text(row, "client_ref")?,
-        rank: row.try_get::<Option<i64>, _>("rank")?,
-        place: row.try_get::<Option<i64>, _>("place")?,
+        rank: row.opt_int("rank")?,
+        place: row.opt_int("place")?,
         admit_at: opt_timestamp(row, "admit_at")?,
         hold_id: opt_text(row, "hold_id")?
             .map(|h| HoldId::parse("hold_id", &h))
@@ -500,7 +501,7 @@ fn handovers(raw: Option<&str>) -> Result<Vec<Handover>, StoreError> {
 
 pub(crate) const LOCATION_COLUMNS: &str = "id, code, name, version, created_at, updated_at";
 
-pub(crate) fn location(row: &AnyRow) -> Result<Location, StoreError> {
+pub(crate) fn location(row: &impl Columns) -> Result<Location, StoreError> {
     Ok(Location {
         id: LocationId::parse("id", &text(row, "id")?)?,
         code: LocationCode::parse(&text(row, "code")?)?,
@@ -514,7 +515,7 @@ pub(crate) fn location(row: &AnyRow) -> Result<Location, StoreError> {
 pub(crate) const TRANSFER_COLUMNS: &str =
     "id, product_id, from_location, to_location, quantity, note, status, created_at, received_at";
 
-pub(crate) fn transfer(row: &AnyRow) -> Result<Transfer, StoreError> {
+pub(crate) fn transfer(row: &impl Columns) -> Result<Transfer, StoreError> {
     Ok(Transfer {
         id: TransferId::parse("id", &text(row, "id")?)?,
         product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,

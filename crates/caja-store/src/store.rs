@@ -1,8 +1,10 @@
 //! The [`Store`]: connection pools and the one way to open a write transaction.
 //!
-//! SQLite gets one writer connection (SQLite admits one writer at a time; a second
-//! connection would only queue on the file lock) and a small pool of readers that WAL lets
-//! run beside it. PostgreSQL gets one pool for both.
+//! SQLite gets a small pool of readers that WAL lets run beside the writer, and two
+//! writing connections, which SQLite's one write lock takes in turn: the write batches'
+//! own, driven directly on the writer's thread ([`crate::direct`]), and one through sqlx
+//! for the rare writes outside the writer (keys, flags, purges, restores). PostgreSQL gets
+//! one pool for everything.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,6 +52,9 @@ pub struct Store {
     pub(crate) location: DatabaseLocation,
     reader: AnyPool,
     writer: AnyPool,
+    /// The SQLite writer's own connection, driven directly by the writer's thread
+    /// ([`crate::direct`]); `None` on PostgreSQL.
+    pub(crate) direct: Option<Arc<tokio::sync::Mutex<crate::direct::Direct>>>,
     /// One connection of its own for the change-feed tailer, opened on first use, so
     /// live delivery never queues behind a burst of requests for the shared pool.
     feed: AnyPool,
@@ -93,7 +98,7 @@ impl Store {
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let url = location.connect_url();
-        let (reader, writer, feed) = match location {
+        let (reader, writer, feed, direct) = match location {
             DatabaseLocation::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
@@ -116,7 +121,13 @@ impl Store {
                     .connect(&url)
                     .await?;
                 let feed = sqlite_pool(1, options).connect_lazy(&url)?;
-                (reader, writer, feed)
+                let direct = crate::direct::Direct::new(path.clone(), options.busy_timeout);
+                (
+                    reader,
+                    writer,
+                    feed,
+                    Some(Arc::new(tokio::sync::Mutex::new(direct))),
+                )
             }
             DatabaseLocation::Postgres(_) => {
                 let pool = AnyPoolOptions::new()
@@ -128,7 +139,7 @@ impl Store {
                     .max_connections(1)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_lazy(&url)?;
-                (pool.clone(), pool, feed)
+                (pool.clone(), pool, feed, None)
             }
         };
         Ok(Self {
@@ -137,6 +148,7 @@ impl Store {
             location: location.clone(),
             reader,
             writer,
+            direct,
             feed,
             presenter,
             signal: Arc::new(Notify::new()),
@@ -182,7 +194,7 @@ impl Store {
     /// wakes local subscribers.
     pub(crate) async fn commit_with(
         &self,
-        mut tx: Transaction<'static, Any>,
+        mut tx: impl crate::sql::WriteTx,
         changes: Vec<NewChange>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
@@ -331,6 +343,9 @@ impl Store {
     /// Closes every connection, waiting for those in use to be returned. On SQLite this
     /// also checkpoints the WAL, so the file alone is a complete copy afterwards.
     pub async fn close(&self) {
+        if let Some(direct) = &self.direct {
+            direct.lock().await.close();
+        }
         self.reader.close().await;
         self.writer.close().await;
         self.feed.close().await;

@@ -3,25 +3,20 @@
 use caja_core::ids::TabId;
 use caja_core::page::{Page, PageLimit};
 use caja_core::tab::{Tab, TabStatus};
-use sqlx::any::AnyRow;
-use sqlx::Any;
 
 use crate::dialect::Dialect;
 use crate::rows::{self, ITEM_COLUMNS, TAB_COLUMNS};
 use crate::{Store, StoreError};
 
 /// Loads tabs with their items (removed ones too), in the order of `rows`.
-pub(crate) async fn with_items<'e, E>(
-    executor: E,
+pub(crate) async fn with_items<S: crate::sql::Sql + ?Sized>(
+    db: &mut S,
     dialect: Dialect,
-    rows: &[AnyRow],
-) -> Result<Vec<Tab>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = Any>,
-{
+    rows: &[S::Row],
+) -> Result<Vec<Tab>, StoreError> {
     let select = format!("SELECT {ITEM_COLUMNS} FROM tab_items WHERE tab_id");
     rows::with_children(
-        executor,
+        db,
         dialect,
         rows,
         &select,
@@ -39,7 +34,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await?
             .ok_or(StoreError::NotFound)?;
-        with_items(self.reader(), self.dialect(), &[row])
+        with_items(&mut self.reader(), self.dialect(), &[row])
             .await?
             .pop()
             .ok_or(StoreError::NotFound)
@@ -64,7 +59,7 @@ impl Store {
         .bind(i64::from(limit.get()) + 1)
         .fetch_all(self.reader())
         .await?;
-        let tabs = with_items(self.reader(), self.dialect(), &rows).await?;
+        let tabs = with_items(&mut self.reader(), self.dialect(), &rows).await?;
         Ok(Page::from_overfetch(tabs, limit, |t| t.id.to_string()))
     }
 }

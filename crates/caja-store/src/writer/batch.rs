@@ -8,18 +8,19 @@ use caja_core::ids::OrderId;
 use super::{claim, load, write, Settled, Submission, Verdict, Write, WriterOptions};
 use crate::changes::NewChange;
 use crate::presenter::StoredResponse;
+use crate::sql::WriteTx;
 use crate::{Store, StoreError};
 
-/// Runs `submissions` as one transaction: every one settled, or an error and nothing
+/// Runs `submissions` as transaction `tx`: every one settled, or an error and nothing
 /// written.
 pub(super) async fn execute(
     store: &Store,
     options: &WriterOptions,
+    mut tx: impl WriteTx,
     submissions: &[&Submission],
 ) -> Result<Vec<Settled>, StoreError> {
     let dialect = store.dialect();
     let now = store.now();
-    let mut tx = store.begin_batch(options.key_wait).await?;
 
     // 1. Which keys were answered before (their answers replay); the rest are claimed by
     //    storing their answers, step 5.

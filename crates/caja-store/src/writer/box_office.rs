@@ -2,19 +2,19 @@
 //! seats holds take and give back. Seats are taken only where free, and every take must
 //! match its row: a seat another writer took fails the batch.
 
+use crate::sql::Sql;
 use caja_core::box_office::{Hold, TicketEvent};
 use caja_core::command::World;
 use caja_core::ids::{HoldId, ProductId};
 use caja_core::time;
 use caja_core::waiting_room::{QueueTicket, Room};
-use sqlx::{Any, Transaction};
 
 use crate::chunks::Kind;
 use crate::dialect::Dialect;
 use crate::StoreError;
 
 pub(super) async fn insert_events(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     world: &World,
     events: &[&TicketEvent],
@@ -102,7 +102,7 @@ pub(super) async fn insert_events(
 }
 
 pub(super) async fn insert_holds(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     holds: &[&Hold],
 ) -> Result<u64, StoreError> {
@@ -135,7 +135,7 @@ pub(super) async fn insert_holds(
 
 /// Writes each hold's changing columns, if it is still at the version it was loaded at.
 pub(super) async fn update_holds(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     holds: &[(&Hold, i64)],
 ) -> Result<u64, StoreError> {
@@ -160,7 +160,7 @@ pub(super) async fn update_holds(
 
 /// Gives back every seat these holds have.
 pub(super) async fn free_seats(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     holds: &[HoldId],
 ) -> Result<(), StoreError> {
@@ -169,18 +169,18 @@ pub(super) async fn free_seats(
             "UPDATE seats SET hold_id = NULL WHERE hold_id IN ({})",
             crate::chunks::list(dialect, chunk.len())
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = crate::sql::query(&sql);
         for h in chunk.iter() {
             q = q.bind(h.as_str());
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
 
 /// Gives each seat to its hold, only where it is free: every row must match.
 pub(super) async fn take_seats(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     seats: &[(ProductId, String, HoldId)],
 ) -> Result<u64, StoreError> {
@@ -205,7 +205,7 @@ pub(super) async fn take_seats(
 }
 
 pub(super) async fn insert_rooms(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     rooms: &[&Room],
 ) -> Result<u64, StoreError> {
@@ -231,7 +231,7 @@ pub(super) async fn insert_rooms(
 
 /// Writes each room's line as the batch left it, if still at the version it was loaded at.
 pub(super) async fn update_rooms(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     rooms: &[(&Room, i64)],
 ) -> Result<u64, StoreError> {
@@ -254,7 +254,7 @@ pub(super) async fn update_rooms(
 }
 
 pub(super) async fn insert_tickets(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     tickets: &[&QueueTicket],
 ) -> Result<u64, StoreError> {
@@ -285,7 +285,7 @@ pub(super) async fn insert_tickets(
 /// Records the hold each admission was used for, only where none was: a ticket used twice
 /// fails the batch.
 pub(super) async fn use_tickets(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     tickets: &[&QueueTicket],
 ) -> Result<u64, StoreError> {
@@ -310,7 +310,7 @@ pub(super) async fn use_tickets(
 
 /// Writes each event's editable columns, if it is still at the version it was loaded at.
 pub(super) async fn update_events(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     events: &[(&TicketEvent, i64)],
 ) -> Result<u64, StoreError> {

@@ -11,9 +11,8 @@
 
 use std::collections::HashMap;
 
+use crate::sql::{Columns, Sql};
 use caja_core::time::{self, Timestamp};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 use super::{IdempotencyScope, Settled, Submission};
 use crate::dialect::Dialect;
@@ -23,7 +22,7 @@ use crate::StoreError;
 /// For each submission: `None` if it is new, else how it settles (a replay of the stored
 /// answer or a mismatch).
 pub(super) async fn claim(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     submissions: &[&Submission],
 ) -> Result<Vec<Option<Settled>>, StoreError> {
@@ -40,11 +39,11 @@ pub(super) async fn claim(
 }
 
 /// The stored rows of these keys, with the index of the submission each answers.
-async fn stored(
-    tx: &mut Transaction<'static, Any>,
+async fn stored<S: Sql + ?Sized>(
+    tx: &mut S,
     dialect: Dialect,
     keys: &[(usize, &IdempotencyScope)],
-) -> Result<Vec<(usize, AnyRow)>, StoreError> {
+) -> Result<Vec<(usize, S::Row)>, StoreError> {
     let index: HashMap<(&str, &str), usize> = keys.iter().map(|(i, s)| (s.pair(), *i)).collect();
     let mut found = Vec::new();
     // One probe of the primary key per pair (`Dialect::lookup`). `(key_id, key) IN (64
@@ -59,13 +58,13 @@ async fn stored(
     };
     for chunk in crate::chunks::padded(keys) {
         let sql = crate::chunks::statement_on(dialect, chunk.len(), 2, &statement);
-        let mut q = sqlx::query(&sql);
+        let mut q = crate::sql::query(&sql);
         for (_, s) in chunk.iter() {
             q = q.bind(s.key_id.as_str()).bind(s.key.as_str());
         }
-        for row in q.fetch_all(&mut **tx).await? {
-            let key_id: String = row.try_get("key_id")?;
-            let key: String = row.try_get("key")?;
+        for row in q.fetch_all(&mut *tx).await? {
+            let key_id = row.text("key_id")?;
+            let key = row.text("key")?;
             if let Some(&i) = index.get(&(key_id.as_str(), key.as_str())) {
                 found.push((i, row));
             }
@@ -75,8 +74,8 @@ async fn stored(
 }
 
 /// A stored answer for `submission`'s key: replayed if the request is the same.
-fn replay_or_mismatch(row: &AnyRow, submission: &Submission) -> Result<Settled, StoreError> {
-    let fingerprint: String = row.try_get("fingerprint")?;
+fn replay_or_mismatch(row: &impl Columns, submission: &Submission) -> Result<Settled, StoreError> {
+    let fingerprint = row.text("fingerprint")?;
     let same = submission
         .scope
         .as_ref()
@@ -84,14 +83,14 @@ fn replay_or_mismatch(row: &AnyRow, submission: &Submission) -> Result<Settled, 
     if !same {
         return Ok(Settled::Mismatch);
     }
-    let status: i64 = row.try_get("status")?;
-    let headers: String = row.try_get("headers")?;
+    let status = row.int("status")?;
+    let headers = row.text("headers")?;
     Ok(Settled::Replay {
         response: StoredResponse {
             status: u16::try_from(status)
                 .map_err(|_| StoreError::Corrupt("stored status".into()))?,
             headers: decode_headers(&headers),
-            body: row.try_get("body")?,
+            body: row.text("body")?,
         },
         // Copies inside one batch, which did wait for the first, are told so by the writer.
         waited: false,
@@ -113,11 +112,10 @@ impl crate::Store {
     /// Forgets keys stored before `before`; returns how many.
     pub async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        let n = crate::sql::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(time::format(&before))
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -4,12 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::sql::{Columns, Sql};
 use caja_core::command::{Command, IdPool, World};
 use caja_core::ids::{HoldId, LocationId, OrderId, ProductId, TabId, TransferId};
 use caja_core::order::OrderStatus;
 use caja_core::product::{Sku, Version};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 use crate::box_office::with_sections;
 use crate::dialect::Dialect;
@@ -41,7 +40,7 @@ pub(super) struct Loaded {
 }
 
 pub(super) async fn load(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     commands: &[&Command],
 ) -> Result<(World, Loaded), StoreError> {
@@ -58,7 +57,7 @@ pub(super) async fn load(
     let select = format!("SELECT {TAB_COLUMNS} FROM tabs WHERE id");
     for chunk in crate::chunks::padded(&tab_ids) {
         let rows = select_in(tx, dialect, &select, &chunk, Lock::InIdOrder).await?;
-        for tab in with_items(&mut **tx, dialect, &rows).await? {
+        for tab in with_items(&mut *tx, dialect, &rows).await? {
             loaded.tab_versions.insert(tab.id.clone(), tab.version);
             world.tabs.insert(tab.id.clone(), tab);
         }
@@ -74,7 +73,7 @@ pub(super) async fn load(
     let select = format!("SELECT {TAB_COLUMNS} FROM tabs WHERE status = 'open' AND resource");
     for chunk in crate::chunks::padded(&resources) {
         let rows = select_in(tx, dialect, &select, &chunk, Lock::None).await?;
-        for tab in with_items(&mut **tx, dialect, &rows).await? {
+        for tab in with_items(&mut *tx, dialect, &rows).await? {
             loaded
                 .tab_versions
                 .entry(tab.id.clone())
@@ -92,10 +91,11 @@ pub(super) async fn load(
         .map(|h| h.as_str().to_owned())
         .collect();
     for event in needs.iter().flat_map(|n| &n.event_holds) {
-        let rows = sqlx::query("SELECT id FROM holds WHERE event_id = $1 AND status = 'active'")
-            .bind(event.as_str())
-            .fetch_all(&mut **tx)
-            .await?;
+        let rows =
+            crate::sql::query("SELECT id FROM holds WHERE event_id = $1 AND status = 'active'")
+                .bind(event.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
         for row in &rows {
             hold_ids.insert(crate::rows::text(row, "id")?);
         }
@@ -165,11 +165,11 @@ pub(super) async fn load(
     };
     for chunk in crate::chunks::padded(&joiners) {
         let sql = crate::chunks::statement_on(dialect, chunk.len(), 2, &statement);
-        let mut q = sqlx::query(&sql);
+        let mut q = crate::sql::query(&sql);
         for (event, client_ref) in chunk.iter() {
             q = q.bind(*event).bind(*client_ref);
         }
-        for row in q.fetch_all(&mut **tx).await? {
+        for row in q.fetch_all(&mut *tx).await? {
             tickets.push(crate::rows::ticket(&row)?);
         }
     }
@@ -189,7 +189,7 @@ pub(super) async fn load(
     let select = format!("SELECT {EVENT_COLUMNS} FROM ticket_events WHERE id");
     for chunk in crate::chunks::padded(&event_ids) {
         let rows = select_in(tx, dialect, &select, &chunk, Lock::InIdOrder).await?;
-        for event in with_sections(&mut **tx, dialect, &rows).await? {
+        for event in with_sections(&mut *tx, dialect, &rows).await? {
             loaded
                 .event_versions
                 .insert(event.id.clone(), event.version);
@@ -206,7 +206,7 @@ pub(super) async fn load(
     let select = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id");
     for chunk in crate::chunks::padded(&order_ids) {
         let rows = select_in(tx, dialect, &select, &chunk, Lock::InIdOrder).await?;
-        for order in with_lines(&mut **tx, dialect, &rows).await? {
+        for order in with_lines(&mut *tx, dialect, &rows).await? {
             loaded.order_statuses.insert(order.id.clone(), order.status);
             loaded
                 .order_locations
@@ -295,12 +295,12 @@ pub(super) async fn load(
         .into_iter()
         .collect();
     for product in seated {
-        let row = sqlx::query(dialect.seats_as_json())
+        let row = crate::sql::query(dialect.seats_as_json())
             .bind(product.as_str())
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await?;
         // No seats at all is NULL on PostgreSQL, `[]` on SQLite.
-        let json = row.try_get::<Option<String>, _>(0)?;
+        let json = row.opt_text("seats")?;
         let seats: Vec<(String, Option<String>)> = match json {
             Some(json) => serde_json::from_str(&json).map_err(|e| {
                 StoreError::Corrupt(format!("the seats of {product} do not read back: {e}"))
@@ -430,13 +430,13 @@ enum Lock {
 }
 
 /// The rows of `{select} IN (values)`: `select` ends with the column the values match.
-async fn select_in(
-    tx: &mut Transaction<'static, Any>,
+async fn select_in<S: Sql + ?Sized>(
+    tx: &mut S,
     dialect: Dialect,
     select: &str,
     values: &[&str],
     lock: Lock,
-) -> Result<Vec<AnyRow>, StoreError> {
+) -> Result<Vec<S::Row>, StoreError> {
     let tail = match lock {
         Lock::None => String::new(),
         Lock::InIdOrder => format!(" ORDER BY id{}", dialect.lock_rows()),
@@ -446,9 +446,9 @@ async fn select_in(
         "{select} IN ({}){tail}",
         crate::chunks::list(dialect, values.len())
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = crate::sql::query(&sql);
     for v in values {
         q = q.bind(*v);
     }
-    Ok(q.fetch_all(&mut **tx).await?)
+    q.fetch_all(&mut *tx).await
 }

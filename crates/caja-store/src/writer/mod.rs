@@ -138,38 +138,43 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task.
+    /// Starts the writer: on PostgreSQL a task on the runtime it is called in, its
+    /// transactions from the store's pool; on SQLite a thread of its own that drives the
+    /// writer's connection directly ([`crate::direct`]), so a statement run there blocks
+    /// no request.
     pub fn start(store: Store, options: WriterOptions) -> Self {
         let max = options.max_batch.max(1);
-        let (jobs, mut queue) = mpsc::channel::<Job>(max * 8);
-        tokio::spawn(async move {
-            while let Some(first) = queue.recv().await {
-                let mut jobs = vec![first];
-                while jobs.len() < max {
-                    match queue.try_recv() {
-                        Ok(job) => jobs.push(job),
-                        Err(_) => break,
-                    }
-                }
-                // A panic while running a batch fails that batch's requests (their reply
-                // channels close: 503, retry with the same key) instead of ending every
-                // write of the process. Caught here rather than by running each batch as a
-                // task of its own: a batch of one is a request's whole write, and a task
-                // spawned and joined per batch was one more hand-over on its way.
-                let ran = AssertUnwindSafe(run(&store, &options, jobs))
-                    .catch_unwind()
-                    .await;
-                if let Err(panic) = ran {
-                    store.note_write_panic();
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|m| (*m).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    tracing::error!(panic = %message, "a write batch panicked; its requests were refused");
+        let (jobs, queue) = mpsc::channel::<Job>(max * 8);
+        match store.direct.clone() {
+            None => {
+                tokio::spawn(serve(store, options, Writes::Pooled, queue));
+            }
+            Some(direct) => {
+                let thread = std::thread::Builder::new()
+                    .name("caja-writer".into())
+                    .spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread()
+                            .enable_time()
+                            .build()
+                        {
+                            Ok(runtime) => runtime.block_on(serve(
+                                store,
+                                options,
+                                Writes::Direct(direct),
+                                queue,
+                            )),
+                            // Its queue closes with it: every write is refused as the server
+                            // shutting down, and /ready says writes fail.
+                            Err(e) => {
+                                tracing::error!(error = %e, "the writer's runtime did not start")
+                            }
+                        }
+                    });
+                if let Err(e) = thread {
+                    tracing::error!(error = %e, "the writer's thread did not start");
                 }
             }
-        });
+        }
         Self { jobs }
     }
 
@@ -184,8 +189,75 @@ impl Writer {
     }
 }
 
+/// Where a writer's transactions come from.
+enum Writes {
+    /// The store's writer pool (sqlx), one transaction per batch.
+    Pooled,
+    /// The SQLite writer's own connection, shared with [`Store::close`] only.
+    Direct(std::sync::Arc<tokio::sync::Mutex<crate::direct::Direct>>),
+}
+
+impl Writes {
+    /// Runs `submissions` as one batch in a transaction of its own.
+    async fn execute(
+        &self,
+        store: &Store,
+        options: &WriterOptions,
+        submissions: &[&Submission],
+    ) -> Result<Vec<Settled>, StoreError> {
+        match self {
+            Writes::Pooled => {
+                let tx = store.begin_batch(options.key_wait).await?;
+                batch::execute(store, options, tx, submissions).await
+            }
+            Writes::Direct(direct) => {
+                let mut direct = direct.lock().await;
+                let tx = direct.begin()?;
+                batch::execute(store, options, tx, submissions).await
+            }
+        }
+    }
+}
+
+/// Takes what has arrived together, up to `max_batch`, and runs it as one batch, until
+/// every handle is dropped.
+async fn serve(
+    store: Store,
+    options: WriterOptions,
+    writes: Writes,
+    mut queue: mpsc::Receiver<Job>,
+) {
+    let max = options.max_batch.max(1);
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < max {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        // A panic while running a batch fails that batch's requests (their reply
+        // channels close: 503, retry with the same key) instead of ending every
+        // write of the process. Caught here rather than by running each batch as a
+        // task of its own: a batch of one is a request's whole write, and a task
+        // spawned and joined per batch was one more hand-over on its way.
+        let ran = AssertUnwindSafe(run(&store, &options, &writes, jobs))
+            .catch_unwind()
+            .await;
+        if let Err(panic) = ran {
+            store.note_write_panic();
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|m| (*m).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %message, "a write batch panicked; its requests were refused");
+        }
+    }
+}
+
 /// Runs one batch and answers every job in it.
-async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
+async fn run(store: &Store, options: &WriterOptions, writes: &Writes, jobs: Vec<Job>) {
     // Copies of one key inside the batch: the first leads, the others follow its fate.
     let mut leaders: Vec<Job> = Vec::with_capacity(jobs.len());
     let mut followers: Vec<(usize, Job)> = Vec::new();
@@ -208,12 +280,9 @@ async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
     }
     metrics::histogram!("caja_write_batch_size").record(leaders.len() as f64);
     let submissions: Vec<&Submission> = leaders.iter().map(|j| &j.submission).collect();
-    let settled: Vec<Result<Settled, StoreError>> = match batch::execute(
-        store,
-        options,
-        &submissions,
-    )
-    .await
+    let settled: Vec<Result<Settled, StoreError>> = match writes
+        .execute(store, options, &submissions)
+        .await
     {
         Ok(settled) => settled.into_iter().map(Ok).collect(),
         Err(e) if submissions.len() > 1 => {
@@ -221,12 +290,12 @@ async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
             metrics::counter!("caja_write_batch_fallbacks_total").increment(1);
             let mut settled = Vec::with_capacity(submissions.len());
             for s in &submissions {
-                settled.push(alone(store, options, s).await);
+                settled.push(alone(store, options, writes, s).await);
             }
             settled
         }
         // Another writer answered the key meanwhile: running it again replays that answer.
-        Err(StoreError::KeyAnswered) => vec![alone(store, options, submissions[0]).await],
+        Err(StoreError::KeyAnswered) => vec![alone(store, options, writes, submissions[0]).await],
         Err(e) => vec![alone_error(e)],
     };
     // Once per batch: its writes committed, or the first failure says why not.
@@ -258,7 +327,7 @@ async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
             // The first copy did not match what the key holds (or could not tell): this
             // copy may, so it asks the key itself.
             Ok(Settled::Mismatch | Settled::InFlight) => {
-                alone(store, options, &job.submission).await
+                alone(store, options, writes, &job.submission).await
             }
             Err(e) => Err(e.shallow_clone()),
         };
@@ -274,11 +343,12 @@ async fn run(store: &Store, options: &WriterOptions, jobs: Vec<Job>) {
 async fn alone(
     store: &Store,
     options: &WriterOptions,
+    writes: &Writes,
     submission: &Submission,
 ) -> Result<Settled, StoreError> {
-    let mut ran = batch::execute(store, options, &[submission]).await;
+    let mut ran = writes.execute(store, options, &[submission]).await;
     if matches!(ran, Err(StoreError::KeyAnswered)) {
-        ran = batch::execute(store, options, &[submission]).await;
+        ran = writes.execute(store, options, &[submission]).await;
     }
     match ran {
         Ok(mut settled) => settled.pop().ok_or(StoreError::NotFound),

@@ -4,6 +4,7 @@
 //! records a movement whose stock was not written. Each of these returns the rows its
 //! statements wrote ([`crate::chunks::write`]).
 
+use crate::sql::Sql;
 use caja_core::box_office::{Hold, TicketEvent};
 use caja_core::command::{Effects, World};
 use caja_core::ledger::Movement;
@@ -12,7 +13,6 @@ use caja_core::order::Order;
 use caja_core::product::Product;
 use caja_core::tab::{Tab, TabItem};
 use caja_core::time::{self, Timestamp};
-use sqlx::{Any, Transaction};
 
 use super::box_office;
 use super::claim::encode_headers;
@@ -25,7 +25,7 @@ use crate::rows::{handovers_json, stock_elsewhere_json};
 use crate::StoreError;
 
 pub(super) async fn effects(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     world: &World,
     effects: &Effects,
@@ -197,14 +197,13 @@ pub(super) async fn effects(
         let used = world.last_order_number - before;
         if used != taken {
             // Hand back the numbers refused checkouts did not use: numbers stay gapless.
-            let n = sqlx::query(
+            let n = crate::sql::query(
                 "UPDATE counters SET value = $1 WHERE name = 'order_number' AND value = $2",
             )
             .bind(world.last_order_number)
             .bind(before + taken)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            .execute(&mut *tx)
+            .await?;
             matched("order number counter", n, 1)?;
         }
     }
@@ -223,7 +222,7 @@ fn matched(what: &str, got: u64, want: usize) -> Result<(), StoreError> {
 }
 
 async fn insert_products(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     products: &[&Product],
 ) -> Result<u64, StoreError> {
@@ -262,7 +261,7 @@ async fn insert_products(
 /// Writes each product as the batch left it, if it is still at the version it was loaded
 /// at. An archive time, once set, is kept.
 async fn update_products(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     products: &[(&Product, i64)],
 ) -> Result<u64, StoreError> {
@@ -294,7 +293,7 @@ async fn update_products(
 }
 
 async fn insert_orders(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     orders: &[&Order],
 ) -> Result<u64, StoreError> {
@@ -332,7 +331,7 @@ async fn insert_orders(
 }
 
 async fn insert_lines(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     orders: &[&Order],
 ) -> Result<u64, StoreError> {
@@ -371,7 +370,7 @@ async fn insert_lines(
 /// Moves each order to its new status and location, if it is still in the status and at
 /// the location it was loaded in.
 async fn update_orders(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     orders: &[(&Order, &str, &str)],
 ) -> Result<u64, StoreError> {
@@ -406,7 +405,7 @@ async fn update_orders(
 }
 
 async fn insert_payments(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     effects: &Effects,
 ) -> Result<u64, StoreError> {
@@ -436,7 +435,7 @@ async fn insert_payments(
 }
 
 async fn insert_movements(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     movements: &[Movement],
 ) -> Result<u64, StoreError> {
@@ -472,7 +471,7 @@ async fn insert_movements(
 }
 
 async fn insert_tabs(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     tabs: &[&Tab],
 ) -> Result<u64, StoreError> {
@@ -512,7 +511,7 @@ async fn insert_tabs(
 /// Writes each tab's changing columns as the batch left it, if it is still at the version
 /// it was loaded at.
 async fn update_tabs(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     tabs: &[(&Tab, i64)],
 ) -> Result<u64, StoreError> {
@@ -540,7 +539,7 @@ async fn update_tabs(
 }
 
 async fn insert_items(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     items: &[(&Tab, &TabItem)],
 ) -> Result<u64, StoreError> {
@@ -575,7 +574,7 @@ async fn insert_items(
 
 /// Marks items taken off their tabs, if they were still on them.
 async fn remove_items(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     items: &[(&Tab, &TabItem)],
 ) -> Result<u64, StoreError> {
@@ -598,7 +597,7 @@ async fn remove_items(
 /// fails the batch ([`StoreError::KeyAnswered`]); a key another replica is still writing
 /// past the batch's lock wait is [`StoreError::KeyInFlight`].
 pub(super) async fn answers(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     answers: &[(&IdempotencyScope, &StoredResponse)],
     now: Timestamp,
@@ -645,7 +644,7 @@ pub(super) async fn answers(
 }
 
 async fn insert_locations(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     locations: &[&Location],
 ) -> Result<u64, StoreError> {
@@ -677,7 +676,7 @@ async fn insert_locations(
 /// Writes each location as the batch left it, if it is still at the version it was loaded
 /// at.
 async fn update_locations(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     locations: &[(&Location, i64)],
 ) -> Result<u64, StoreError> {
@@ -701,7 +700,7 @@ async fn update_locations(
 }
 
 async fn insert_transfers(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     transfers: &[&Transfer],
 ) -> Result<u64, StoreError> {
@@ -735,7 +734,7 @@ async fn insert_transfers(
 
 /// Marks transfers received, if they were still in transit.
 async fn receive_transfers(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut (impl Sql + ?Sized),
     dialect: Dialect,
     transfers: &[&Transfer],
 ) -> Result<u64, StoreError> {
