@@ -189,7 +189,7 @@ pub(crate) async fn write<T>(
             Kind::Guarded(_) => self::statement(dialect, size, width, &statement),
         };
         let flagged = matches!(kind, Kind::Insert) && filler > 0;
-        let mut q = crate::sql::query(&sql);
+        let mut q = crate::sql::sized(&sql, size * (width + usize::from(flagged)));
         for row in chunk {
             q = bind(q, row);
             if flagged {

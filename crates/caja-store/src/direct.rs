@@ -14,15 +14,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::types::Value as Stored;
-use rusqlite::{Connection, OpenFlags};
+mod sqlite;
 
-use crate::sql::{Columns, Query, Sql, Value, WriteTx};
+use self::sqlite::{Connection, Failure, Stored};
+use crate::sql::{Columns, Query, Sql, WriteTx};
 use crate::StoreError;
-
-/// Statements kept prepared: every shape the writer runs (each statement in a few padded
-/// sizes) with room to spare. sqlx kept 100 per connection.
-const PREPARED: usize = 512;
 
 /// The writer's connection: opened on first use, and opened again after one whose
 /// transaction could not be ended (a `COMMIT` or `ROLLBACK` that failed on a full disk).
@@ -54,7 +50,7 @@ impl Direct {
             self.conn = Some(open(&self.path, self.busy_timeout)?);
         }
         let conn = self.conn.as_mut().ok_or(StoreError::ShuttingDown)?;
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = conn.exec("BEGIN IMMEDIATE") {
             if !conn.is_autocommit() {
                 self.conn = None;
             }
@@ -74,20 +70,12 @@ impl Direct {
     }
 }
 
+/// Opens the file with the same settings as every sqlx connection (`store::sqlite_pool`):
+/// busy_timeout first, since switching to WAL may itself wait on another process.
 fn open(path: &std::path::Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags).map_err(error)?;
-    // The same settings as every sqlx connection (`store::sqlite_pool`): busy_timeout
-    // first, since switching to WAL may itself wait on another process.
-    conn.busy_timeout(busy_timeout).map_err(error)?;
-    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+    let conn = Connection::open(path, busy_timeout).map_err(error)?;
+    conn.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(error)?;
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(error)?;
-    conn.set_prepared_statement_cache_capacity(PREPARED);
     Ok(conn)
 }
 
@@ -99,8 +87,8 @@ pub(crate) struct DirectTx<'c> {
 }
 
 impl DirectTx<'_> {
-    fn conn(&self) -> Result<&Connection, StoreError> {
-        self.conn.as_ref().ok_or(StoreError::ShuttingDown)
+    fn conn(&mut self) -> Result<&mut Connection, StoreError> {
+        self.conn.as_mut().ok_or(StoreError::ShuttingDown)
     }
 
     /// Runs `sql` to end the transaction; if it fails and the transaction is still open,
@@ -110,9 +98,9 @@ impl DirectTx<'_> {
         let Some(conn) = self.conn.as_ref() else {
             return Err(StoreError::ShuttingDown);
         };
-        let ended = conn.execute_batch(sql);
+        let ended = conn.exec(sql);
         if ended.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = conn.exec("ROLLBACK");
             if !conn.is_autocommit() {
                 *self.conn = None;
             }
@@ -133,31 +121,22 @@ impl Sql for DirectTx<'_> {
     type Row = DirectRow;
 
     async fn fetch_all(&mut self, query: Query<'_>) -> Result<Vec<DirectRow>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(query.sql).map_err(error)?;
-        bind(&mut stmt, &query.args)?;
-        let names: Arc<[Box<str>]> = stmt.column_names().into_iter().map(Box::from).collect();
-        let width = names.len();
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(error)? {
-            let mut values = Vec::with_capacity(width);
-            for i in 0..width {
-                values.push(Stored::from(row.get_ref(i).map_err(error)?));
-            }
-            out.push(DirectRow {
-                names: names.clone(),
-                values,
-            });
-        }
-        Ok(out)
+        let mut rows = Vec::new();
+        self.conn()?
+            .run(query.sql, &query.args, |names, values| {
+                rows.push(DirectRow {
+                    names: names.clone(),
+                    values,
+                })
+            })
+            .map_err(error)?;
+        Ok(rows)
     }
 
     async fn execute(&mut self, query: Query<'_>) -> Result<u64, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(query.sql).map_err(error)?;
-        bind(&mut stmt, &query.args)?;
-        Ok(stmt.raw_execute().map_err(error)? as u64)
+        self.conn()?
+            .run(query.sql, &query.args, |_, _| {})
+            .map_err(error)
     }
 }
 
@@ -169,20 +148,6 @@ impl WriteTx for DirectTx<'_> {
     async fn rollback(mut self) -> Result<(), StoreError> {
         self.finish("ROLLBACK")
     }
-}
-
-fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Value<'_>]) -> Result<(), StoreError> {
-    for (i, value) in args.iter().enumerate() {
-        let at = i + 1;
-        match value {
-            Value::Int(v) => stmt.raw_bind_parameter(at, v),
-            Value::Text(Cow::Borrowed(v)) => stmt.raw_bind_parameter(at, v),
-            Value::Text(Cow::Owned(v)) => stmt.raw_bind_parameter(at, v.as_str()),
-            Value::NullInt | Value::NullText => stmt.raw_bind_parameter(at, rusqlite::types::Null),
-        }
-        .map_err(error)?;
-    }
-    Ok(())
 }
 
 /// A row as read: its values, and its statement's column names (shared by its rows).
@@ -203,7 +168,7 @@ impl DirectRow {
 }
 
 fn mistyped(col: &str, value: &Stored) -> StoreError {
-    StoreError::Corrupt(format!("column {col} holds {:?}", value.data_type()))
+    StoreError::Corrupt(format!("column {col} holds {}", value.type_name()))
 }
 
 impl Columns for DirectRow {
@@ -244,21 +209,15 @@ impl Columns for DirectRow {
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub(crate) struct DirectError {
-    /// SQLite's extended result code; `None` for a fault of the binding, not SQLite's.
+    /// SQLite's extended result code.
     pub(crate) code: Option<i32>,
     message: String,
 }
 
-fn error(e: rusqlite::Error) -> StoreError {
-    let direct = match &e {
-        rusqlite::Error::SqliteFailure(failure, message) => DirectError {
-            code: Some(failure.extended_code),
-            message: message.clone().unwrap_or_else(|| failure.to_string()),
-        },
-        other => DirectError {
-            code: None,
-            message: other.to_string(),
-        },
+fn error(failure: Failure) -> StoreError {
+    let direct = DirectError {
+        code: Some(failure.code),
+        message: failure.message,
     };
     StoreError::from(sqlx::Error::Database(Box::new(direct)))
 }
@@ -285,7 +244,7 @@ impl sqlx::error::DatabaseError for DirectError {
     }
 
     fn kind(&self) -> sqlx::error::ErrorKind {
-        use rusqlite::ffi;
+        use libsqlite3_sys as ffi;
         match self.code {
             Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
                 sqlx::error::ErrorKind::UniqueViolation
@@ -357,6 +316,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn empty_texts_long_texts_and_a_wrong_count_of_values() {
+        let (_dir, mut direct) = scratch();
+        table(&mut direct).await;
+        let mut tx = direct.begin().unwrap();
+        let long = "é".repeat(100_000);
+        // The same statement twice: a kept statement binds afresh every time.
+        for (id, note) in [("", ""), ("long", long.as_str())] {
+            query("INSERT INTO t (id, note) VALUES (?, ?)")
+                .bind(id)
+                .bind(note.to_owned())
+                .execute(&mut tx)
+                .await
+                .unwrap();
+        }
+        let rows = query("SELECT id, note FROM t ORDER BY id")
+            .fetch_all(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(rows[0].text("id").unwrap(), "");
+        assert_eq!(rows[0].opt_text("note").unwrap().as_deref(), Some(""));
+        assert_eq!(rows[1].text("note").unwrap(), long);
+        let short = query("INSERT INTO t (id, note) VALUES (?, ?)")
+            .bind("x")
+            .execute(&mut tx)
+            .await;
+        assert!(matches!(short, Err(StoreError::Database(_))), "{short:?}");
+        let bad = query("SELEC nothing").execute(&mut tx).await;
+        assert!(matches!(bad, Err(StoreError::Database(_))), "{bad:?}");
+        // The transaction is still whole after the refusals.
+        let n = query("SELECT COUNT(*) AS n FROM t")
+            .fetch_one(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(n.int("n").unwrap(), 2);
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
     async fn a_transaction_dropped_unfinished_or_rolled_back_leaves_nothing() {
         let (_dir, mut direct) = scratch();
         table(&mut direct).await;
@@ -406,14 +403,14 @@ mod tests {
         }
         tx.commit().await.unwrap();
         // Another connection holds the write lock past busy_timeout: unavailable, for now.
-        let other = Connection::open(dir.path().join("t.db")).unwrap();
-        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let other = Connection::open(&dir.path().join("t.db"), Duration::ZERO).unwrap();
+        other.exec("BEGIN IMMEDIATE").unwrap();
         let locked = direct.begin().map(|_| ());
         assert!(
             matches!(locked, Err(ref e @ StoreError::Unavailable(_)) if e.is_outage()),
             "{locked:?}"
         );
-        other.execute_batch("ROLLBACK").unwrap();
+        other.exec("ROLLBACK").unwrap();
         direct.begin().unwrap().rollback().await.unwrap();
         direct.close();
         assert!(matches!(

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::future::Future;
 
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Arguments, Row, Transaction};
 
 use crate::StoreError;
 
@@ -76,9 +76,15 @@ pub(crate) struct Query<'q> {
 
 /// A statement to bind values to, as `sqlx::query` starts one.
 pub(crate) fn query(sql: &str) -> Query<'_> {
+    sized(sql, 0)
+}
+
+/// The same, with room for `values` values: a multi-row statement binds a thousand, and
+/// growing to that by doubling copied them all several times over.
+pub(crate) fn sized(sql: &str, values: usize) -> Query<'_> {
     Query {
         sql,
-        args: Vec::new(),
+        args: Vec::with_capacity(values),
     }
 }
 
@@ -109,19 +115,21 @@ impl<'q> Query<'q> {
         db.execute(self).await
     }
 
-    /// The same statement for sqlx.
-    fn into_sqlx(self) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
-        let mut q = sqlx::query(self.sql);
+    /// The same statement for sqlx, its values moved into arguments sized once.
+    fn into_sqlx(self) -> Result<sqlx::query::Query<'q, Any, AnyArguments<'q>>, StoreError> {
+        let mut args = AnyArguments::default();
+        args.reserve(self.args.len(), 0);
         for value in self.args {
-            q = match value {
-                Value::Int(v) => q.bind(v),
-                Value::Text(Cow::Borrowed(v)) => q.bind(v),
-                Value::Text(Cow::Owned(v)) => q.bind(v),
-                Value::NullInt => q.bind(None::<i64>),
-                Value::NullText => q.bind(None::<String>),
-            };
+            match value {
+                Value::Int(v) => args.add(v),
+                Value::Text(Cow::Borrowed(v)) => args.add(v),
+                Value::Text(Cow::Owned(v)) => args.add(v),
+                Value::NullInt => args.add(None::<i64>),
+                Value::NullText => args.add(None::<String>),
+            }
+            .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
         }
-        q
+        Ok(sqlx::query_with(self.sql, args))
     }
 }
 
@@ -178,11 +186,11 @@ impl Sql for AnyConnection {
     type Row = AnyRow;
 
     async fn fetch_all(&mut self, query: Query<'_>) -> Result<Vec<AnyRow>, StoreError> {
-        Ok(query.into_sqlx().fetch_all(self).await?)
+        Ok(query.into_sqlx()?.fetch_all(self).await?)
     }
 
     async fn execute(&mut self, query: Query<'_>) -> Result<u64, StoreError> {
-        Ok(query.into_sqlx().execute(self).await?.rows_affected())
+        Ok(query.into_sqlx()?.execute(self).await?.rows_affected())
     }
 }
 
@@ -190,12 +198,12 @@ impl Sql for Transaction<'_, Any> {
     type Row = AnyRow;
 
     async fn fetch_all(&mut self, query: Query<'_>) -> Result<Vec<AnyRow>, StoreError> {
-        Ok(query.into_sqlx().fetch_all(&mut **self).await?)
+        Ok(query.into_sqlx()?.fetch_all(&mut **self).await?)
     }
 
     async fn execute(&mut self, query: Query<'_>) -> Result<u64, StoreError> {
         Ok(query
-            .into_sqlx()
+            .into_sqlx()?
             .execute(&mut **self)
             .await?
             .rows_affected())
@@ -216,10 +224,10 @@ impl Sql for &AnyPool {
     type Row = AnyRow;
 
     async fn fetch_all(&mut self, query: Query<'_>) -> Result<Vec<AnyRow>, StoreError> {
-        Ok(query.into_sqlx().fetch_all(*self).await?)
+        Ok(query.into_sqlx()?.fetch_all(*self).await?)
     }
 
     async fn execute(&mut self, query: Query<'_>) -> Result<u64, StoreError> {
-        Ok(query.into_sqlx().execute(*self).await?.rows_affected())
+        Ok(query.into_sqlx()?.execute(*self).await?.rows_affected())
     }
 }
