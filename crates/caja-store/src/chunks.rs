@@ -121,6 +121,25 @@ pub(crate) fn sized<T>(mut rows: &[T]) -> impl Iterator<Item = (&[T], usize)> {
     })
 }
 
+/// Rows to write where a statement costs no round trip (SQLite driven directly): chunks of
+/// [`WIDEST`], and the rest cut at its set bits (37 rows: 32, 4 and 1), each chunk a
+/// statement of its own size, so no filler row is bound or read.
+pub(crate) fn exact<T>(mut rows: &[T]) -> impl Iterator<Item = (&[T], usize)> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let take = if rows.len() >= WIDEST {
+            WIDEST
+        } else {
+            1 << rows.len().ilog2()
+        };
+        let (chunk, rest) = rows.split_at(take);
+        rows = rest;
+        Some((chunk, take))
+    })
+}
+
 /// Keys to read, cut into chunks of [`WIDEST`] and a last one padded up to the next power
 /// of two by repeating its last key (37 keys: one chunk of 64). A read finds a key named
 /// twice once (or, joined from a `VALUES` list, twice, which its caller keeps once), so a
@@ -181,7 +200,12 @@ pub(crate) async fn write<T>(
     bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
 ) -> Result<u64, StoreError> {
     let mut written = 0;
-    for (chunk, size) in sized(rows) {
+    let chunks: Vec<(&[T], usize)> = if tx.round_trips() {
+        sized(rows).collect()
+    } else {
+        exact(rows).collect()
+    };
+    for (chunk, size) in chunks {
         let Some(last) = chunk.last() else { continue };
         let filler = size - chunk.len();
         let sql = match kind {
@@ -344,6 +368,28 @@ mod tests {
             "INSERT INTO t (a, b) SELECT column1, column2 FROM (VALUES ($1, $2, $3), ($4, $5, $6)) \
              AS v WHERE v.column3 = 1"
         );
+    }
+
+    #[test]
+    fn rows_without_round_trips_are_cut_at_their_set_bits_with_no_filler() {
+        let sizes = |n: usize| {
+            let rows: Vec<usize> = (0..n).collect();
+            let chunks: Vec<(&[usize], usize)> = exact(&rows).collect();
+            let real: Vec<&[usize]> = chunks.iter().map(|(c, _)| *c).collect();
+            assert_eq!(real.concat(), rows, "every row once, in order");
+            assert!(chunks
+                .iter()
+                .all(|(c, s)| c.len() == *s && s.is_power_of_two()));
+            chunks.iter().map(|(_, s)| *s).collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(37), [32, 4, 1]);
+        assert_eq!(sizes(64), [64]);
+        assert_eq!(sizes(130), [64, 64, 2]);
+        for n in 1..600 {
+            assert!(sizes(n).iter().all(|s| *s <= WIDEST), "{n} rows");
+        }
     }
 
     #[test]

@@ -133,6 +133,10 @@ impl Sql for DirectTx<'_> {
         Ok(rows)
     }
 
+    fn round_trips(&self) -> bool {
+        false
+    }
+
     async fn execute(&mut self, query: Query<'_>) -> Result<u64, StoreError> {
         self.conn()?
             .run(query.sql, &query.args, |_, _| {})

@@ -173,6 +173,12 @@ pub(crate) trait Sql: Send {
     /// How many rows the statement changed.
     fn execute(&mut self, query: Query<'_>)
         -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Whether each statement is a round trip to a server or a thread (sqlx), so that
+    /// fewer, wider statements pay; not when SQLite runs in the caller's thread.
+    fn round_trips(&self) -> bool {
+        true
+    }
 }
 
 /// A write transaction: what it wrote becomes visible, durably, at [`WriteTx::commit`],
