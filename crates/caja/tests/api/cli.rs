@@ -411,6 +411,54 @@ async fn sigterm_drains_and_exits_zero(backend: Backend) {
     );
 }
 
+/// On SQLite the writer has a connection of its own (its own thread's): a server stopped
+/// by SIGTERM closes it with the others, so the last to close checkpoints the WAL and the
+/// database file alone holds every write, as an operator copying it expects.
+#[tokio::test]
+async fn a_stopped_server_leaves_its_sqlite_file_whole() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let client = reqwest::Client::new();
+    let key = "provisioned-admin-key-0123456789-abcdefghij";
+    let mut server = Server::start(&db, &[], &[("CAJA_ADMIN_KEY", key)]);
+    wait_ready(&client, &server.base).await;
+    let created = send(
+        client
+            .post(format!("{}/v1/products", server.base))
+            .bearer_auth(key)
+            .json(&serde_json::json!({
+                "sku": "WAL", "name": "Checkpointed",
+                "price": {"amount": 100, "currency": "MXN"}, "stock": 3
+            })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    server.signal("TERM");
+    let status = server.wait(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status}");
+    let caja_store::DatabaseLocation::Sqlite(path) = &db.location else {
+        unreachable!("an SQLite test database")
+    };
+    let wal = path.with_file_name("caja.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "{} is left with writes in it",
+        wal.display()
+    );
+    // The file alone, copied elsewhere, has the product.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(path, copy.path().join("caja.db")).unwrap();
+    let alone = TestDb::sqlite_at(copy.path().join("caja.db"));
+    let store = alone
+        .store_with(std::sync::Arc::new(caja_core::time::SystemClock))
+        .await;
+    let products = store
+        .list_products(None, caja_core::page::PageLimit::parse(None).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(products.items.len(), 1, "{:?}", products.items);
+    store.close().await;
+}
+
 /// A WebSocket, an SSE stream and a long poll are open when SIGTERM lands: the WebSocket
 /// gets close code 1001, the SSE response ends, the long poll is answered, and the process
 /// exits well within its 30 s shutdown bound.
