@@ -2,10 +2,10 @@
 //!
 //! On the night a concert goes on sale, thousands of buyers hit one product. One
 //! transaction per checkout would queue them all on that product's row lock and pay one
-//! durable commit each. Instead every write is handed to one writer task per process,
-//! which takes whatever has arrived together and commits it as one transaction, while
-//! each request keeps its own outcome, its own rows and its own stored answer. A request
-//! is answered only after its batch commits.
+//! durable commit each. Instead every write is handed to one writer per process (a task;
+//! on SQLite a thread with its own connection), which takes whatever has arrived together
+//! and commits it as one transaction, while each request keeps its own outcome, its own
+//! rows and its own stored answer. A request is answered only after its batch commits.
 //!
 //! Every batch takes the same steps whatever it holds ([`batch`]): read which idempotency
 //! keys were answered before, lock and load the rows the commands need (orders, then
@@ -163,8 +163,8 @@ impl Writer {
                                 Writes::Direct(direct),
                                 queue,
                             )),
-                            // Its queue closes with it: every write is refused as the server
-                            // shutting down, and /ready says writes fail.
+                            // Its queue closes with it: every write is refused with 503,
+                            // as when the server shuts down, and this line says why.
                             Err(e) => {
                                 tracing::error!(error = %e, "the writer's runtime did not start")
                             }
