@@ -698,7 +698,7 @@ impl Store {
         schema_version: i64,
         progress: &mut dyn FnMut(&str, u64),
     ) -> Result<Summary, BackupError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         let tables = tables_at(schema_version);
         for t in tables
             .iter()

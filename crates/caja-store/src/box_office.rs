@@ -179,7 +179,7 @@ impl Store {
         let mut drawn = 0;
         for row in &due {
             let event = text(row, "event_id")?;
-            let mut tx = self.begin_write().await?;
+            let (mut tx, _turn) = self.begin_write().await?;
             let claimed = sqlx::query(
                 "UPDATE waiting_rooms SET drawn = 1, version = version + 1 \
                  WHERE event_id = $1 AND drawn = 0",
@@ -246,7 +246,7 @@ impl Store {
             if admitted <= before {
                 continue;
             }
-            let mut tx = self.begin_write().await?;
+            let (mut tx, _turn) = self.begin_write().await?;
             let claimed = sqlx::query(
                 "UPDATE waiting_rooms SET announced = $1 WHERE event_id = $2 AND announced < $1",
             )

@@ -276,7 +276,7 @@ impl Store {
         let before = time::format(&before);
         let mut pruned = 0;
         loop {
-            let mut tx = self.begin_write().await?;
+            let (mut tx, _turn) = self.begin_write().await?;
             let through: i64 =
                 sqlx::query("SELECT value FROM counters WHERE name = 'changes_pruned_through'")
                     .fetch_one(&mut *tx)

@@ -44,7 +44,7 @@ impl Store {
         actor: &crate::audit::Actor,
     ) -> Result<Option<Maintenance>, StoreError> {
         let now = self.now();
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         let note = crate::audit::NewAudit {
             actor: actor.clone(),
             action: if on.is_some() {

@@ -61,7 +61,7 @@ impl Store {
         key: &NewApiKey,
         secret: &ApiKeySecret,
     ) -> Result<ApiKeyRecord, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         let record = insert_key(&mut tx, key, &secret.hash(), self.now()).await?;
         audit_key(&mut tx, self, "key.created", &record).await?;
         tx.commit().await?;
@@ -75,7 +75,7 @@ impl Store {
         &self,
         secret: &ApiKeySecret,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         let claimed = sqlx::query(
             "INSERT INTO bootstrap (id, done_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
         )
@@ -119,7 +119,7 @@ impl Store {
 
     /// Revokes a key; revoking a revoked key changes nothing. `NotFound` if no such key.
     pub async fn revoke_key(&self, id: &KeyId) -> Result<ApiKeyRecord, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(time::format(&self.now()))
             .bind(id.as_str())
@@ -142,7 +142,7 @@ impl Store {
 
     /// Records that a key was used. Callers throttle this: it is a write.
     pub async fn touch_key(&self, id: &KeyId, at: Timestamp) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
             .bind(time::format(&at))
             .bind(id.as_str())

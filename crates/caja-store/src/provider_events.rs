@@ -82,6 +82,8 @@ impl Store {
         &self,
         event: &NewProviderEvent<'_>,
     ) -> Result<Option<EventStatus>, StoreError> {
+        // sqlx's writer connection: in this process, after the writer's turn.
+        let _turn = self.write_turn().await;
         let row = sqlx::query(
             "INSERT INTO provider_events (provider, event_id, topic, action, resource_id, body, \
              received_at, deliveries, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 'received') \
@@ -113,6 +115,8 @@ impl Store {
         outcome: &str,
         order_id: Option<&str>,
     ) -> Result<(), StoreError> {
+        // sqlx's writer connection: in this process, after the writer's turn.
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE provider_events SET status = $1, outcome = $2, order_id = $3, processed_at = $4 \
              WHERE provider = $5 AND event_id = $6",

@@ -1,10 +1,11 @@
 //! The [`Store`]: connection pools and the one way to open a write transaction.
 //!
 //! SQLite gets a small pool of readers that WAL lets run beside the writer, and two
-//! writing connections, which SQLite's one write lock takes in turn: the write batches'
-//! own, driven directly on the writer's thread ([`crate::direct`]), and one through sqlx
-//! for the rare writes outside the writer (keys, flags, purges, restores). PostgreSQL gets
-//! one pool for everything.
+//! writing connections: the write batches' own, driven directly on the writer's thread
+//! ([`crate::direct`]), and one through sqlx for the rare writes outside the writer (keys,
+//! flags, purges, webhooks, restores). In this process the two take turns on one lock
+//! ([`Store::write_turn`]); SQLite's write lock orders them against other processes.
+//! PostgreSQL gets one pool for everything.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -231,9 +232,26 @@ impl Store {
         &self.feed
     }
 
-    /// Opens a write transaction on the writer connection.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        self.dialect.begin_write(&self.writer, None).await
+    /// Opens a write transaction on the writer connection, with the writer's turn (keep
+    /// it until the transaction ends).
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<(Transaction<'static, Any>, Option<Turn>), StoreError> {
+        let turn = self.write_turn().await;
+        Ok((self.dialect.begin_write(&self.writer, None).await?, turn))
+    }
+
+    /// On SQLite, the turn of the writer's own connection, for a write outside the
+    /// writer (keys, flags, purges, webhooks, restores) made on sqlx's writer connection:
+    /// while it is held no batch begins. In this process the two writers then queue in
+    /// order on one lock, as they did on one pooled connection, instead of meeting at
+    /// SQLite's file lock, whose busy handler has the loser sleep and retry. `None` on
+    /// PostgreSQL, whose writers lock rows, not the database.
+    pub(crate) async fn write_turn(&self) -> Option<Turn> {
+        match &self.direct {
+            Some(direct) => Some(direct.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// Opens a write batch's transaction on the writer connection: no wait on a row lock
@@ -309,7 +327,7 @@ impl Store {
             )));
         }
         let probe = async {
-            let mut tx = self.begin_write().await?;
+            let (mut tx, _turn) = self.begin_write().await?;
             sqlx::query("UPDATE counters SET value = value WHERE name = 'order_number'")
                 .execute(&mut *tx)
                 .await?;
@@ -351,6 +369,9 @@ impl Store {
         self.feed.close().await;
     }
 }
+
+/// The writer's turn on SQLite ([`Store::write_turn`]).
+pub(crate) type Turn = tokio::sync::OwnedMutexGuard<crate::direct::Direct>;
 
 /// Free disk space a probe asks for before it says writes commit again.
 const WRITE_HEADROOM: u64 = 512 * 1024;

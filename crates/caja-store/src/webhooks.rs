@@ -113,6 +113,8 @@ impl Store {
         &self,
         new: &NewSubscription,
     ) -> Result<Subscription, StoreError> {
+        // sqlx's writer connection: in this process, after the writer's turn.
+        let _turn = self.write_turn().await;
         let id = SubscriptionId::generate();
         let now = time::format(&self.now());
         let head = self.change_horizon().await?.last;
@@ -167,7 +169,7 @@ impl Store {
     }
 
     pub async fn delete_subscription(&self, id: &SubscriptionId) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         sqlx::query("DELETE FROM webhook_deliveries WHERE subscription_id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -193,6 +195,8 @@ impl Store {
         after_seq: Option<i64>,
         reason: Option<&str>,
     ) -> Result<Subscription, StoreError> {
+        // sqlx's writer connection: in this process, after the writer's turn.
+        let _turn = self.write_turn().await;
         let changed = sqlx::query(
             "UPDATE webhook_subscriptions SET status = $1, disabled_reason = $2, \
              after_seq = COALESCE($3, after_seq), failing_since = NULL, attempts = 0, gone = 0, \
@@ -233,6 +237,8 @@ impl Store {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
+        // sqlx's writer connection: in this process, after the writer's turn.
+        let _turn = self.write_turn().await;
         let taken = sqlx::query(
             "UPDATE webhook_subscriptions SET lease_owner = $1, lease_until = $2 \
              WHERE id = $3 AND status = 'active' \
@@ -255,6 +261,8 @@ impl Store {
         owner: &str,
         seq: i64,
     ) -> Result<bool, StoreError> {
+        // sqlx's writer connection: in this process, after the writer's turn.
+        let _turn = self.write_turn().await;
         let moved = sqlx::query(
             "UPDATE webhook_subscriptions SET after_seq = $1 \
              WHERE id = $2 AND lease_owner = $3 AND after_seq < $1",
@@ -278,7 +286,7 @@ impl Store {
         attempt: &Attempt,
     ) -> Result<bool, StoreError> {
         let now = time::format(&self.now());
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         let updated = match attempt {
             Attempt::Delivered { .. } => sqlx::query(
                 "UPDATE webhook_subscriptions SET after_seq = $1, failing_since = NULL, attempts = 0, \

@@ -111,7 +111,7 @@ fn decode_headers(text: &str) -> Vec<(String, String)> {
 impl crate::Store {
     /// Forgets keys stored before `before`; returns how many.
     pub async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _turn) = self.begin_write().await?;
         let n = crate::sql::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(time::format(&before))
             .execute(&mut *tx)
