@@ -363,3 +363,79 @@ fn alone_error(e: StoreError) -> Result<Settled, StoreError> {
         e => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Plain;
+
+    impl crate::Presenter for Plain {
+        fn answer(&self, _: &str, _: &caja_core::command::Outcome) -> StoredResponse {
+            StoredResponse {
+                status: 200,
+                headers: Vec::new(),
+                body: String::new(),
+            }
+        }
+
+        fn event(&self, _: &caja_core::command::Event) -> String {
+            String::new()
+        }
+    }
+
+    /// A write outside the writer (sqlx's connection, holding SQLite's write lock) and a
+    /// batch on the writer's own connection queue on the writer's turn: the batch waits
+    /// for the other to end, and never meets the lock, where with no busy_timeout at all
+    /// it would have failed at once.
+    #[tokio::test]
+    async fn a_batch_waits_its_turn_behind_a_write_outside_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::DatabaseLocation::Sqlite(dir.path().join("turn.db"));
+        let options = crate::StoreOptions {
+            busy_timeout: Duration::ZERO,
+            ..crate::StoreOptions::default()
+        };
+        let store = Store::connect(&location, &options, std::sync::Arc::new(Plain))
+            .await
+            .unwrap();
+        let writes = Writes::Direct(store.direct.clone().expect("SQLite"));
+        let options = WriterOptions {
+            max_batch: 1,
+            policy: Policy {
+                order_ttl: chrono::Duration::minutes(15),
+                hold_ttl: chrono::Duration::minutes(10),
+            },
+            key_wait: Duration::from_secs(1),
+        };
+
+        let (mut tx, turn) = store.begin_write().await.unwrap();
+        sqlx::query("CREATE TABLE outside (n INTEGER)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let batch = writes.execute(&store, &options, &[]);
+        tokio::pin!(batch);
+        let waited = tokio::time::timeout(Duration::from_millis(50), &mut batch).await;
+        assert!(
+            waited.is_err(),
+            "the batch ran while the other write held the lock: {waited:?}"
+        );
+        tx.commit().await.unwrap();
+        drop(turn);
+        let ran = batch.await;
+        assert!(matches!(ran.as_deref(), Ok([])), "{ran:?}");
+
+        // Without the turn the two meet at SQLite's lock: the batch fails at once.
+        let (tx, turn) = store.begin_write().await.unwrap();
+        drop(turn);
+        let mut direct = store.direct.as_ref().unwrap().lock().await;
+        assert!(matches!(
+            direct.begin().map(|_| ()),
+            Err(StoreError::Unavailable(_))
+        ));
+        drop(direct);
+        tx.rollback().await.unwrap();
+        store.close().await;
+    }
+}
