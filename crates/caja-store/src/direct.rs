@@ -6,8 +6,9 @@
 //! runs on a thread of its own ([`crate::writer`]), drives its connection itself: each
 //! statement prepared once and kept, each value bound straight from the batch's rows, no
 //! hand-over until the batch is answered. Everything else on SQLite (reads, the rare
-//! writes outside the writer) still goes through sqlx's pools, and the write lock
-//! (`BEGIN IMMEDIATE`, bounded by `busy_timeout`) orders the two writers.
+//! writes outside the writer) still goes through sqlx's pools. In this process the writer's
+//! turn ([`crate::Store::write_turn`]) orders the two writing connections; SQLite's write
+//! lock (`BEGIN IMMEDIATE`, bounded by `busy_timeout`) orders them against other processes.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -214,13 +215,13 @@ impl Columns for DirectRow {
 #[error("{message}")]
 pub(crate) struct DirectError {
     /// SQLite's extended result code.
-    pub(crate) code: Option<i32>,
+    pub(crate) code: i32,
     message: String,
 }
 
 fn error(failure: Failure) -> StoreError {
     let direct = DirectError {
-        code: Some(failure.code),
+        code: failure.code,
         message: failure.message,
     };
     StoreError::from(sqlx::Error::Database(Box::new(direct)))
@@ -232,7 +233,7 @@ impl sqlx::error::DatabaseError for DirectError {
     }
 
     fn code(&self) -> Option<Cow<'_, str>> {
-        self.code.map(|c| Cow::Owned(c.to_string()))
+        Some(Cow::Owned(self.code.to_string()))
     }
 
     fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
@@ -250,12 +251,12 @@ impl sqlx::error::DatabaseError for DirectError {
     fn kind(&self) -> sqlx::error::ErrorKind {
         use libsqlite3_sys as ffi;
         match self.code {
-            Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
                 sqlx::error::ErrorKind::UniqueViolation
             }
-            Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => sqlx::error::ErrorKind::ForeignKeyViolation,
-            Some(ffi::SQLITE_CONSTRAINT_NOTNULL) => sqlx::error::ErrorKind::NotNullViolation,
-            Some(ffi::SQLITE_CONSTRAINT_CHECK) => sqlx::error::ErrorKind::CheckViolation,
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => sqlx::error::ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => sqlx::error::ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => sqlx::error::ErrorKind::CheckViolation,
             _ => sqlx::error::ErrorKind::Other,
         }
     }

@@ -108,7 +108,7 @@ fn sqlite_primary(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
     let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
         || db
             .try_downcast_ref::<crate::direct::DirectError>()
-            .is_some_and(|e| e.code.is_some());
+            .is_some();
     if !sqlite {
         return None;
     }
