@@ -7,7 +7,8 @@ use caja_core::page::{Page, PageLimit};
 use caja_core::time::{self, Timestamp};
 
 use crate::dialect::Dialect;
-use crate::rows::{opt_text, text, timestamp};
+use crate::rows::timestamp;
+use crate::sql::Columns;
 use crate::{Store, StoreError};
 
 /// Who did something: an API key (with the request), or a command-line user.
@@ -118,14 +119,14 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(AuditEntry {
-                    id: text(r, "id")?,
+                    id: r.text("id")?,
                     at: timestamp(r, "at")?,
-                    actor: text(r, "actor")?,
-                    request_id: opt_text(r, "request_id")?,
-                    action: text(r, "action")?,
-                    target: opt_text(r, "target")?,
-                    before: opt_text(r, "before")?,
-                    after: opt_text(r, "after")?,
+                    actor: r.text("actor")?,
+                    request_id: r.opt_text("request_id")?,
+                    action: r.text("action")?,
+                    target: r.opt_text("target")?,
+                    before: r.opt_text("before")?,
+                    after: r.opt_text("after")?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -6,7 +6,8 @@ use caja_core::page::{Page, PageLimit};
 use caja_core::time::{self, Timestamp};
 
 use crate::dialect::Dialect;
-use crate::rows::{self, int, text, EVENT_COLUMNS, HOLD_COLUMNS, SECTION_COLUMNS};
+use crate::rows::{self, EVENT_COLUMNS, HOLD_COLUMNS, SECTION_COLUMNS};
+use crate::sql::Columns;
 use crate::{Store, StoreError};
 
 /// Events with their sections, in the order of `rows`.
@@ -94,7 +95,7 @@ impl Store {
         .fetch_all(self.reader())
         .await?;
         rows.iter()
-            .map(|r| Ok(HoldId::parse("id", &text(r, "id")?)?))
+            .map(|r| Ok(HoldId::parse("id", &r.text("id")?)?))
             .collect()
     }
 
@@ -107,23 +108,19 @@ impl Store {
         let mut tx = self.dialect().begin_snapshot(self.reader()).await?;
         let mut out = Vec::new();
         for s in &event.sections {
-            let free = int(
-                &sqlx::query("SELECT stock FROM products WHERE id = $1")
-                    .bind(s.product_id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?,
-                "stock",
-            )?;
-            let held = int(
-                &sqlx::query(
-                    "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS n FROM holds \
-                     WHERE product_id = $1 AND status = 'active'",
-                )
+            let free = sqlx::query("SELECT stock FROM products WHERE id = $1")
                 .bind(s.product_id.as_str())
                 .fetch_one(&mut *tx)
-                .await?,
-                "n",
-            )?;
+                .await?
+                .int("stock")?;
+            let held = sqlx::query(
+                "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS n FROM holds \
+                 WHERE product_id = $1 AND status = 'active'",
+            )
+            .bind(s.product_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?
+            .int("n")?;
             let free_seats = if s.seated {
                 let rows = sqlx::query(
                     "SELECT label FROM seats WHERE product_id = $1 AND hold_id IS NULL \
@@ -134,7 +131,7 @@ impl Store {
                 .await?;
                 Some(
                     rows.iter()
-                        .map(|r| text(r, "label"))
+                        .map(|r| r.text("label"))
                         .collect::<Result<Vec<_>, _>>()?,
                 )
             } else {
@@ -178,7 +175,7 @@ impl Store {
                 .await?;
         let mut drawn = 0;
         for row in &due {
-            let event = text(row, "event_id")?;
+            let event = row.text("event_id")?;
             let (mut tx, _turn) = self.begin_write().await?;
             let claimed = sqlx::query(
                 "UPDATE waiting_rooms SET drawn = 1, version = version + 1 \
@@ -222,7 +219,7 @@ impl Store {
         let mut announced = 0;
         for row in &rooms {
             let room = rows::room(row)?;
-            let before = int(row, "announced")?;
+            let before = row.int("announced")?;
             let interval = room
                 .config
                 .interval()
@@ -240,8 +237,8 @@ impl Store {
             .bind(time::format(&now))
             .fetch_one(self.reader())
             .await?;
-            let total: i64 = int(&counts, "total")?;
-            let fifo: i64 = int(&counts, "fifo")?;
+            let total: i64 = counts.int("total")?;
+            let fifo: i64 = counts.int("fifo")?;
             let admitted = drawn_in + fifo;
             if admitted <= before {
                 continue;

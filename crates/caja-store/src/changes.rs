@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 
 use crate::dialect::Dialect;
 use crate::presenter::Presenter;
-use crate::rows::{int, text, timestamp};
+use crate::rows::timestamp;
 use crate::sql::{Columns, Sql};
 use crate::{Store, StoreError};
 
@@ -257,8 +257,8 @@ impl Store {
             last: 0,
         };
         for r in rows {
-            let value = int(&r, "value")?;
-            match text(&r, "name")?.as_str() {
+            let value = r.int("value")?;
+            match r.text("name")?.as_str() {
                 "change_seq" => h.last = value,
                 _ => h.pruned_through = value,
             }
@@ -360,10 +360,10 @@ async fn read_changes(pool: &AnyPool, after: i64, limit: i64) -> Result<Vec<Chan
     rows.iter()
         .map(|r| {
             Ok(Change {
-                seq: int(r, "seq")?,
-                kind: text(r, "type")?,
-                resource_id: text(r, "resource_id")?,
-                data: text(r, "data")?,
+                seq: r.int("seq")?,
+                kind: r.text("type")?,
+                resource_id: r.text("resource_id")?,
+                data: r.text("data")?,
                 at: timestamp(r, "at")?,
             })
         })

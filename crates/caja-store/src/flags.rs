@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 use caja_core::time::{self, Timestamp};
 
 use crate::changes::NewChange;
-use crate::rows::{text, timestamp};
+use crate::rows::timestamp;
+use crate::sql::Columns;
 use crate::{Store, StoreError};
 
 const MAINTENANCE: &str = "maintenance";
@@ -29,7 +30,7 @@ impl Store {
             .await?;
         row.map(|r| {
             Ok(Maintenance {
-                message: text(&r, "value")?,
+                message: r.text("value")?,
                 since: timestamp(&r, "updated_at")?,
             })
         })

@@ -8,7 +8,8 @@ use caja_core::time::{self, Timestamp};
 use sqlx::any::AnyRow;
 
 use crate::changes::NewChange;
-use crate::rows::{opt_text, opt_timestamp, text, timestamp};
+use crate::rows::{opt_timestamp, timestamp};
+use crate::sql::Columns;
 use crate::{Store, StoreError};
 
 /// A key to store; the secret is hashed on the way in and never kept.
@@ -39,13 +40,15 @@ const COLUMNS: &str =
 
 fn record(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
     Ok(ApiKeyRecord {
-        id: KeyId::parse("id", &text(row, "id")?)?,
-        name: text(row, "name")?,
-        role: text(row, "role")?.parse()?,
-        rate_limit: opt_text(row, "rate_limit")?
+        id: KeyId::parse("id", &row.text("id")?)?,
+        name: row.text("name")?,
+        role: row.text("role")?.parse()?,
+        rate_limit: row
+            .opt_text("rate_limit")?
             .map(|s| s.parse::<RateLimit>())
             .transpose()?,
-        location: opt_text(row, "location_id")?
+        location: row
+            .opt_text("location_id")?
             .map(|l| LocationId::parse("location_id", &l))
             .transpose()?,
         created_at: timestamp(row, "created_at")?,
@@ -106,7 +109,7 @@ impl Store {
             .fetch_all(self.reader())
             .await?;
         rows.iter()
-            .map(|r| Ok((KeyHash(text(r, "key_hash")?), record(r)?)))
+            .map(|r| Ok((KeyHash(r.text("key_hash")?), record(r)?)))
             .collect()
     }
 

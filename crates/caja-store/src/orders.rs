@@ -6,7 +6,8 @@ use caja_core::page::{Page, PageLimit};
 use caja_core::time::{self, Timestamp};
 
 use crate::dialect::Dialect;
-use crate::rows::{self, text, LINE_COLUMNS, ORDER_COLUMNS};
+use crate::rows::{self, LINE_COLUMNS, ORDER_COLUMNS};
+use crate::sql::Columns;
 use crate::{Store, StoreError};
 
 /// Loads orders with their lines, in the order of `rows`.
@@ -89,7 +90,7 @@ impl Store {
         .fetch_all(self.reader())
         .await?
         .iter()
-        .map(|r| Ok(OrderId::parse("id", &text(r, "id")?)?))
+        .map(|r| Ok(OrderId::parse("id", &r.text("id")?)?))
         .collect()
     }
 }

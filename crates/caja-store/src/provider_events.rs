@@ -7,7 +7,8 @@ use caja_core::page::{Page, PageLimit};
 use caja_core::time::{self, Timestamp};
 use sqlx::Row;
 
-use crate::rows::{int, opt_text, opt_timestamp, text, timestamp};
+use crate::rows::{opt_timestamp, timestamp};
+use crate::sql::Columns;
 use crate::{Store, StoreError};
 
 /// A notification to record.
@@ -100,10 +101,10 @@ impl Store {
         .bind(time::format(&self.now()))
         .fetch_one(self.writer())
         .await?;
-        if int(&row, "deliveries")? == 1 {
+        if row.int("deliveries")? == 1 {
             return Ok(None);
         }
-        Ok(Some(EventStatus::parse(&text(&row, "status")?)?))
+        Ok(Some(EventStatus::parse(&row.text("status")?)?))
     }
 
     /// Records what became of a notification.
@@ -160,17 +161,17 @@ impl Store {
             .iter()
             .map(|row| {
                 Ok(ProviderEvent {
-                    provider: text(row, "provider")?,
-                    event_id: text(row, "event_id")?,
-                    topic: text(row, "topic")?,
-                    action: opt_text(row, "action")?,
-                    resource_id: opt_text(row, "resource_id")?,
-                    body: text(row, "body")?,
+                    provider: row.text("provider")?,
+                    event_id: row.text("event_id")?,
+                    topic: row.text("topic")?,
+                    action: row.opt_text("action")?,
+                    resource_id: row.opt_text("resource_id")?,
+                    body: row.text("body")?,
                     received_at: timestamp(row, "received_at")?,
-                    deliveries: int(row, "deliveries")?,
-                    status: EventStatus::parse(&text(row, "status")?)?,
-                    outcome: opt_text(row, "outcome")?,
-                    order_id: opt_text(row, "order_id")?,
+                    deliveries: row.int("deliveries")?,
+                    status: EventStatus::parse(&row.text("status")?)?,
+                    outcome: row.opt_text("outcome")?,
+                    order_id: row.opt_text("order_id")?,
                     processed_at: opt_timestamp(row, "processed_at")?,
                 })
             })

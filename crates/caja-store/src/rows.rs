@@ -20,27 +20,15 @@ use crate::dialect::Dialect;
 
 use crate::StoreError;
 
-pub(crate) fn text(row: &impl Columns, col: &str) -> Result<String, StoreError> {
-    row.text(col)
-}
-
-pub(crate) fn opt_text(row: &impl Columns, col: &str) -> Result<Option<String>, StoreError> {
-    row.opt_text(col)
-}
-
-pub(crate) fn int(row: &impl Columns, col: &str) -> Result<i64, StoreError> {
-    row.int(col)
-}
-
 pub(crate) fn timestamp(row: &impl Columns, col: &'static str) -> Result<Timestamp, StoreError> {
-    Ok(time::parse(col, &text(row, col)?)?)
+    Ok(time::parse(col, &row.text(col)?)?)
 }
 
 pub(crate) fn opt_timestamp(
     row: &impl Columns,
     col: &'static str,
 ) -> Result<Option<Timestamp>, StoreError> {
-    opt_text(row, col)?
+    row.opt_text(col)?
         .map(|s| time::parse(col, &s).map_err(StoreError::from))
         .transpose()
 }
@@ -65,7 +53,7 @@ where
     }
     let ids: Vec<String> = parents
         .iter()
-        .map(|r| text(r, "id"))
+        .map(|r| r.text("id"))
         .collect::<Result<_, _>>()?;
     // The list is padded to a power of two by repeating an id (harmless in `IN`), so the
     // statement has a few shapes, each prepared once, whatever the number of parents.
@@ -94,20 +82,21 @@ pub(crate) const PRODUCT_COLUMNS: &str = "id, sku, name, price_amount, currency,
      stock_elsewhere, version, archived_at, event_id, created_at, updated_at";
 
 pub(crate) fn product(row: &impl Columns) -> Result<Product, StoreError> {
-    let stock = int(row, "stock")?;
+    let stock = row.int("stock")?;
     Ok(Product {
-        locations: stock_by_location(stock, opt_text(row, "stock_elsewhere")?.as_deref())?,
-        id: ProductId::parse("id", &text(row, "id")?)?,
-        sku: Sku::parse(&text(row, "sku")?)?,
-        name: ProductName::parse(&text(row, "name")?)?,
+        locations: stock_by_location(stock, row.opt_text("stock_elsewhere")?.as_deref())?,
+        id: ProductId::parse("id", &row.text("id")?)?,
+        sku: Sku::parse(&row.text("sku")?)?,
+        name: ProductName::parse(&row.text("name")?)?,
         price: Money {
-            amount: int(row, "price_amount")?,
-            currency: Currency::parse("currency", &text(row, "currency")?)?,
+            amount: row.int("price_amount")?,
+            currency: Currency::parse("currency", &row.text("currency")?)?,
         },
-        stock: Stock::stored(int(row, "stock")?)?,
-        version: Version(int(row, "version")?),
-        archived: opt_text(row, "archived_at")?.is_some(),
-        event_id: opt_text(row, "event_id")?
+        stock: Stock::stored(row.int("stock")?)?,
+        version: Version(row.int("version")?),
+        archived: row.opt_text("archived_at")?.is_some(),
+        event_id: row
+            .opt_text("event_id")?
             .map(|e| EventId::parse("event_id", &e))
             .transpose()?,
         created_at: timestamp(row, "created_at")?,
@@ -117,10 +106,10 @@ pub(crate) fn product(row: &impl Columns) -> Result<Product, StoreError> {
 
 /// The customer of an order or tab row (`customer_name`, `customer_email`), if named.
 fn customer(row: &impl Columns) -> Result<Option<Customer>, StoreError> {
-    Ok(match opt_text(row, "customer_name")? {
+    Ok(match row.opt_text("customer_name")? {
         Some(name) => Some(Customer {
             name,
-            email: opt_text(row, "customer_email")?,
+            email: row.opt_text("customer_email")?,
         }),
         None => None,
     })
@@ -136,32 +125,34 @@ pub(crate) const LINE_COLUMNS: &str =
 /// An order row, with the lines read separately.
 pub(crate) fn order(row: &impl Columns, lines: Vec<OrderLine>) -> Result<Order, StoreError> {
     Ok(Order {
-        id: OrderId::parse("id", &text(row, "id")?)?,
-        number: int(row, "number")?,
-        status: text(row, "status")?.parse()?,
+        id: OrderId::parse("id", &row.text("id")?)?,
+        number: row.int("number")?,
+        status: row.text("status")?.parse()?,
         lines,
-        subtotal: int(row, "subtotal")?,
-        tip: int(row, "tip")?,
-        total: int(row, "total")?,
-        currency: Currency::parse("currency", &text(row, "currency")?)?,
-        note: opt_text(row, "note")?,
+        subtotal: row.int("subtotal")?,
+        tip: row.int("tip")?,
+        total: row.int("total")?,
+        currency: Currency::parse("currency", &row.text("currency")?)?,
+        note: row.opt_text("note")?,
         customer: customer(row)?,
-        tab_id: opt_text(row, "tab_id")?
+        tab_id: row
+            .opt_text("tab_id")?
             .map(|t| TabId::parse("tab_id", &t))
             .transpose()?,
-        hold_id: opt_text(row, "hold_id")?
+        hold_id: row
+            .opt_text("hold_id")?
             .map(|h| HoldId::parse("hold_id", &h))
             .transpose()?,
         time: match row.opt_int("time_minutes")? {
             Some(minutes) => Some(TimeCharge {
                 minutes,
-                rate_per_hour: int(row, "time_rate")?,
-                amount: int(row, "time_amount")?,
+                rate_per_hour: row.int("time_rate")?,
+                amount: row.int("time_amount")?,
             }),
             None => None,
         },
-        location_id: LocationId::parse("location_id", &text(row, "location_id")?)?,
-        handovers: handovers(opt_text(row, "handovers")?.as_deref())?,
+        location_id: LocationId::parse("location_id", &row.text("location_id")?)?,
+        handovers: handovers(row.opt_text("handovers")?.as_deref())?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
         expires_at: timestamp(row, "expires_at")?,
@@ -172,11 +163,11 @@ pub(crate) const PAYMENT_COLUMNS: &str = "id, order_id, method, amount, referenc
 
 pub(crate) fn payment(row: &impl Columns) -> Result<Payment, StoreError> {
     Ok(Payment {
-        id: text(row, "id")?,
-        order_id: OrderId::parse("order_id", &text(row, "order_id")?)?,
-        method: text(row, "method")?.parse()?,
-        amount: int(row, "amount")?,
-        reference: opt_text(row, "reference")?,
+        id: row.text("id")?,
+        order_id: OrderId::parse("order_id", &row.text("order_id")?)?,
+        method: row.text("method")?.parse()?,
+        amount: row.int("amount")?,
+        reference: row.opt_text("reference")?,
         created_at: timestamp(row, "created_at")?,
     })
 }
@@ -184,14 +175,14 @@ pub(crate) fn payment(row: &impl Columns) -> Result<Payment, StoreError> {
 /// A line row and the order it belongs to.
 pub(crate) fn line(row: &impl Columns) -> Result<(String, OrderLine), StoreError> {
     Ok((
-        text(row, "order_id")?,
+        row.text("order_id")?,
         OrderLine {
-            product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
-            sku: text(row, "sku")?,
-            name: text(row, "name")?,
-            quantity: int(row, "quantity")?,
-            unit_price: int(row, "unit_price")?,
-            line_total: int(row, "line_total")?,
+            product_id: ProductId::parse("product_id", &row.text("product_id")?)?,
+            sku: row.text("sku")?,
+            name: row.text("name")?,
+            quantity: row.int("quantity")?,
+            unit_price: row.int("unit_price")?,
+            line_total: row.int("line_total")?,
         },
     ))
 }
@@ -202,25 +193,29 @@ pub(crate) const MOVEMENT_COLUMNS: &str =
 
 pub(crate) fn movement(row: &impl Columns) -> Result<Movement, StoreError> {
     Ok(Movement {
-        id: int(row, "id")?,
-        product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
-        delta: int(row, "delta")?,
-        reason: text(row, "reason")?.parse()?,
-        note: opt_text(row, "note")?,
-        order_id: opt_text(row, "order_id")?
+        id: row.int("id")?,
+        product_id: ProductId::parse("product_id", &row.text("product_id")?)?,
+        delta: row.int("delta")?,
+        reason: row.text("reason")?.parse()?,
+        note: row.opt_text("note")?,
+        order_id: row
+            .opt_text("order_id")?
             .map(|o| OrderId::parse("order_id", &o))
             .transpose()?,
-        tab_id: opt_text(row, "tab_id")?
+        tab_id: row
+            .opt_text("tab_id")?
             .map(|t| TabId::parse("tab_id", &t))
             .transpose()?,
-        hold_id: opt_text(row, "hold_id")?
+        hold_id: row
+            .opt_text("hold_id")?
             .map(|h| HoldId::parse("hold_id", &h))
             .transpose()?,
-        location_id: LocationId::parse("location_id", &text(row, "location_id")?)?,
-        transfer_id: opt_text(row, "transfer_id")?
+        location_id: LocationId::parse("location_id", &row.text("location_id")?)?,
+        transfer_id: row
+            .opt_text("transfer_id")?
             .map(|t| TransferId::parse("transfer_id", &t))
             .transpose()?,
-        stock_after: int(row, "stock_after")?,
+        stock_after: row.int("stock_after")?,
         created_at: timestamp(row, "created_at")?,
     })
 }
@@ -235,27 +230,28 @@ pub(crate) const ITEM_COLUMNS: &str =
 /// A tab row, with its items read separately.
 pub(crate) fn tab(row: &impl Columns, items: Vec<TabItem>) -> Result<Tab, StoreError> {
     Ok(Tab {
-        id: TabId::parse("id", &text(row, "id")?)?,
-        label: text(row, "label")?,
-        resource: opt_text(row, "resource")?,
-        status: text(row, "status")?.parse()?,
-        rate_per_hour: int(row, "rate")?,
-        currency: Currency::parse("currency", &text(row, "currency")?)?,
+        id: TabId::parse("id", &row.text("id")?)?,
+        label: row.text("label")?,
+        resource: row.opt_text("resource")?,
+        status: row.text("status")?.parse()?,
+        rate_per_hour: row.int("rate")?,
+        currency: Currency::parse("currency", &row.text("currency")?)?,
         rounding: Rounding::parse(
-            int(row, "unit_minutes")?,
-            int(row, "minimum_minutes")?,
-            int(row, "grace_minutes")?,
+            row.int("unit_minutes")?,
+            row.int("minimum_minutes")?,
+            row.int("grace_minutes")?,
         )?,
         customer: customer(row)?,
-        note: opt_text(row, "note")?,
-        periods: periods(&text(row, "periods")?)?,
+        note: row.opt_text("note")?,
+        periods: periods(&row.text("periods")?)?,
         items,
-        location_id: LocationId::parse("location_id", &text(row, "location_id")?)?,
-        order_id: opt_text(row, "order_id")?
+        location_id: LocationId::parse("location_id", &row.text("location_id")?)?,
+        order_id: row
+            .opt_text("order_id")?
             .map(|o| OrderId::parse("order_id", &o))
             .transpose()?,
-        void_reason: opt_text(row, "void_reason")?,
-        version: Version(int(row, "version")?),
+        void_reason: row.opt_text("void_reason")?,
+        version: Version(row.int("version")?),
         opened_at: timestamp(row, "opened_at")?,
         closed_at: opt_timestamp(row, "closed_at")?,
         updated_at: timestamp(row, "updated_at")?,
@@ -265,15 +261,15 @@ pub(crate) fn tab(row: &impl Columns, items: Vec<TabItem>) -> Result<Tab, StoreE
 /// An item row and the tab it is on.
 pub(crate) fn item(row: &impl Columns) -> Result<(String, TabItem), StoreError> {
     Ok((
-        text(row, "tab_id")?,
+        row.text("tab_id")?,
         TabItem {
-            id: TabItemId::parse("id", &text(row, "id")?)?,
-            product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
-            sku: text(row, "sku")?,
-            name: text(row, "name")?,
-            quantity: int(row, "quantity")?,
-            unit_price: int(row, "unit_price")?,
-            note: opt_text(row, "note")?,
+            id: TabItemId::parse("id", &row.text("id")?)?,
+            product_id: ProductId::parse("product_id", &row.text("product_id")?)?,
+            sku: row.text("sku")?,
+            name: row.text("name")?,
+            quantity: row.int("quantity")?,
+            unit_price: row.int("unit_price")?,
+            note: row.opt_text("note")?,
             added_at: timestamp(row, "added_at")?,
             removed_at: opt_timestamp(row, "removed_at")?,
         },
@@ -324,16 +320,16 @@ pub(crate) fn ticket_event(
     sections: Vec<caja_core::box_office::Section>,
 ) -> Result<caja_core::box_office::TicketEvent, StoreError> {
     Ok(caja_core::box_office::TicketEvent {
-        id: EventId::parse("id", &text(row, "id")?)?,
-        name: text(row, "name")?,
+        id: EventId::parse("id", &row.text("id")?)?,
+        name: row.text("name")?,
         starts_at: timestamp(row, "starts_at")?,
         sale_starts_at: timestamp(row, "sale_starts_at")?,
         sale_ends_at: opt_timestamp(row, "sale_ends_at")?,
-        max_per_order: int(row, "max_per_order")?,
-        currency: Currency::parse("currency", &text(row, "currency")?)?,
-        status: caja_core::box_office::EventStatus::parse(&text(row, "status")?)?,
+        max_per_order: row.int("max_per_order")?,
+        currency: Currency::parse("currency", &row.text("currency")?)?,
+        status: caja_core::box_office::EventStatus::parse(&row.text("status")?)?,
         sections,
-        version: Version(int(row, "version")?),
+        version: Version(row.int("version")?),
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
     })
@@ -347,13 +343,13 @@ pub(crate) fn section(
     row: &impl Columns,
 ) -> Result<(String, caja_core::box_office::Section), StoreError> {
     Ok((
-        text(row, "event_id")?,
+        row.text("event_id")?,
         caja_core::box_office::Section {
-            name: text(row, "name")?,
-            product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
-            price: int(row, "price")?,
-            capacity: int(row, "capacity")?,
-            seated: int(row, "seated")? == 1,
+            name: row.text("name")?,
+            product_id: ProductId::parse("product_id", &row.text("product_id")?)?,
+            price: row.int("price")?,
+            capacity: row.int("capacity")?,
+            seated: row.int("seated")? == 1,
         },
     ))
 }
@@ -363,22 +359,23 @@ pub(crate) const HOLD_COLUMNS: &str = "id, event_id, section, product_id, quanti
 
 pub(crate) fn hold(row: &impl Columns) -> Result<caja_core::box_office::Hold, StoreError> {
     Ok(caja_core::box_office::Hold {
-        id: HoldId::parse("id", &text(row, "id")?)?,
-        event_id: EventId::parse("event_id", &text(row, "event_id")?)?,
-        section: text(row, "section")?,
-        product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
-        quantity: int(row, "quantity")?,
-        seats: serde_json::from_str(&text(row, "seats")?)
+        id: HoldId::parse("id", &row.text("id")?)?,
+        event_id: EventId::parse("event_id", &row.text("event_id")?)?,
+        section: row.text("section")?,
+        product_id: ProductId::parse("product_id", &row.text("product_id")?)?,
+        quantity: row.int("quantity")?,
+        seats: serde_json::from_str(&row.text("seats")?)
             .map_err(|e| StoreError::Corrupt(format!("hold seats: {e}")))?,
-        unit_price: int(row, "unit_price")?,
-        currency: Currency::parse("currency", &text(row, "currency")?)?,
-        client_ref: opt_text(row, "client_ref")?,
-        status: caja_core::box_office::HoldStatus::parse(&text(row, "status")?)?,
+        unit_price: row.int("unit_price")?,
+        currency: Currency::parse("currency", &row.text("currency")?)?,
+        client_ref: row.opt_text("client_ref")?,
+        status: caja_core::box_office::HoldStatus::parse(&row.text("status")?)?,
         expires_at: timestamp(row, "expires_at")?,
-        order_id: opt_text(row, "order_id")?
+        order_id: row
+            .opt_text("order_id")?
             .map(|o| OrderId::parse("order_id", &o))
             .transpose()?,
-        version: Version(int(row, "version")?),
+        version: Version(row.int("version")?),
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
     })
@@ -389,17 +386,17 @@ pub(crate) const ROOM_COLUMNS: &str = "event_id, admit_per_minute, max_queue, ad
 
 pub(crate) fn room(row: &impl Columns) -> Result<caja_core::waiting_room::Room, StoreError> {
     Ok(caja_core::waiting_room::Room {
-        event_id: EventId::parse("event_id", &text(row, "event_id")?)?,
+        event_id: EventId::parse("event_id", &row.text("event_id")?)?,
         config: caja_core::waiting_room::RoomConfig {
-            admit_per_minute: int(row, "admit_per_minute")?,
-            max_queue: int(row, "max_queue")?,
-            admission_ttl: chrono::Duration::seconds(int(row, "admission_ttl_secs")?),
+            admit_per_minute: row.int("admit_per_minute")?,
+            max_queue: row.int("max_queue")?,
+            admission_ttl: chrono::Duration::seconds(row.int("admission_ttl_secs")?),
             opens_at: timestamp(row, "opens_at")?,
         },
-        pre_open: int(row, "pre_open")?,
+        pre_open: row.int("pre_open")?,
         last_admit_at: opt_timestamp(row, "last_admit_at")?,
-        drawn: int(row, "drawn")? == 1,
-        version: Version(int(row, "version")?),
+        drawn: row.int("drawn")? == 1,
+        version: Version(row.int("version")?),
     })
 }
 
@@ -420,13 +417,14 @@ pub(crate) fn ticket(
     row: &impl Columns,
 ) -> Result<caja_core::waiting_room::QueueTicket, StoreError> {
     Ok(caja_core::waiting_room::QueueTicket {
-        id: caja_core::ids::TicketId::parse("id", &text(row, "id")?)?,
-        event_id: EventId::parse("event_id", &text(row, "event_id")?)?,
-        client_ref: text(row, "client_ref")?,
+        id: caja_core::ids::TicketId::parse("id", &row.text("id")?)?,
+        event_id: EventId::parse("event_id", &row.text("event_id")?)?,
+        client_ref: row.text("client_ref")?,
         rank: row.opt_int("rank")?,
         place: row.opt_int("place")?,
         admit_at: opt_timestamp(row, "admit_at")?,
-        hold_id: opt_text(row, "hold_id")?
+        hold_id: row
+            .opt_text("hold_id")?
             .map(|h| HoldId::parse("hold_id", &h))
             .transpose()?,
         joined_at: timestamp(row, "joined_at")?,
@@ -503,10 +501,10 @@ pub(crate) const LOCATION_COLUMNS: &str = "id, code, name, version, created_at, 
 
 pub(crate) fn location(row: &impl Columns) -> Result<Location, StoreError> {
     Ok(Location {
-        id: LocationId::parse("id", &text(row, "id")?)?,
-        code: LocationCode::parse(&text(row, "code")?)?,
-        name: text(row, "name")?,
-        version: Version(int(row, "version")?),
+        id: LocationId::parse("id", &row.text("id")?)?,
+        code: LocationCode::parse(&row.text("code")?)?,
+        name: row.text("name")?,
+        version: Version(row.int("version")?),
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
     })
@@ -517,13 +515,13 @@ pub(crate) const TRANSFER_COLUMNS: &str =
 
 pub(crate) fn transfer(row: &impl Columns) -> Result<Transfer, StoreError> {
     Ok(Transfer {
-        id: TransferId::parse("id", &text(row, "id")?)?,
-        product_id: ProductId::parse("product_id", &text(row, "product_id")?)?,
-        from: LocationId::parse("from_location", &text(row, "from_location")?)?,
-        to: LocationId::parse("to_location", &text(row, "to_location")?)?,
-        quantity: int(row, "quantity")?,
-        note: opt_text(row, "note")?,
-        status: text(row, "status")?.parse()?,
+        id: TransferId::parse("id", &row.text("id")?)?,
+        product_id: ProductId::parse("product_id", &row.text("product_id")?)?,
+        from: LocationId::parse("from_location", &row.text("from_location")?)?,
+        to: LocationId::parse("to_location", &row.text("to_location")?)?,
+        quantity: row.int("quantity")?,
+        note: row.opt_text("note")?,
+        status: row.text("status")?.parse()?,
         created_at: timestamp(row, "created_at")?,
         received_at: opt_timestamp(row, "received_at")?,
     })

@@ -14,7 +14,8 @@ use caja_core::webhooks::AfterFailure;
 use sqlx::any::AnyRow;
 
 use crate::changes::Change;
-use crate::rows::{int, opt_text, opt_timestamp, text, timestamp};
+use crate::rows::{opt_timestamp, timestamp};
+use crate::sql::Columns;
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -89,18 +90,18 @@ const COLUMNS: &str = "id, url, event_types, secret, description, status, disabl
 
 fn subscription(row: &AnyRow) -> Result<Subscription, StoreError> {
     Ok(Subscription {
-        id: SubscriptionId::parse("id", &text(row, "id")?)?,
-        url: text(row, "url")?,
-        event_types: serde_json::from_str(&text(row, "event_types")?)
+        id: SubscriptionId::parse("id", &row.text("id")?)?,
+        url: row.text("url")?,
+        event_types: serde_json::from_str(&row.text("event_types")?)
             .map_err(|e| StoreError::Corrupt(format!("event_types: {e}")))?,
-        secret: text(row, "secret")?,
-        description: opt_text(row, "description")?,
-        active: text(row, "status")? == "active",
-        disabled_reason: opt_text(row, "disabled_reason")?,
-        after_seq: int(row, "after_seq")?,
+        secret: row.text("secret")?,
+        description: row.opt_text("description")?,
+        active: row.text("status")? == "active",
+        disabled_reason: row.opt_text("disabled_reason")?,
+        after_seq: row.int("after_seq")?,
         failing_since: opt_timestamp(row, "failing_since")?,
-        attempts: int(row, "attempts")?,
-        gone: int(row, "gone")?,
+        attempts: row.int("attempts")?,
+        gone: row.int("gone")?,
         next_attempt_at: opt_timestamp(row, "next_attempt_at")?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
@@ -393,13 +394,13 @@ impl Store {
             .iter()
             .map(|row| {
                 Ok(Delivery {
-                    id: text(row, "id")?,
-                    seq: int(row, "seq")?,
-                    event_type: text(row, "event_type")?,
-                    attempts: int(row, "attempts")?,
-                    status: text(row, "status")?,
+                    id: row.text("id")?,
+                    seq: row.int("seq")?,
+                    event_type: row.text("event_type")?,
+                    attempts: row.int("attempts")?,
+                    status: row.text("status")?,
                     response_status: row_opt_int(row, "response_status")?,
-                    error: opt_text(row, "error")?,
+                    error: row.opt_text("error")?,
                     first_attempt_at: timestamp(row, "first_attempt_at")?,
                     last_attempt_at: timestamp(row, "last_attempt_at")?,
                 })

@@ -97,7 +97,7 @@ pub(super) async fn load(
                 .fetch_all(&mut *tx)
                 .await?;
         for row in &rows {
-            hold_ids.insert(crate::rows::text(row, "id")?);
+            hold_ids.insert(row.text("id")?);
         }
     }
     let hold_ids: Vec<&str> = hold_ids.iter().map(String::as_str).collect();
