@@ -145,6 +145,15 @@ pub struct Rewind {
     inner: TcpStream,
 }
 
+impl Rewind {
+    /// The connection itself, and the bytes read from it that were not handed on yet: what
+    /// an upgraded connection (a WebSocket) reads first.
+    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
+        let unread = self.prefix.get(self.at..).unwrap_or_default().to_vec();
+        (self.inner, unread)
+    }
+}
+
 impl AsyncRead for Rewind {
     fn poll_read(
         mut self: Pin<&mut Self>,

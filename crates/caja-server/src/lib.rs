@@ -9,6 +9,7 @@ mod auth;
 mod config;
 pub mod dispatch;
 mod error;
+mod fanout;
 mod first_head;
 mod idempotent;
 mod jobs;
@@ -26,6 +27,7 @@ mod routes;
 mod state;
 mod versions;
 mod web;
+mod websocket;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method};

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::ws::Utf8Bytes;
 use caja_core::feed::{wanted, Topic};
 use caja_store::changes::{is_flag_event, is_key_event, Change, ChangeListener};
@@ -42,9 +43,10 @@ pub struct Event {
     pub seq: i64,
     pub kind: String,
     pub resource_id: String,
-    /// `{"seq":…,"type":…,"id":…,"data":{…},"at":…}`, shared by every subscriber's
-    /// WebSocket frame without a copy.
+    /// `{"seq":…,"type":…,"id":…,"data":{…},"at":…}`, for Server-Sent Events and polls.
     pub json: Utf8Bytes,
+    /// The same JSON as one WebSocket text frame, written as it is to every screen.
+    pub frame: Bytes,
 }
 
 impl From<Change> for Event {
@@ -65,11 +67,13 @@ impl From<Change> for Event {
         json.push(b'}');
         // Every piece is UTF-8 (strings, and JSON text written by serde_json).
         let json = String::from_utf8(json).unwrap_or_default();
+        let frame = crate::websocket::text(&json).into();
         Self {
             seq: c.seq,
             kind: c.kind,
             resource_id: c.resource_id,
             json: json.into(),
+            frame,
         }
     }
 }
@@ -396,10 +400,17 @@ impl Subscription {
         None
     }
 
-    /// Whether this subscriber has everything broadcast so far: nothing in its backlog,
-    /// nothing to read from the table.
-    pub fn caught_up(&self) -> bool {
-        !self.catching_up && self.backlog.is_empty() && self.rx.is_empty()
+    /// The seq this subscriber has every event up to, once it has nothing left to read
+    /// from the table, to announce, or to take from its backlog: from there the fan-out can
+    /// carry it, with the events it keeps in memory.
+    pub fn settled(&self) -> Option<i64> {
+        let behind = self.catching_up && self.last < self.target.max(self.hub.head());
+        (self.reset.is_none() && self.backlog.is_empty() && !behind).then_some(self.last)
+    }
+
+    /// The topics this subscriber follows.
+    pub fn topics(&self) -> &[Topic] {
+        &self.topics
     }
 
     /// Files one broadcast receipt: the next event into the backlog, a jump or a lag into

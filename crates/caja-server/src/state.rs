@@ -13,6 +13,7 @@ use caja_store::Store;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
+use crate::fanout::Fanout;
 use crate::key_cache::KeyCache;
 use crate::limits::Limiters;
 use crate::live::Hub;
@@ -30,6 +31,7 @@ struct Inner {
     keys: KeyCache,
     maintenance: crate::maintenance::MaintenanceCache,
     hub: Arc<Hub>,
+    fanout: Arc<Fanout>,
     writer: Writer,
     config: ServerConfig,
     limiters: Limiters,
@@ -79,10 +81,13 @@ impl AppState {
                 .map(|k| k.expose().as_bytes().to_vec())
                 .collect()
         };
+        let hub = Hub::new(config.stream_buffer);
+        let fanout = Fanout::new(hub.clone(), store.clone(), config.stream_buffer);
         Self(Arc::new(Inner {
             admission_keys,
             payments,
-            hub: Hub::new(config.stream_buffer),
+            hub,
+            fanout,
             keys: KeyCache::default(),
             maintenance: Default::default(),
             writer,
@@ -113,6 +118,11 @@ impl AppState {
     /// This process's live fan-out of the change feed.
     pub(crate) fn hub(&self) -> &Arc<Hub> {
         &self.0.hub
+    }
+
+    /// This process's WebSocket screens that keep up, written to by one task.
+    pub(crate) fn fanout(&self) -> &Arc<Fanout> {
+        &self.0.fanout
     }
 
     pub fn config(&self) -> &ServerConfig {

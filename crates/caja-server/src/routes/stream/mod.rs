@@ -20,7 +20,6 @@ mod ws;
 
 use std::net::SocketAddr;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -63,10 +62,10 @@ pub async fn stream(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<StreamQuery>,
     slot: Option<Extension<ConnectionSlot>>,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    ws: Option<ws::Upgrade>,
 ) -> ApiResult<Response> {
     let token = bearer(&headers).map(str::to_owned);
-    if let Ok(ws) = ws {
+    if let Some(ws) = ws {
         // A key in the upgrade's header is checked now; otherwise in the first message.
         let preauth = match token {
             Some(t) => Some((
@@ -77,18 +76,11 @@ pub async fn stream(
         };
         // Shutdown waits for the stream to send its close frame.
         let running = state.task_token();
-        // Small buffers: ten thousand idle screens must not cost ten thousand times the
-        // 128 KiB defaults. Clients only ever send a short subscribe message.
-        return Ok(ws
-            .read_buffer_size(4 * 1024)
-            .write_buffer_size(16 * 1024)
-            .max_message_size(64 * 1024)
-            .on_upgrade(move |socket| async move {
-                ws::websocket(state, socket, preauth, addr).await;
-                // The socket counted against the connection limit until now.
-                drop((running, slot));
-            })
-            .into_response());
+        return Ok(ws.accept(move |conn| async move {
+            ws::websocket(state, conn, preauth, addr).await;
+            // The socket counted against the connection limit until now.
+            drop((running, slot));
+        }));
     }
     let wants_sse = headers
         .get(header::ACCEPT)
@@ -142,6 +134,11 @@ impl Grant {
             hash: ApiKeySecret::presented(token).hash(),
             generation: state.store().keys_generation(),
         }
+    }
+
+    /// The key generation this grant was last checked at.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// True once the key has been revoked. Looks only when some key changed.

@@ -1,44 +1,223 @@
-//! The change feed over WebSocket: the subscribe handshake, then events flushed in
-//! groups, heartbeats, and a close frame that says why a stream ended.
+//! The change feed over WebSocket: the upgrade, the subscribe handshake, a catch-up of what
+//! the subscriber missed, then the fan-out ([`crate::fanout`]) writes its events while this
+//! task reads what the client sends; heartbeats, and a close frame that says why a stream
+//! ended.
+//!
+//! The upgraded connection is taken back as the TCP socket it is, so that the fan-out can
+//! write one shared buffer of frames to many sockets without a task per write.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::body::Body;
+use axum::extract::OptionalFromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::Response;
 use caja_core::feed::Topic;
-use futures_util::SinkExt;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::{reset_notice, revoked_notice, Grant};
 use crate::auth::{caller, Caller};
+use crate::fanout::{Screen, Why, SEND_WITHIN};
+use crate::first_head::Rewind;
 use crate::live::{Item, Stop, Subscription};
+use crate::websocket::{self, Incoming, ProtocolError, Reader};
 use crate::AppState;
 
-/// Longest a write to a client may take: one that reads nothing for this long is gone
-/// or stuck, and is dropped rather than held open.
-const SEND_WITHIN: Duration = Duration::from_secs(20);
-
-/// Most events queued before one flush.
+/// Most events taken into one write while catching up.
 const FLUSH_EVERY: usize = 64;
-
-/// After a write that took everything ready, how long a stream lets events gather before
-/// its next one. A write is a syscall and a trip through the kernel's TCP stack, the larger
-/// part of what a delivery costs; under a steady stream this turns one write per event into
-/// one per interval. A quiet stream's first event still goes out at once, a stream that is
-/// behind writes back to back, and no screen shows more than one change per frame (16.7 ms
-/// at 60 Hz) anyway.
-const GATHER_FOR: Duration = Duration::from_millis(16);
 
 /// How long a new WebSocket has to send its subscribe message.
 const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(10);
+
+/// How long, after its close frame, a socket waits for the client's before it is dropped
+/// (dropping it with the client's bytes unread would reset the connection, and could take
+/// the close frame with it).
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Close codes in the private range (4000–4999), mirroring the HTTP statuses.
 const CLOSE_FORBIDDEN: u16 = 4403;
 const CLOSE_BAD_REQUEST: u16 = 4400;
 const CLOSE_SLOW: u16 = 4408;
 const CLOSE_UNAVAILABLE: u16 = 4503;
+
+/// A WebSocket opening handshake (RFC 6455 §4.2), answered once the route accepts it.
+pub(crate) struct Upgrade {
+    accept: HeaderValue,
+    on_upgrade: OnUpgrade,
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Upgrade {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Infallible> {
+        if parts.method != Method::GET {
+            return Ok(None);
+        }
+        let Some(accept) = websocket::accept_key(&parts.headers) else {
+            return Ok(None);
+        };
+        Ok(parts
+            .extensions
+            .remove::<OnUpgrade>()
+            .map(|on_upgrade| Upgrade { accept, on_upgrade }))
+    }
+}
+
+impl Upgrade {
+    /// Answers `101 Switching Protocols` and runs `serve` on the connection once hyper
+    /// hands it over.
+    pub(crate) fn accept<F, Fut>(self, serve: F) -> Response
+    where
+        F: FnOnce(Conn) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let on_upgrade = self.on_upgrade;
+        tokio::spawn(async move {
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(e) => {
+                    tracing::debug!(error = %e, "websocket upgrade did not complete");
+                    return;
+                }
+            };
+            match upgraded.downcast::<TokioIo<Rewind>>() {
+                Ok(parts) => {
+                    let (stream, mut unread) = parts.io.into_inner().into_parts();
+                    unread.extend_from_slice(&parts.read_buf);
+                    serve(Conn::new(stream, unread)).await;
+                }
+                // Every connection this server serves comes from its accept loop.
+                Err(_) => {
+                    tracing::error!("an upgraded connection was not a TCP connection; closed")
+                }
+            }
+        });
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, self.accept);
+        response
+    }
+}
+
+/// An open WebSocket: the socket, and what the client has sent that was not read yet.
+pub(crate) struct Conn {
+    socket: Arc<TcpStream>,
+    reader: Reader,
+    wrote_at: Instant,
+}
+
+/// Why the client's side could not be read.
+enum ReadError {
+    /// The connection failed.
+    Io,
+    /// The client broke the protocol: close with this.
+    Protocol(ProtocolError),
+}
+
+impl Conn {
+    fn new(socket: TcpStream, unread: Vec<u8>) -> Self {
+        Self {
+            socket: Arc::new(socket),
+            reader: Reader::with(unread),
+            wrote_at: Instant::now(),
+        }
+    }
+
+    /// The client's next message; `None` once it closed the connection. Cancel-safe.
+    async fn read(&mut self) -> Result<Option<Incoming>, ReadError> {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(m) = self.reader.next().map_err(ReadError::Protocol)? {
+                return Ok(Some(m));
+            }
+            self.socket.readable().await.map_err(|_| ReadError::Io)?;
+            match self.socket.try_read(&mut buf) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.reader.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Err(ReadError::Io),
+            }
+        }
+    }
+
+    /// Writes `bytes` whole, within [`SEND_WITHIN`]. False if the client is gone or took
+    /// nothing for that long (then there is no room even for a close frame).
+    async fn write(&mut self, bytes: &[u8]) -> bool {
+        let socket = &self.socket;
+        let written = tokio::time::timeout(SEND_WITHIN, async {
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                socket.writable().await?;
+                match socket.try_write(rest) {
+                    Ok(n) => rest = &rest[n..],
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {
+                self.wrote_at = Instant::now();
+                true
+            }
+            Ok(Err(_)) => false,
+            Err(_) => {
+                metrics::counter!("caja_stream_slow_disconnects_total").increment(1);
+                false
+            }
+        }
+    }
+
+    /// Sends a close frame, then waits a moment for the client's before dropping the socket.
+    async fn close(&mut self, code: u16, reason: &str) {
+        if !self.write(&websocket::close(code, reason)).await {
+            return;
+        }
+        let _ = tokio::time::timeout(LINGER, async {
+            while let Ok(Some(m)) = self.read().await {
+                if matches!(m, Incoming::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Answers what the client sent while the stream runs: pings get pongs, a close or a
+    /// broken protocol ends the stream (true).
+    async fn answer(&mut self, incoming: Result<Option<Incoming>, ReadError>) -> bool {
+        match incoming {
+            Ok(Some(Incoming::Ping(payload))) => !self.write(&websocket::pong(&payload)).await,
+            Ok(Some(Incoming::Text(_) | Incoming::Binary(_) | Incoming::Pong)) => false,
+            Ok(Some(Incoming::Close(code))) => {
+                // Echo the client's close, as the protocol asks, and go.
+                let _ = self
+                    .write(&websocket::close(code.unwrap_or(1000), ""))
+                    .await;
+                true
+            }
+            Ok(None) | Err(ReadError::Io) => true,
+            Err(ReadError::Protocol(e)) => {
+                self.close(e.code, e.detail).await;
+                true
+            }
+        }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,34 +233,36 @@ struct SubscribeMessage {
 
 pub(super) async fn websocket(
     state: AppState,
-    mut socket: WebSocket,
+    mut conn: Conn,
     preauth: Option<(Caller, Grant)>,
     addr: SocketAddr,
 ) {
     let subscribed = tokio::select! {
-        subscribed = subscribe(&state, &mut socket, preauth, addr) => subscribed,
+        subscribed = subscribe(&state, &mut conn, preauth, addr) => subscribed,
         _ = state.hub().stopped() => {
-            close(&mut socket, 1001, "server stopping").await;
+            conn.close(1001, "server stopping").await;
             return;
         }
     };
     let (sub, grant) = match subscribed {
         Ok(opened) => opened,
         Err((code, problem)) => {
-            let _ = socket.send(Message::text(problem.to_string())).await;
-            close(&mut socket, code, problem["detail"].as_str().unwrap_or("")).await;
+            if conn.write(&websocket::text(&problem.to_string())).await {
+                conn.close(code, problem["detail"].as_str().unwrap_or(""))
+                    .await;
+            }
             return;
         }
     };
     metrics::gauge!("caja_stream_subscribers").increment(1.0);
-    follow(&state, socket, sub, grant).await;
+    follow(&state, conn, sub, grant).await;
     metrics::gauge!("caja_stream_subscribers").decrement(1.0);
 }
 
 /// Reads the subscribe message, checks the key and the topics, and starts the feed.
 async fn subscribe(
     state: &AppState,
-    socket: &mut WebSocket,
+    conn: &mut Conn,
     preauth: Option<(Caller, Grant)>,
     addr: SocketAddr,
 ) -> Result<(Subscription, Grant), (u16, serde_json::Value)> {
@@ -91,18 +272,30 @@ async fn subscribe(
             json!({"type": "error", "status": status, "error": kind, "detail": detail}),
         )
     };
-    let text = match tokio::time::timeout(SUBSCRIBE_WITHIN, socket.recv()).await {
-        Ok(Some(Ok(Message::Text(t)))) => t,
-        _ => {
-            return Err(refuse(
-                CLOSE_BAD_REQUEST,
-                400,
-                "subscribe-expected",
-                "send {\"type\":\"subscribe\",\"key\":…,\"topics\":[…],\"after\":N} first".into(),
-            ))
+    let first = tokio::time::timeout(SUBSCRIBE_WITHIN, async {
+        loop {
+            match conn.read().await {
+                Ok(Some(Incoming::Ping(payload))) => {
+                    if !conn.write(&websocket::pong(&payload)).await {
+                        return None;
+                    }
+                }
+                Ok(Some(Incoming::Pong)) => {}
+                Ok(Some(Incoming::Text(t))) => return Some(t),
+                _ => return None,
+            }
         }
+    })
+    .await;
+    let Ok(Some(text)) = first else {
+        return Err(refuse(
+            CLOSE_BAD_REQUEST,
+            400,
+            "subscribe-expected",
+            "send {\"type\":\"subscribe\",\"key\":…,\"topics\":[…],\"after\":N} first".into(),
+        ));
     };
-    let msg: SubscribeMessage = serde_json::from_str(text.as_str())
+    let msg: SubscribeMessage = serde_json::from_str(&text)
         .map_err(|e| refuse(CLOSE_BAD_REQUEST, 400, "malformed-message", e.to_string()))?;
     if msg.kind != "subscribe" || msg.after < 0 {
         return Err(refuse(
@@ -152,27 +345,134 @@ async fn subscribe(
         )
     })?;
     let hello = json!({"type": "subscribed", "topics": names, "after": msg.after, "role": who.role.to_string()});
-    socket
-        .send(Message::text(hello.to_string()))
-        .await
-        .map_err(|_| refuse(CLOSE_BAD_REQUEST, 400, "gone", String::new()))?;
+    if !conn.write(&websocket::text(&hello.to_string())).await {
+        return Err(refuse(CLOSE_BAD_REQUEST, 400, "gone", String::new()));
+    }
     Ok((sub, grant))
 }
 
-/// Sends events as they come, heartbeats when idle, until the client leaves, the server
-/// stops, the key is revoked, or the client falls too far behind (or stops reading).
-async fn follow(state: &AppState, mut socket: WebSocket, mut sub: Subscription, mut grant: Grant) {
+/// Sends events until the client leaves, the server stops, the key is revoked, or the
+/// client falls too far behind (or stops reading): caught up by this task, then carried by
+/// the fan-out, and back here whenever the fan-out lets go.
+async fn follow(state: &AppState, mut conn: Conn, sub: Subscription, mut grant: Grant) {
     let heartbeat = state.config().stream_heartbeat;
-    // Heartbeats fill silences: one timer, moved on only when it fires, rather than a new
-    // one every time an event goes out.
-    let mut wrote_at = Instant::now();
-    let quiet = tokio::time::sleep(heartbeat);
-    tokio::pin!(quiet);
+    let topics = sub.topics().to_vec();
+    let mut catching_up = Some(sub);
+    let mut last = 0;
+    loop {
+        if let Some(sub) = catching_up.take() {
+            match catch_up(state, &mut conn, sub, &mut grant).await {
+                Some(settled) => last = settled,
+                None => return,
+            }
+        }
+        let screen = state.fanout().join(
+            conn.socket.clone(),
+            topics.clone(),
+            last,
+            heartbeat,
+            conn.wrote_at,
+            grant.generation(),
+        );
+        let Some(back) = carried(state, &mut conn, &screen).await else {
+            return;
+        };
+        conn.wrote_at = back.wrote_at;
+        last = back.last;
+        if back.why == Why::Gone {
+            return;
+        }
+        for bytes in &back.pending {
+            if !conn.write(bytes).await {
+                return;
+            }
+        }
+        match back.why {
+            Why::Slow => {
+                end(&mut conn, Stop::Slow { last }).await;
+                return;
+            }
+            Why::KeyChanged => {
+                if grant.revoked(state).await {
+                    refuse_revoked(&mut conn).await;
+                    return;
+                }
+            }
+            Why::CatchUp => {
+                let store = state.store().clone();
+                match Subscription::start(store, state.hub().clone(), topics.clone(), last).await {
+                    Ok(sub) => catching_up = Some(sub),
+                    Err(e) => {
+                        end(&mut conn, Stop::Store(e)).await;
+                        return;
+                    }
+                }
+            }
+            Why::Gone => return,
+        }
+    }
+}
+
+/// While the fan-out writes to the screen: answers the client, and waits for the fan-out
+/// to let go. `None` when the stream has ended.
+async fn carried(
+    state: &AppState,
+    conn: &mut Conn,
+    screen: &Screen,
+) -> Option<crate::fanout::Handback> {
     loop {
         tokio::select! {
+            back = screen.handed_back() => return Some(back),
+            incoming = conn.read() => match incoming {
+                Ok(Some(Incoming::Ping(payload))) => {
+                    screen.send(websocket::pong(&payload), state.fanout());
+                }
+                Ok(Some(Incoming::Text(_) | Incoming::Binary(_) | Incoming::Pong)) => {}
+                ended => {
+                    let pending = screen.leave();
+                    for bytes in &pending {
+                        if !conn.write(bytes).await {
+                            return None;
+                        }
+                    }
+                    conn.answer(ended).await;
+                    return None;
+                }
+            },
+            _ = state.hub().stopped() => {
+                let pending = screen.leave();
+                for bytes in &pending {
+                    if !conn.write(bytes).await {
+                        return None;
+                    }
+                }
+                conn.close(1001, "server stopping").await;
+                return None;
+            }
+        }
+    }
+}
+
+/// Sends what the subscriber missed, from the table and the broadcast, until it is
+/// settled at the feed's head; returns the seq it has everything up to, or `None` if the
+/// stream ended.
+async fn catch_up(
+    state: &AppState,
+    conn: &mut Conn,
+    mut sub: Subscription,
+    grant: &mut Grant,
+) -> Option<i64> {
+    let heartbeat = state.config().stream_heartbeat;
+    // Heartbeats fill silences: one timer, moved on only when it fires.
+    let quiet = tokio::time::sleep_until(conn.wrote_at + heartbeat);
+    tokio::pin!(quiet);
+    loop {
+        if let Some(last) = sub.settled() {
+            return Some(last);
+        }
+        tokio::select! {
             next = sub.next() => {
-                // Take what else is ready without waiting, then write it all with one
-                // flush: under load one syscall carries many events.
+                // Take what else is ready without waiting, and write it all at once.
                 let mut items = vec![next];
                 while items.len() < FLUSH_EVERY && items.last().is_some_and(Result::is_ok) {
                     match sub.try_next() {
@@ -181,120 +481,82 @@ async fn follow(state: &AppState, mut socket: WebSocket, mut sub: Subscription, 
                     }
                 }
                 if grant.revoked(state).await {
-                    refuse_revoked(&mut socket).await;
-                    return;
+                    refuse_revoked(conn).await;
+                    return None;
                 }
                 let mut stop = None;
-                let written = tokio::time::timeout(SEND_WITHIN, async {
-                    for item in items {
-                        let frame = match item {
-                            Ok(Item::Event(e)) => Message::Text(e.json.clone()),
-                            Ok(Item::Reset { resume_from }) => {
-                                Message::text(reset_notice(resume_from).to_string())
-                            }
-                            Err(s) => {
-                                stop = Some(s);
-                                break;
-                            }
-                        };
-                        socket.feed(frame).await?;
+                let mut bytes = Vec::new();
+                for item in items {
+                    match item {
+                        Ok(Item::Event(e)) => bytes.extend_from_slice(&e.frame),
+                        Ok(Item::Reset { resume_from }) => {
+                            websocket::push_text(&mut bytes, &reset_notice(resume_from).to_string())
+                        }
+                        Err(s) => {
+                            stop = Some(s);
+                            break;
+                        }
                     }
-                    socket.flush().await
-                })
-                .await;
-                if !matches!(written, Ok(Ok(()))) {
-                    if written.is_err() {
-                        // Not reading at all: no room even for a close frame.
-                        metrics::counter!("caja_stream_slow_disconnects_total").increment(1);
-                    }
-                    return;
+                }
+                if !bytes.is_empty() && !conn.write(&bytes).await {
+                    return None;
                 }
                 if let Some(stop) = stop {
-                    end(&mut socket, stop).await;
-                    return;
-                }
-                wrote_at = Instant::now();
-                if sub.caught_up() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(GATHER_FOR) => {}
-                        _ = state.hub().stopped() => {}
-                    }
+                    end(conn, stop).await;
+                    return None;
                 }
             }
-            incoming = socket.recv() => match incoming {
-                // Pings are answered by the library; anything else from the client is ignored.
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
-            },
+            incoming = conn.read() => {
+                if conn.answer(incoming).await {
+                    return None;
+                }
+            }
             _ = &mut quiet => {
-                let due = wrote_at + heartbeat;
+                let due = conn.wrote_at + heartbeat;
                 if due > Instant::now() {
                     quiet.as_mut().reset(due);
                     continue;
                 }
                 if grant.revoked(state).await {
-                    refuse_revoked(&mut socket).await;
-                    return;
+                    refuse_revoked(conn).await;
+                    return None;
                 }
                 let beat = json!({"type": "heartbeat", "seq": sub.last});
-                let sent = tokio::time::timeout(
-                    SEND_WITHIN,
-                    socket.send(Message::text(beat.to_string())),
-                )
-                .await;
-                if !matches!(sent, Ok(Ok(()))) {
-                    return;
+                if !conn.write(&websocket::text(&beat.to_string())).await {
+                    return None;
                 }
-                wrote_at = Instant::now();
-                quiet.as_mut().reset(wrote_at + heartbeat);
+                quiet.as_mut().reset(conn.wrote_at + heartbeat);
             }
         }
     }
 }
 
-async fn refuse_revoked(socket: &mut WebSocket) {
-    let _ = tokio::time::timeout(
-        SEND_WITHIN,
-        socket.send(Message::text(revoked_notice().to_string())),
-    )
-    .await;
-    close(socket, 4401, "this API key has been revoked").await;
+async fn refuse_revoked(conn: &mut Conn) {
+    if conn
+        .write(&websocket::text(&revoked_notice().to_string()))
+        .await
+    {
+        conn.close(4401, "this API key has been revoked").await;
+    }
 }
 
 /// Tells the client why its stream ends, then closes it.
-async fn end(socket: &mut WebSocket, stop: Stop) {
+async fn end(conn: &mut Conn, stop: Stop) {
     match stop {
         Stop::Slow { last } => {
             metrics::counter!("caja_stream_slow_disconnects_total").increment(1);
             let notice = json!({"type": "error", "error": "slow-consumer", "last_seq": last,
                 "detail": "this connection fell too far behind; reconnect with after=last_seq"});
-            let _ = socket.send(Message::text(notice.to_string())).await;
-            close(
-                socket,
-                CLOSE_SLOW,
-                &format!("slow consumer; resume after {last}"),
-            )
-            .await;
+            if conn.write(&websocket::text(&notice.to_string())).await {
+                conn.close(CLOSE_SLOW, &format!("slow consumer; resume after {last}"))
+                    .await;
+            }
         }
-        Stop::Closed => close(socket, 1001, "server stopping").await,
+        Stop::Closed => conn.close(1001, "server stopping").await,
         Stop::Store(e) => {
             tracing::warn!(error = %e, "stream ended: the change feed could not be read");
-            close(
-                socket,
-                CLOSE_UNAVAILABLE,
-                "change feed unavailable; reconnect",
-            )
-            .await;
+            conn.close(CLOSE_UNAVAILABLE, "change feed unavailable; reconnect")
+                .await;
         }
     }
-}
-
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    // A close reason is at most 123 bytes.
-    let reason: String = reason.chars().take(100).collect();
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }));
-    let _ = tokio::time::timeout(SEND_WITHIN, socket.send(frame)).await;
 }
