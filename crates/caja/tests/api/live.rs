@@ -25,6 +25,8 @@ on_both_engines!(
     a_subscriber_behind_retention_is_told_to_reload,
     pruning_takes_the_old_events_in_seq_order_a_page_at_a_time,
     a_stream_ends_when_its_key_is_revoked,
+    screens_on_different_topics_each_get_exactly_their_events,
+    a_ping_is_answered_in_order_and_a_broken_frame_closes_the_stream,
 );
 
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -595,4 +597,157 @@ async fn writes_on_one_replica_reach_a_websocket_subscriber_on_another() {
         assert_eq!(e["type"], "product.created");
         assert_eq!(e["data"]["sku"], sku);
     }
+}
+
+/// The fan-out shares one buffer of frames between screens at the same place on the same
+/// topics: screens on different topics, and two on the same, each get exactly what the
+/// feed holds for their topics, in order.
+async fn screens_on_different_topics_each_get_exactly_their_events(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let watched = app.product("WATCHED", 1_000).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = app.product("OTHER", 1_000).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let start = head(&app).await;
+    let product_topic = format!("product:{watched}");
+    let topic_lists: Vec<Vec<&str>> = vec![
+        vec!["products"],
+        vec!["products"],
+        vec!["orders"],
+        vec![product_topic.as_str()],
+        vec!["orders", product_topic.as_str()],
+        vec![],
+    ];
+    let mut screens = Vec::new();
+    for topics in &topic_lists {
+        screens.push(subscribe(&app.base, &app.admin_key, topics, start).await);
+    }
+    // Orders and stock movements on both products, from several writers at once.
+    let mut writes = Vec::new();
+    for i in 0..20 {
+        let (pid, key) = if i % 2 == 0 {
+            (&watched, format!("mix-{i}"))
+        } else {
+            (&other, format!("mix-{i}"))
+        };
+        writes.push(tokio::spawn(send(app.post_idem(
+            &format!("/v1/products/{pid}/stock-movements"),
+            &key,
+            &json!({"delta": 1, "reason": "restock"}),
+        ))));
+        writes.push(tokio::spawn(send(app.post_idem(
+            "/v1/orders",
+            &format!("{key}-order"),
+            &json!({"lines": [{"product_id": pid, "quantity": 1}]}),
+        ))));
+    }
+    for w in writes {
+        assert_eq!(w.await.unwrap().status, 201);
+    }
+    let end = head(&app).await;
+    for (topics, ws) in topic_lists.iter().zip(screens.iter_mut()) {
+        let expected = seqs(&all_changes(&app, start, &topics.join(",")).await);
+        assert!(!expected.is_empty(), "{topics:?} has events");
+        // Every screen hears of the last event only if it wants it; a marker every
+        // topic list sees is not at hand, so read exactly as many as expected.
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            let e = next_message(ws).await.expect("stream open");
+            got.push(e["seq"].as_i64().unwrap());
+        }
+        assert_eq!(got, expected, "{topics:?}: exactly its events, in order");
+        assert!(*got.last().unwrap() <= end);
+    }
+    // And nothing more: a product event every list but "orders" wants arrives next.
+    app.product("AFTER", 1).await;
+    for (topics, ws) in topic_lists.iter().zip(screens.iter_mut()) {
+        if topics == &vec!["products"] || topics.is_empty() {
+            let e = next_message(ws).await.unwrap();
+            assert_eq!(e["type"], "product.created", "{topics:?}: {e}");
+        }
+    }
+}
+
+/// The next frame that is not an event or a heartbeat.
+async fn next_control(ws: &mut Ws) -> Message {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a frame within 20 s")
+            .expect("stream open")
+            .expect("a frame");
+        if !matches!(msg, Message::Text(_)) {
+            return msg;
+        }
+    }
+}
+
+async fn a_ping_is_answered_in_order_and_a_broken_frame_closes_the_stream(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Subscribed at the head, the screen is the fan-out's at once: the pong goes out
+    // through it, after the events already on their way.
+    let mut ws = subscribe(&app.base, &app.admin_key, &["products"], head(&app).await).await;
+    app.product("PING-1", 1).await;
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    match next_control(&mut ws).await {
+        Message::Pong(payload) => assert_eq!(&payload[..], b"are you there"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    app.product("PING-2", 1).await;
+    let e = next_message(&mut ws).await.unwrap();
+    assert!(e["type"] == "product.created", "{e}");
+
+    // A client's frames must be masked: an unmasked one is a protocol error (1002).
+    let addr = app.base.trim_start_matches("http://");
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head_bytes = format!(
+        "GET /v1/stream HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    raw.write_all(head_bytes.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut buf = [0u8; 1024];
+        let n = raw.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the server closed during the handshake");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(text.starts_with("http/1.1 101"), "{text}");
+    assert!(
+        text.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{text}"
+    );
+    // A subscribe message, masked with a zero key (so its bytes read as they are).
+    let after = head(&app).await;
+    let hello =
+        json!({"type": "subscribe", "key": app.admin_key, "topics": ["products"], "after": after});
+    let hello = hello.to_string();
+    let mut masked = vec![0x81, 0x80 | 126];
+    masked.extend_from_slice(&(hello.len() as u16).to_be_bytes());
+    masked.extend_from_slice(&[0, 0, 0, 0]);
+    masked.extend_from_slice(hello.as_bytes());
+    raw.write_all(&masked).await.unwrap();
+    let mut subscribed = [0u8; 2];
+    raw.read_exact(&mut subscribed).await.unwrap();
+    assert_eq!(subscribed[0], 0x81, "the subscribed message");
+    let mut reply = vec![0u8; usize::from(subscribed[1])];
+    raw.read_exact(&mut reply).await.unwrap();
+    assert!(String::from_utf8_lossy(&reply).contains("subscribed"));
+    // Then an unmasked frame.
+    raw.write_all(b"\x81\x02hi").await.unwrap();
+    let mut frame = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(20), raw.read_exact(&mut frame))
+        .await
+        .expect("a close frame in time")
+        .unwrap();
+    assert_eq!(frame[0], 0x88, "a close frame");
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1002);
 }

@@ -281,13 +281,17 @@ async fn subscribe(
                     }
                 }
                 Ok(Some(Incoming::Pong)) => {}
-                Ok(Some(Incoming::Text(t))) => return Some(t),
+                Ok(Some(Incoming::Text(t))) => return Some(Ok(t)),
+                Err(ReadError::Protocol(e)) => return Some(Err(e)),
                 _ => return None,
             }
         }
     })
     .await;
-    let Ok(Some(text)) = first else {
+    if let Ok(Some(Err(e))) = first {
+        return Err(refuse(e.code, 400, "protocol-error", e.detail.into()));
+    }
+    let Ok(Some(Ok(text))) = first else {
         return Err(refuse(
             CLOSE_BAD_REQUEST,
             400,
