@@ -73,10 +73,19 @@ impl Direct {
 
 /// Opens the file with the same settings as every sqlx connection (`store::sqlite_pool`):
 /// busy_timeout first, since switching to WAL may itself wait on another process.
+///
+/// One more, the writer's own: temporary files in memory. Every multi-row statement inside
+/// a batch's transaction keeps a statement journal (the pages it changes, so that a failing
+/// statement can be undone alone), and SQLite spills one larger than 64 KiB to a temporary
+/// file: a `pwrite` per page, a few hundred per batch, for a journal that is thrown away at
+/// the statement's end and never needs to survive a crash (the WAL does that).
 fn open(path: &std::path::Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open(path, busy_timeout).map_err(error)?;
-    conn.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(error)?;
+    conn.exec(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(error)?;
     Ok(conn)
 }
 
