@@ -155,6 +155,11 @@ impl Reader {
                 return Ok(None);
             };
             self.buf.drain(..used);
+            if self.buf.is_empty() {
+                // Most connections send one message and then only the odd ping: keep no
+                // buffer for them while they idle.
+                self.buf = Vec::new();
+            }
             match opcode {
                 CLOSE => {
                     let code =

@@ -7,7 +7,9 @@
 //! write one shared buffer of frames to many sockets without a task per write.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,7 +80,7 @@ impl Upgrade {
     pub(crate) fn accept<F, Fut>(self, serve: F) -> Response
     where
         F: FnOnce(Conn) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
     {
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
@@ -137,24 +139,43 @@ impl Conn {
 
     /// The client's next message; `None` once it closed the connection. Cancel-safe.
     async fn read(&mut self) -> Result<Option<Incoming>, ReadError> {
-        let mut buf = [0u8; 4096];
         loop {
             if let Some(m) = self.reader.next().map_err(ReadError::Protocol)? {
                 return Ok(Some(m));
             }
             self.socket.readable().await.map_err(|_| ReadError::Io)?;
-            match self.socket.try_read(&mut buf) {
-                Ok(0) => return Ok(None),
-                Ok(n) => self.reader.push(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return Err(ReadError::Io),
+            if !self.take_ready()? {
+                return Ok(None);
             }
+        }
+    }
+
+    /// Moves what the socket has ready into the reader; false at the end of the stream.
+    /// Not async, so that its buffer lives on the stack only while it reads: ten thousand
+    /// idle connections do not each keep 4 KiB in their task.
+    fn take_ready(&mut self) -> Result<bool, ReadError> {
+        let mut buf = [0u8; 4096];
+        match self.socket.try_read(&mut buf) {
+            Ok(0) => Ok(false),
+            Ok(n) => {
+                self.reader.push(&buf[..n]);
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(true),
+            Err(_) => Err(ReadError::Io),
         }
     }
 
     /// Writes `bytes` whole, within [`SEND_WITHIN`]. False if the client is gone or took
     /// nothing for that long (then there is no room even for a close frame).
-    async fn write(&mut self, bytes: &[u8]) -> bool {
+    ///
+    /// Boxed: a write's timer is large, and a future that holds one inline makes every
+    /// connection's task that much larger for as long as it is open, idle or not.
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(self.write_within(bytes))
+    }
+
+    async fn write_within(&mut self, bytes: &[u8]) -> bool {
         let socket = &self.socket;
         let written = tokio::time::timeout(SEND_WITHIN, async {
             let mut rest = bytes;
@@ -238,7 +259,7 @@ pub(super) async fn websocket(
     addr: SocketAddr,
 ) {
     let subscribed = tokio::select! {
-        subscribed = subscribe(&state, &mut conn, preauth, addr) => subscribed,
+        subscribed = Box::pin(subscribe(&state, &mut conn, preauth, addr)) => subscribed,
         _ = state.hub().stopped() => {
             conn.close(1001, "server stopping").await;
             return;
@@ -365,7 +386,9 @@ async fn follow(state: &AppState, mut conn: Conn, sub: Subscription, mut grant: 
     let mut last = 0;
     loop {
         if let Some(sub) = catching_up.take() {
-            match catch_up(state, &mut conn, sub, &mut grant).await {
+            // Boxed, like the other rare steps below: the future of a connection's task is as
+            // large as its largest step, and it is held for as long as the screen is open.
+            match Box::pin(catch_up(state, &mut conn, sub, &mut grant)).await {
                 Some(settled) => last = settled,
                 None => return,
             }
@@ -393,21 +416,29 @@ async fn follow(state: &AppState, mut conn: Conn, sub: Subscription, mut grant: 
         }
         match back.why {
             Why::Slow => {
-                end(&mut conn, Stop::Slow { last }).await;
+                Box::pin(end(&mut conn, Stop::Slow { last })).await;
                 return;
             }
             Why::KeyChanged => {
-                if grant.revoked(state).await {
-                    refuse_revoked(&mut conn).await;
+                if Box::pin(grant.revoked(state)).await {
+                    Box::pin(refuse_revoked(&mut conn)).await;
                     return;
                 }
             }
             Why::CatchUp => {
                 let store = state.store().clone();
-                match Subscription::start(store, state.hub().clone(), topics.clone(), last).await {
+                let topics = topics.clone();
+                match Box::pin(Subscription::start(
+                    store,
+                    state.hub().clone(),
+                    topics,
+                    last,
+                ))
+                .await
+                {
                     Ok(sub) => catching_up = Some(sub),
                     Err(e) => {
-                        end(&mut conn, Stop::Store(e)).await;
+                        Box::pin(end(&mut conn, Stop::Store(e))).await;
                         return;
                     }
                 }
