@@ -14,6 +14,7 @@ use hdrhistogram::Histogram;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -22,6 +23,9 @@ use super::report;
 use super::{Budget, Common};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Each subscriber's read buffer.
+const READ_BUFFER: usize = 8 * 1024;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -254,8 +258,31 @@ fn print_human(out: &Value) {
     report::print_checks(out);
 }
 
+/// How long one subscribe may take before the bench gives up on the server.
+const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Opens a subscriber, or says why not within [`SUBSCRIBE_WITHIN`]: a server at its
+/// `max_connections` leaves a new connection waiting in its backlog, which would otherwise
+/// hang the bench.
 async fn subscribe(url: &str, key: &str, topics: &[&str], after: i64) -> anyhow::Result<Ws> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    tokio::time::timeout(SUBSCRIBE_WITHIN, open(url, key, topics, after))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "a subscribe was not answered within {} s: is the server at its max_connections \
+                 (subscribers + idle + this bench's own connections)?",
+                SUBSCRIBE_WITHIN.as_secs()
+            )
+        })?
+}
+
+async fn open(url: &str, key: &str, topics: &[&str], after: i64) -> anyhow::Result<Ws> {
+    // A small read buffer: tungstenite zero-fills the whole free buffer before every read,
+    // and at its 128 KiB default that memset was the client's largest cost, on the cores
+    // the server being measured shares. Events are a few hundred bytes.
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(url, Some(config), false).await?;
     let hello = json!({"type": "subscribe", "key": key, "topics": topics, "after": after});
     ws.send(Message::text(hello.to_string())).await?;
     match ws.next().await {
