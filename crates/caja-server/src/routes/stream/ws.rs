@@ -94,7 +94,11 @@ impl Upgrade {
             match upgraded.downcast::<TokioIo<Rewind>>() {
                 Ok(parts) => {
                     let (stream, mut unread) = parts.io.into_inner().into_parts();
+                    // Copied out and dropped at once: `read_buf` is a view of hyper's whole
+                    // read buffer (8 KiB or more), which it would keep alive for as long
+                    // as the socket is open.
                     unread.extend_from_slice(&parts.read_buf);
+                    drop(parts.read_buf);
                     serve(Conn::new(stream, unread)).await;
                 }
                 // Every connection this server serves comes from its accept loop.
