@@ -435,6 +435,169 @@ mod tests {
         }))
     }
 
+    /// A connected pair on loopback: the screen's side, and the client's to read. `small`
+    /// gives both sides small kernel buffers, so that a client that reads nothing soon
+    /// pushes back.
+    async fn pair(small: bool) -> (TcpStream, tokio::net::TcpStream) {
+        let listening = tokio::net::TcpSocket::new_v4().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if small {
+            listening.set_recv_buffer_size(4096).unwrap();
+            socket.set_send_buffer_size(4096).unwrap();
+        }
+        listening.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listening.listen(8).unwrap();
+        let screen = socket
+            .connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (client, _) = listener.accept().await.unwrap();
+        (screen, client)
+    }
+
+    fn screen(socket: TcpStream, topics: Vec<Topic>, topic_set: u32, last: i64) -> Screen {
+        Screen {
+            socket: Arc::new(socket),
+            topics,
+            topic_set,
+            heartbeat: Duration::from_secs(3600),
+            out: Mutex::new(Out {
+                last,
+                pending: VecDeque::new(),
+                wrote_at: Instant::now(),
+                stuck_since: None,
+                key_generation: 0,
+                back: None,
+                left: false,
+            }),
+            handed_back: Notify::new(),
+        }
+    }
+
+    fn window(kept: &VecDeque<Arc<Event>>) -> Option<(i64, i64)> {
+        kept.front().map(|f| f.seq).zip(kept.back().map(|b| b.seq))
+    }
+
+    /// Reads exactly `n` bytes from the client's side.
+    async fn read(client: &mut tokio::net::TcpStream, n: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; n];
+        client.read_exact(&mut buf).await.unwrap();
+        buf
+    }
+
+    #[tokio::test]
+    async fn screens_at_one_place_on_the_same_topics_share_one_buffer_of_frames() {
+        let mut kept = VecDeque::new();
+        for seq in 1..=5 {
+            keep(&mut kept, event(seq));
+        }
+        let (a, mut a_client) = pair(false).await;
+        let (b, mut b_client) = pair(false).await;
+        let (c, mut c_client) = pair(false).await;
+        let wanted = vec![Topic::parse("product:prd_2").unwrap()];
+        let screens = [
+            screen(a, vec![Topic::Products], 0, 1),
+            screen(b, vec![Topic::Products], 0, 1),
+            screen(c, wanted, 1, 1),
+        ];
+        let mut shared = HashMap::new();
+        let now = Instant::now();
+        for s in &screens {
+            let mut out = lock(&s.out);
+            let why = s.turn(&mut out, window(&kept), &kept, &mut shared, 0, 4096, now);
+            assert_eq!(why, None);
+            assert_eq!(out.last, 5, "every screen is at the head");
+            assert!(out.pending.is_empty(), "the socket took it all");
+        }
+        assert_eq!(shared.len(), 2, "one buffer per topic list at one position");
+        let all: Vec<u8> = kept.iter().skip(1).flat_map(|e| e.frame.to_vec()).collect();
+        assert_eq!(read(&mut a_client, all.len()).await, all);
+        assert_eq!(read(&mut b_client, all.len()).await, all);
+        let only = kept[1].frame.to_vec();
+        assert_eq!(
+            read(&mut c_client, only.len()).await,
+            only,
+            "only its product"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_quiet_screen_gets_a_heartbeat_with_its_position() {
+        let (socket, mut client) = pair(false).await;
+        let mut s = screen(socket, vec![], 0, 41);
+        s.heartbeat = Duration::ZERO;
+        let kept = VecDeque::new();
+        let mut out = lock(&s.out);
+        let why = s.turn(
+            &mut out,
+            None,
+            &kept,
+            &mut HashMap::new(),
+            0,
+            4096,
+            Instant::now(),
+        );
+        assert_eq!(why, None);
+        let beat = websocket::text(r#"{"type":"heartbeat","seq":41}"#);
+        assert_eq!(read(&mut client, beat.len()).await, beat);
+    }
+
+    #[tokio::test]
+    async fn a_screen_is_let_go_when_a_key_changes_or_its_events_are_forgotten() {
+        let mut kept = VecDeque::new();
+        for seq in 10..=20 {
+            keep(&mut kept, event(seq));
+        }
+        let (socket, _client) = pair(false).await;
+        let s = screen(socket, vec![], 0, 3);
+        let mut out = lock(&s.out);
+        let now = Instant::now();
+        let mut shared = HashMap::new();
+        assert_eq!(
+            s.turn(&mut out, window(&kept), &kept, &mut shared, 1, 4096, now),
+            Some(Why::KeyChanged),
+            "checked before anything is written"
+        );
+        assert_eq!(
+            s.turn(&mut out, window(&kept), &kept, &mut shared, 0, 4096, now),
+            Some(Why::CatchUp),
+            "seqs 4 to 9 are no longer kept: read them from the table"
+        );
+        assert_eq!(out.last, 3, "nothing was written");
+    }
+
+    #[tokio::test]
+    async fn a_screen_that_stops_reading_is_let_go_as_slow_once_too_far_behind() {
+        let (socket, _client) = pair(true).await;
+        let s = screen(socket, vec![Topic::Products], 0, 0);
+        let mut kept = VecDeque::new();
+        let mut shared = HashMap::new();
+        let buffer = 200;
+        let mut seq = 0;
+        let why = loop {
+            seq += 1;
+            keep(&mut kept, event(seq));
+            let mut out = lock(&s.out);
+            let why = s.turn(
+                &mut out,
+                window(&kept),
+                &kept,
+                &mut shared,
+                0,
+                buffer,
+                Instant::now(),
+            );
+            if why.is_some() {
+                assert!(!out.pending.is_empty(), "it stopped with bytes waiting");
+                assert!(seq - out.last > buffer);
+                break why;
+            }
+            assert!(seq < 100_000, "a socket nobody reads fills up");
+        };
+        assert_eq!(why, Some(Why::Slow));
+    }
+
     #[test]
     fn kept_events_stay_gap_free_and_bounded() {
         let mut kept = VecDeque::new();
