@@ -528,9 +528,8 @@ mod tests {
         let mut s = screen(socket, vec![], 0, 41);
         s.heartbeat = Duration::ZERO;
         let kept = VecDeque::new();
-        let mut out = lock(&s.out);
         let why = s.turn(
-            &mut out,
+            &mut lock(&s.out),
             None,
             &kept,
             &mut HashMap::new(),
