@@ -300,35 +300,26 @@ impl Screen {
             }
             return None;
         }
-        if let Some((front, head)) = window {
-            if out.last < head {
-                if out.last + 1 < front {
-                    return Some(Why::CatchUp);
-                }
-                let frames = shared
-                    .entry((self.topic_set, out.last))
-                    .or_insert_with(|| self.frames(kept, out.last + 1 - front))
-                    .clone();
-                out.last = head;
-                if !frames.is_empty() {
-                    out.pending.push_back(frames);
-                    out.wrote_at = now;
-                    if self.flush(out, now).is_err() {
-                        return Some(Why::Gone);
-                    }
-                    return None;
-                }
+        if let Some((front, head)) = window.filter(|&(_, head)| out.last < head) {
+            if out.last + 1 < front {
+                return Some(Why::CatchUp);
+            }
+            let frames = shared
+                .entry((self.topic_set, out.last))
+                .or_insert_with(|| self.frames(kept, out.last + 1 - front))
+                .clone();
+            out.last = head;
+            if !frames.is_empty() {
+                out.pending.push_back(frames);
+                out.wrote_at = now;
             }
         }
-        if now.duration_since(out.wrote_at) >= self.heartbeat {
+        if out.pending.is_empty() && now.duration_since(out.wrote_at) >= self.heartbeat {
             let beat = format!(r#"{{"type":"heartbeat","seq":{}}}"#, out.last);
             out.pending.push_back(websocket::text(&beat).into());
             out.wrote_at = now;
-            if self.flush(out, now).is_err() {
-                return Some(Why::Gone);
-            }
         }
-        None
+        self.flush(out, now).err().map(|_| Why::Gone)
     }
 
     /// The frames of the kept events from index `from` on that this screen wants.

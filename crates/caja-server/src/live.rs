@@ -51,9 +51,11 @@ pub struct Event {
 
 impl From<Change> for Event {
     fn from(c: Change) -> Self {
-        // Written into one buffer of the right size: the event's data is most of it.
+        // Written into one buffer of the right size (the event's data is most of it), as a
+        // WebSocket frame whose payload is the JSON: `json` is a view of the same bytes.
         let at = caja_core::time::format(&c.at);
-        let mut json = Vec::with_capacity(c.data.len() + c.kind.len() + c.resource_id.len() + 80);
+        let estimate = c.data.len() + c.kind.len() + c.resource_id.len() + 80;
+        let mut json = Vec::with_capacity(estimate);
         json.extend_from_slice(b"{\"seq\":");
         json.extend_from_slice(c.seq.to_string().as_bytes());
         json.extend_from_slice(b",\"type\":");
@@ -65,14 +67,18 @@ impl From<Change> for Event {
         json.extend_from_slice(b",\"at\":");
         quote(&mut json, &at);
         json.push(b'}');
+        let header = crate::websocket::header_len(json.len());
+        let mut frame = Vec::with_capacity(header + json.len());
+        crate::websocket::push_text_header(&mut frame, json.len());
+        frame.extend_from_slice(&json);
+        let frame = Bytes::from(frame);
         // Every piece is UTF-8 (strings, and JSON text written by serde_json).
-        let json = String::from_utf8(json).unwrap_or_default();
-        let frame = crate::websocket::text(&json).into();
+        let json = Utf8Bytes::try_from(frame.slice(header..)).unwrap_or_default();
         Self {
             seq: c.seq,
             kind: c.kind,
             resource_id: c.resource_id,
-            json: json.into(),
+            json,
             frame,
         }
     }

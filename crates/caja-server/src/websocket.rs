@@ -67,8 +67,14 @@ pub fn header_len(len: usize) -> usize {
 
 /// Appends one text frame carrying `text`.
 pub fn push_text(out: &mut Vec<u8>, text: &str) {
-    header(out, TEXT, text.len());
+    push_text_header(out, text.len());
     out.extend_from_slice(text.as_bytes());
+}
+
+/// Appends the header of one text frame of `len` bytes, for a payload the caller appends
+/// (one it has checked is UTF-8).
+pub fn push_text_header(out: &mut Vec<u8>, len: usize) {
+    header(out, TEXT, len);
 }
 
 /// One text frame carrying `text`.

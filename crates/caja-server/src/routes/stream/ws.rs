@@ -6,6 +6,7 @@
 //! The upgraded connection is taken back as the TCP socket it is, so that the fan-out can
 //! write one shared buffer of frames to many sockets without a task per write.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::OptionalFromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -205,6 +206,16 @@ impl Conn {
                 false
             }
         }
+    }
+
+    /// Writes what the fan-out left waiting, in order; false as [`Self::write`].
+    async fn write_all(&mut self, pending: &VecDeque<Bytes>) -> bool {
+        for bytes in pending {
+            if !self.write(bytes).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// Sends a close frame, then waits a moment for the client's before dropping the socket.
@@ -413,10 +424,8 @@ async fn follow(state: &AppState, mut conn: Conn, sub: Subscription, mut grant: 
         if back.why == Why::Gone {
             return;
         }
-        for bytes in &back.pending {
-            if !conn.write(bytes).await {
-                return;
-            }
+        if !conn.write_all(&back.pending).await {
+            return;
         }
         match back.why {
             Why::Slow => {
@@ -468,24 +477,16 @@ async fn carried(
                 }
                 Ok(Some(Incoming::Text(_) | Incoming::Binary(_) | Incoming::Pong)) => {}
                 ended => {
-                    let pending = screen.leave();
-                    for bytes in &pending {
-                        if !conn.write(bytes).await {
-                            return None;
-                        }
+                    if conn.write_all(&screen.leave()).await {
+                        conn.answer(ended).await;
                     }
-                    conn.answer(ended).await;
                     return None;
                 }
             },
             _ = state.hub().stopped() => {
-                let pending = screen.leave();
-                for bytes in &pending {
-                    if !conn.write(bytes).await {
-                        return None;
-                    }
+                if conn.write_all(&screen.leave()).await {
+                    conn.close(1001, "server stopping").await;
                 }
-                conn.close(1001, "server stopping").await;
                 return None;
             }
         }
