@@ -74,25 +74,16 @@ impl Direct {
 /// Opens the file with the same settings as every sqlx connection (`store::sqlite_pool`):
 /// busy_timeout first, since switching to WAL may itself wait on another process.
 ///
-/// Two more, the writer's own. Temporary files in memory: every multi-row statement inside
+/// One more, the writer's own: temporary files in memory. Every multi-row statement inside
 /// a batch's transaction keeps a statement journal (the pages it changes, so that a failing
 /// statement can be undone alone), and SQLite spills one larger than 64 KiB to a temporary
 /// file: a `pwrite` per page, a few hundred per batch, for a journal that is thrown away at
 /// the statement's end and never needs to survive a crash (the WAL does that).
-///
-/// And a longer WAL between checkpoints: 10,000 pages (about 40 MB) instead of SQLite's
-/// 1,000. The writer's connection runs each checkpoint itself, right after a commit and
-/// before that batch is answered, and a checkpoint copies every distinct page the WAL holds
-/// into the file, then `fsync`s it. A checkout dirties the same few pages in every batch (each
-/// table's last leaf, the product's row, the order counter) and one leaf of the idempotency
-/// keys' index, where keys land at random: over 10,000 frames most of those are written
-/// many times and copied once. Measured (BENCHMARKS.md): a fifth fewer bytes written per
-/// order, 8% less CPU per order, a fifth more orders per second.
 fn open(path: &std::path::Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open(path, busy_timeout).map_err(error)?;
     conn.exec(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-         PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;",
+         PRAGMA temp_store = MEMORY;",
     )
     .map_err(error)?;
     Ok(conn)
